@@ -1,0 +1,137 @@
+"""The validated architecture spec: what the simulator builds its modules from.
+
+Every quantity is a plain number in SI base units (Hz, bytes, bytes/s, s, J, W) after
+parsing; each energy coefficient is an :class:`EnergyEntry` that keeps its provenance.
+The YAML front end (:mod:`archsim.arch.loader`) produces these objects; tests and sweeps
+may also build them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from archsim.graph.ir import OpKind, Scheme
+
+
+class EngineKind(str, Enum):
+    MAC_ARRAY = "mac_array"  # multiplier array (MPMA, MAT, systolic-like)
+    SHIFT_ADD_TREE = "shift_add_tree"  # shifter-and-adder tree for power-of-two weights (SAT)
+    VECTOR = "vector"  # SIMD lanes for elementwise ops, pooling, norms, division
+
+
+@dataclass(frozen=True)
+class EnergyEntry:
+    """One energy coefficient: value in joules (per op, per byte) or watts, and where it came from."""
+
+    name: str
+    value: float  # J per unit of work, or W for power entries
+    unit: str  # as written in the YAML, e.g. "pJ", "pJ/B", "mW"
+    source: str  # citation, or "assumed: <why>"
+
+
+@dataclass(frozen=True)
+class EngineMode:
+    """One operating mode of an engine: which work it accepts and how fast.
+
+    ``lanes`` is the parallelism along the reduction dimension (input channels x kernel
+    window) per row, in this mode; rows x lanes = peak MACs (or shift-adds) per cycle.
+    A layer runs in a mode when its kind is in ``op_kinds``, its weight bits <=
+    ``weight_bits``, its activation bits <= ``act_bits`` and its filter scheme is in
+    ``schemes``. Vector engines: ``lanes`` elementwise ops per cycle, ``weight_bits`` 0.
+    """
+
+    name: str
+    op_kinds: frozenset[OpKind]
+    schemes: frozenset[Scheme]
+    weight_bits: int
+    act_bits: int
+    lanes: int
+    energy_per_op: EnergyEntry  # per MAC / shift-add / vector op
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    name: str
+    kind: EngineKind
+    rows: int  # parallel output filters (or output pixels, depthwise); 1 for vector units
+    modes: tuple[EngineMode, ...]
+    pipeline_cycles: int = 0  # fill/drain latency added once per tile
+    leakage_power: EnergyEntry | None = None  # W while the accelerator is on
+
+    def peak_ops_per_cycle(self, mode: str) -> int:
+        return self.rows * self.mode(mode).lanes
+
+    def mode(self, name: str) -> EngineMode:
+        for m in self.modes:
+            if m.name == name:
+                return m
+        raise KeyError(f"engine {self.name} has no mode {name!r}")
+
+
+@dataclass(frozen=True)
+class BufferSpec:
+    name: str
+    capacity_bytes: int
+    bandwidth_bytes_per_cycle: int  # port width, per accelerator clock cycle
+    holds: frozenset[str]  # subset of {"weights", "activations"}
+    read_energy: EnergyEntry  # J per byte
+    write_energy: EnergyEntry  # J per byte
+    leakage_power: EnergyEntry | None = None  # W
+
+
+@dataclass(frozen=True)
+class DramSpec:
+    name: str
+    peak_bandwidth_bytes_per_s: float
+    latency_s: float  # first-access latency of a transfer (row activation + CAS + controller)
+    read_energy: EnergyEntry  # J per byte, I/O included
+    write_energy: EnergyEntry  # J per byte
+    background_power: EnergyEntry | None = None  # W
+    burst_bytes: int = 64  # transfers are rounded up to whole bursts
+
+
+@dataclass(frozen=True)
+class InterconnectSpec:
+    name: str
+    bandwidth_bytes_per_cycle: int
+    latency_cycles: int
+    energy: EnergyEntry  # J per byte moved
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    name: str
+    clock_hz: float
+    engines: tuple[EngineSpec, ...]
+    buffers: tuple[BufferSpec, ...]
+    dram: DramSpec
+    interconnect: InterconnectSpec
+    energy_table: tuple[EnergyEntry, ...] = ()
+    description: str = ""
+    source_file: str = ""  # the YAML it was loaded from, for reports
+    params: dict = field(default_factory=dict)  # free-form documented knobs (e.g. tile policy)
+
+    @property
+    def clock_period_ps(self) -> int:
+        """Clock period in integer picoseconds (simulation time unit); must divide exactly."""
+        period = 1e12 / self.clock_hz
+        rounded = round(period)
+        if abs(period - rounded) > 1e-6 * period:
+            raise ValueError(f"{self.name}: clock {self.clock_hz} Hz has no integer period in ps")
+        return rounded
+
+    def engine(self, name: str) -> EngineSpec:
+        for e in self.engines:
+            if e.name == name:
+                return e
+        raise KeyError(f"no engine {name!r} in {self.name}")
+
+    def buffer_for(self, what: str) -> BufferSpec:
+        for b in self.buffers:
+            if what in b.holds:
+                return b
+        raise KeyError(f"no buffer holds {what!r} in {self.name}")
+
+    def with_changes(self, **changes) -> ArchSpec:
+        return replace(self, **changes)

@@ -1,0 +1,75 @@
+"""The result of one simulation: what reports, JSON and sweeps read.
+
+All times are integer picoseconds inside the simulator; results give seconds and cycles.
+Energies are joules. Every field name ends in its unit where it is not obvious.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class LayerResult:
+    name: str
+    kind: str
+    engines: list[str]  # engines that computed it (two for a split pointwise layer)
+    mode: str  # engine mode(s), e.g. "merged+shift_add"
+    start_cycle: int
+    end_cycle: int
+    macs: int
+    elements: int
+    dram_read_bytes: int
+    dram_write_bytes: int
+    buffer_bytes: int  # on-chip buffer reads + writes
+    energy_j: float
+    energy_breakdown_j: dict[str, float]
+    apot_fraction: float = 0.0
+    tiles: int = 0
+
+    @property
+    def cycles(self) -> int:
+        return self.end_cycle - self.start_cycle
+
+
+@dataclass
+class EngineResult:
+    name: str
+    busy_cycles: int
+    utilization: float  # busy cycles / total cycles
+    macs: int  # MACs, shift-adds or vector ops executed
+    peak_ops_per_cycle: int
+    achieved_ops_per_cycle: float  # over its busy time
+
+
+@dataclass
+class SimResult:
+    workload: dict
+    arch: dict
+    archsim_version: str
+    clock_hz: float
+    latency_cycles: int
+    latency_s: float
+    energy_j: float
+    edp_js: float
+    energy_breakdown_j: dict[str, float]  # by component: engines, buffers, dram, noc, static
+    engines: dict[str, EngineResult]
+    layers: list[LayerResult]
+    dram: dict = field(default_factory=dict)  # bytes read/written, achieved bandwidth
+    events: int = 0  # SimPy events processed
+    checks: dict = field(default_factory=dict)  # lower bounds and whether they held
+    provenance: dict = field(default_factory=dict)  # energy entry -> source
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["units"] = {
+            "latency_s": "s",
+            "latency_cycles": "cycles of the accelerator clock",
+            "energy_j": "J",
+            "edp_js": "J*s",
+            "energy_breakdown_j": "J",
+            "layers.start_cycle": "cycles",
+            "layers.energy_j": "J",
+            "engines.busy_cycles": "cycles",
+        }
+        return d
