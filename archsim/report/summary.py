@@ -1,0 +1,111 @@
+"""Human-readable summary of a simulation result (what `archsim run` prints)."""
+
+from __future__ import annotations
+
+from archsim.report.result import SimResult
+
+
+def format_si(value: float, unit: str) -> str:
+    """Format with an engineering prefix: 3.2e-3 J -> '3.200 mJ'."""
+    if value == 0:
+        return f"0 {unit}"
+    prefixes = [(1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p")]
+    for scale, prefix in prefixes:
+        if abs(value) >= scale:
+            return f"{value / scale:.3f} {prefix}{unit}"
+    return f"{value / 1e-15:.3f} f{unit}"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths)))
+    out = [line, "  ".join("-" * w for w in widths)]
+    for r in rows:
+        out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    return "\n".join(out)
+
+
+def summarize(result: SimResult, top_layers: int = 8) -> str:
+    wl = result.workload
+    lines = [
+        f"workload  {wl.get('name', wl.get('model', '?'))}  model={wl.get('model', '?')} "
+        f"res={wl.get('resolution', '?')} batch={wl.get('batch', '?')} policy={wl.get('policy', '?')}",
+        f"arch      {result.arch.get('name', '?')}  ({result.arch.get('source_file', '')}) "
+        f"clock={format_si(result.clock_hz, 'Hz')}",
+        "",
+        f"latency   {result.latency_cycles:,} cycles = {format_si(result.latency_s, 's')}",
+        f"energy    {format_si(result.energy_j, 'J')}",
+        f"EDP       {result.edp_js:.4e} J*s",
+        f"events    {result.events:,} simulation events",
+        "",
+        "energy breakdown",
+    ]
+    total = result.energy_j or 1.0
+    rows = [
+        [name, format_si(e, "J"), f"{100 * e / total:5.1f} %"]
+        for name, e in sorted(result.energy_breakdown_j.items(), key=lambda kv: -kv[1])
+    ]
+    lines.append(_table(["component", "energy", "share"], rows))
+    lines += ["", "engines"]
+    rows = [
+        [
+            e.name,
+            f"{e.busy_cycles:,}",
+            f"{100 * e.utilization:5.1f} %",
+            f"{e.macs:,}",
+            f"{e.achieved_ops_per_cycle:,.1f} / {e.peak_ops_per_cycle:,}",
+        ]
+        for e in result.engines.values()
+    ]
+    lines.append(_table(["engine", "busy cycles", "utilization", "ops", "ops/cycle (busy) / peak"], rows))
+    lines += ["", f"top {top_layers} layers by time"]
+    ranked = sorted(result.layers, key=lambda layer: (-(layer.end_cycle - layer.start_cycle), layer.name))
+    rows = [
+        [
+            layer.name,
+            layer.kind,
+            "+".join(layer.engines),
+            f"{layer.end_cycle - layer.start_cycle:,}",
+            f"{layer.macs:,}",
+            format_si(layer.energy_j, "J"),
+        ]
+        for layer in ranked[:top_layers]
+    ]
+    lines.append(_table(["layer", "kind", "engines", "cycles", "MACs", "energy"], rows))
+    failed = [name for name, c in result.checks.items() if isinstance(c, dict) and not c.get("held", True)]
+    lines += ["", f"checks    {len(result.checks) - len(failed)}/{len(result.checks)} held" + (
+        f"; FAILED: {', '.join(failed)}" if failed else "")]
+    return "\n".join(lines)
+
+
+def compare(main: SimResult, base: SimResult) -> dict:
+    """Ratios of ``main`` over ``base`` (values below 1 mean main is better)."""
+
+    def ratio(a: float, b: float) -> float | None:
+        return a / b if b else None
+
+    return {
+        "latency_ratio": ratio(main.latency_s, base.latency_s),
+        "energy_ratio": ratio(main.energy_j, base.energy_j),
+        "edp_ratio": ratio(main.edp_js, base.edp_js),
+        "edp_saving": None if not base.edp_js else 1 - main.edp_js / base.edp_js,
+        "main": {"arch": main.arch.get("name"), "policy": main.workload.get("policy")},
+        "baseline": {"arch": base.arch.get("name"), "policy": base.workload.get("policy")},
+    }
+
+
+def summarize_comparison(cmp: dict) -> str:
+    def pct(x):
+        return "n/a" if x is None else f"{100 * x:.1f} %"
+
+    def times(x):
+        return "n/a" if x is None else f"{x:.3f}x"
+
+    return "\n".join(
+        [
+            f"comparison: {cmp['main']['arch']} ({cmp['main']['policy']}) vs "
+            f"{cmp['baseline']['arch']} ({cmp['baseline']['policy']})",
+            f"  latency ratio {times(cmp['latency_ratio'])}   energy ratio {times(cmp['energy_ratio'])}   "
+            f"EDP ratio {times(cmp['edp_ratio'])}   EDP saving {pct(cmp['edp_saving'])}",
+        ]
+    )
