@@ -111,6 +111,7 @@ class ArchSpec:
     description: str = ""
     source_file: str = ""  # the YAML it was loaded from, for reports
     params: dict = field(default_factory=dict)  # free-form documented knobs (e.g. tile policy)
+    static_power: EnergyEntry | None = None  # W the whole device draws while on (FPGA static), beyond component leakage
     # The design this one is compared against by default: {"arch": path relative to this
     # YAML, "policy": quantization policy name}; None when the YAML names none.
     baseline: dict | None = None

@@ -1,0 +1,194 @@
+"""Quantity strings of the architecture YAML ("200 MHz", "19.2 GB/s", "68 pJ/B") to SI numbers.
+
+Parsing uses **pint**: it is well maintained, handles SI and binary prefixes and compound
+units ("pJ/B", "B/cycle") and checks dimensions, so we do not hand-roll a unit grammar.
+We build a *small private registry* instead of pint's default one because (a) pint's
+default treats bits and bytes as dimensionless, which would let "64" pass as "64 B", and
+(b) it defines "B" ambiguously and has no "KB"; a private registry also keeps the meaning of
+every symbol here, in one place. The registry is created lazily and cached: importing pint
+and building a registry costs ~0.3-0.5 s, which ``import archsim.arch`` must not pay.
+
+Returned numbers are in SI base units: Hz, s, bytes, bytes/s, bytes/cycle, cycles, J, J/B, W.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+# One line per symbol; pint definition syntax. KB is decimal (1000 B), KiB binary (1024 B).
+_DEFINITIONS = """
+femto- = 1e-15 = f
+pico- = 1e-12 = p
+nano- = 1e-9 = n
+micro- = 1e-6 = u = µ
+milli- = 1e-3 = m
+kilo- = 1e3 = k
+mega- = 1e6 = M
+giga- = 1e9 = G
+tera- = 1e12 = T
+kibi- = 2**10 = Ki
+mebi- = 2**20 = Mi
+gibi- = 2**30 = Gi
+tebi- = 2**40 = Ti
+second = [time] = s = sec
+byte = [data] = B
+bit = byte / 8
+KB = 1000 * byte
+cycle = [cycle]
+joule = [energy] = J
+watt = joule / second = W
+hertz = 1 / second = Hz
+"""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One kind of quantity a YAML field may hold."""
+
+    name: str  # as used in messages: "a frequency"
+    pint_dims: str  # pint dimensionality, e.g. "1 / [time]"
+    base_unit: str  # SI unit the value is returned in
+    example: str  # a correct example for error messages
+
+
+DIMENSIONS: dict[str, Dimension] = {
+    d.name: d
+    for d in (
+        Dimension("frequency", "1 / [time]", "Hz", "200 MHz"),
+        Dimension("time", "[time]", "s", "45 ns"),
+        Dimension("size", "[data]", "B", "256 KiB"),
+        Dimension("bandwidth", "[data] / [time]", "B/s", "19.2 GB/s"),
+        Dimension("bytes per cycle", "[data] / [cycle]", "B/cycle", "64 B/cycle"),
+        Dimension("cycles", "[cycle]", "cycle", "2 cycles"),
+        Dimension("energy", "[energy]", "J", "0.14 pJ"),
+        Dimension("energy per byte", "[energy] / [data]", "J/B", "68 pJ/B"),
+        Dimension("power", "[energy] / [time]", "W", "37 mW"),
+    )
+}
+
+_NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+
+
+class UnitError(ValueError):
+    """A quantity string that is malformed or has the wrong dimension."""
+
+
+@lru_cache(maxsize=1)
+def _registry():
+    import pint  # deferred: slow import, only needed when a YAML is parsed
+
+    registry = pint.UnitRegistry(None)  # empty: only the symbols defined above exist
+    for line in _DEFINITIONS.strip().splitlines():
+        registry.define(line)
+    return registry
+
+
+def _article(name: str) -> str:
+    return "an" if name[0] in "aeiou" else "a"
+
+
+def split_number_unit(text: str) -> tuple[float, str]:
+    """'68 pJ/B' -> (68.0, 'pJ/B'). Raises UnitError if it does not start with a number."""
+    match = _NUMBER.match(text)
+    if not match:
+        raise UnitError(f"expected a number followed by a unit, got {text!r}")
+    return float(match.group(1)), match.group(2)
+
+
+def _quantity(text: object, hint: str):
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise UnitError(f"expected {hint}, got {text!r}")
+    if isinstance(text, (int, float)):
+        raise UnitError(f"expected {hint}: a bare number has no unit, got {text!r}")
+    try:
+        number, unit = split_number_unit(text)
+    except UnitError:
+        raise UnitError(f"expected {hint}, got {text!r}") from None
+    if not unit:
+        raise UnitError(f"expected {hint}: a bare number has no unit, got {text!r}")
+    import pint
+
+    try:
+        return number * _registry()(unit)  # parse the unit alone: the number keeps full precision
+    except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError, TypeError) as err:
+        known = "Hz, s, B (KB=1000 B, KiB=1024 B), B/s, B/cycle, cycle, J, J/B, W with prefixes f p n u m k M G T Ki Mi Gi"
+        raise UnitError(f"expected {hint}: unknown unit {unit!r} in {text!r} (known: {known})") from err
+    except Exception as err:  # pint's tokenizer raises assorted errors on garbage
+        raise UnitError(f"expected {hint}: cannot parse unit {unit!r} in {text!r}") from err
+
+
+def _describe(dim: Dimension) -> str:
+    return f"{_article(dim.name)} {dim.name} like {dim.example!r}"
+
+
+def parse_quantity(text: object, expected: str, where: str = "") -> float:
+    """Parse ``text`` as a quantity of dimension ``expected`` (a key of DIMENSIONS); SI number.
+
+    ``where`` (e.g. "dram.peak_bandwidth") prefixes the error message when given.
+    """
+    dim = DIMENSIONS[expected]
+    prefix = f"{where}: " if where else ""
+    try:
+        quantity = _quantity(text, _describe(dim))
+    except UnitError as err:
+        raise UnitError(prefix + str(err)) from None
+    registry = _registry()
+    if quantity.dimensionality != registry.get_dimensionality(dim.pint_dims):
+        raise UnitError(f"{prefix}expected {_describe(dim)}, got {text!r} ({classify(text) or 'unknown dimension'})")
+    return float(quantity.to(_pint_unit(dim)).magnitude)
+
+
+def _pint_unit(dim: Dimension) -> str:
+    return {
+        "Hz": "hertz",
+        "s": "second",
+        "B": "byte",
+        "B/s": "byte / second",
+        "B/cycle": "byte / cycle",
+        "cycle": "cycle",
+        "J": "joule",
+        "J/B": "joule / byte",
+        "W": "watt",
+    }[dim.base_unit]
+
+
+def classify(text: object) -> str | None:
+    """The name of the dimension ``text`` has ('energy per byte', ...), or None if unparseable/unknown."""
+    try:
+        quantity = _quantity(text, "a quantity")
+    except UnitError:
+        return None
+    registry = _registry()
+    for dim in DIMENSIONS.values():
+        if quantity.dimensionality == registry.get_dimensionality(dim.pint_dims):
+            return dim.name
+    return None
+
+
+def parse_any(text: object, allowed: tuple[str, ...], where: str = "") -> tuple[float, str, str]:
+    """Parse a quantity that may have any of the ``allowed`` dimensions.
+
+    Returns (SI value, dimension name, unit as written). Used for energy-table entries, which
+    may be an energy per operation, an energy per byte or a power.
+    """
+    prefix = f"{where}: " if where else ""
+    examples = " or ".join(_describe(DIMENSIONS[a]) for a in allowed)
+    dim_name = classify(text)
+    if dim_name not in allowed:
+        try:
+            _quantity(text, examples)
+        except UnitError as err:
+            raise UnitError(prefix + str(err)) from None
+        raise UnitError(f"{prefix}expected {examples}, got {text!r}")
+    value = parse_quantity(text, dim_name, where)
+    return value, dim_name, split_number_unit(str(text))[1]
+
+
+def whole(value: float, what: str, text: object) -> int:
+    """``value`` as an int, or UnitError if it is not (within rounding) a whole number of ``what``."""
+    rounded = round(value)
+    if abs(value - rounded) > 1e-9 * max(1.0, abs(value)):
+        raise UnitError(f"must be a whole number of {what}, got {text!r} = {value:g} {what}")
+    return int(rounded)
