@@ -1,0 +1,1 @@
+"""Energy accounting for simulated runs (per-layer dynamic energy, static energy, provenance)."""

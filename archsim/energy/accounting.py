@@ -1,0 +1,151 @@
+"""Energy accounting: dynamic energy per layer from counted work and traffic, plus static.
+
+Formulas (docs/modelling.md, "Energy"):
+- engines: ops x the mode's energy_per_op (MACs on the MAC array, shift-adds on the SAT,
+  vector ops on the vector unit); a layer's fused epilogue costs 1 vector op per output
+  element per epilogue op, charged to the vector engine's energy entry (its time is
+  hidden in the producing engine's pipeline);
+- buffers: bytes x read/write J/B under the operand-reuse model of :func:`buffer_traffic`;
+- DRAM: bytes read/written (burst-rounded) x J/B; interconnect: bytes moved x J/B;
+- static: (engine + buffer leakage + DRAM background power) x total latency.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from archsim.arch.spec import ArchSpec, EngineKind, EngineMode, EnergyEntry
+from archsim.graph.ir import VECTOR_KINDS, Layer, OpKind, tensor_bytes
+
+STATIC_KEY = "static"
+DRAM_KEY = "dram"
+NOC_KEY = "interconnect"
+
+
+@dataclass
+class BufferTraffic:
+    """Bytes read from / written to each buffer by one layer."""
+
+    reads: dict[str, int] = field(default_factory=dict)
+    writes: dict[str, int] = field(default_factory=dict)
+
+    def add(self, buffer: str, reads: int = 0, writes: int = 0) -> None:
+        self.reads[buffer] = self.reads.get(buffer, 0) + reads
+        self.writes[buffer] = self.writes.get(buffer, 0) + writes
+
+    @property
+    def total(self) -> int:
+        return sum(self.reads.values()) + sum(self.writes.values())
+
+
+def epilogue_mode(spec: ArchSpec) -> EngineMode | None:
+    """The vector mode whose energy_per_op prices fused epilogue ops (activation mode first)."""
+    for engine in spec.engines:
+        if engine.kind == EngineKind.VECTOR:
+            for mode in engine.modes:
+                if OpKind.ACTIVATION in mode.op_kinds:
+                    return mode
+            return engine.modes[0]
+    return None
+
+
+def epilogue_engine(spec: ArchSpec) -> str | None:
+    for engine in spec.engines:
+        if engine.kind == EngineKind.VECTOR:
+            return engine.name
+    return None
+
+
+def buffer_traffic(layer: Layer, streams, spec: ArchSpec, dram_in_bytes: int, dram_out_bytes: int,
+                   weight_load_bytes: int) -> BufferTraffic:
+    """Operand-reuse model [choice]: per stream on an engine with R rows,
+    weights are read once per block of R output positions (kept in PE registers across them),
+    inputs once per block of R filters (depthwise and vector: once), outputs written once.
+    DMA traffic adds buffer writes (data arriving) and reads (data leaving)."""
+    wbuf = spec.buffer_for("weights").name if layer.kind.has_weights else None
+    abuf = spec.buffer_for("activations").name
+    t = BufferTraffic()
+    in_bytes = layer.input_bytes
+    for s in streams:
+        rows = spec.engine(s.engine).rows
+        positions = s.dims.positions
+        if layer.kind in VECTOR_KINDS:
+            t.add(abuf, reads=in_bytes)
+        elif layer.kind == OpKind.CONV_DEPTHWISE:
+            t.add(wbuf, reads=s.weight_bytes * math.ceil(positions / rows))
+            t.add(abuf, reads=in_bytes)
+        elif layer.kind == OpKind.MATMUL:  # operand B plays the weights' role
+            b_bytes = tensor_bytes(layer.in_shapes[1], layer.act_bits) if len(layer.in_shapes) > 1 else 0
+            a_bytes = in_bytes - b_bytes
+            t.add(abuf, reads=a_bytes * math.ceil(s.dims.filters / rows) + b_bytes * math.ceil(positions / rows))
+        else:
+            t.add(wbuf, reads=s.weight_bytes * math.ceil(positions / rows))
+            t.add(abuf, reads=in_bytes * math.ceil(s.dims.filters / rows))  # per group: its slice, ceil(F/R) times
+    t.add(abuf, writes=layer.output_bytes + dram_in_bytes, reads=dram_out_bytes)
+    if wbuf is not None:
+        t.add(wbuf, writes=weight_load_bytes)
+    return t
+
+
+def layer_energy(layer: Layer, streams, spec: ArchSpec, traffic: BufferTraffic, dram_read_bytes: int,
+                 dram_write_bytes: int, noc_bytes: int) -> dict[str, float]:
+    """Dynamic energy of one layer by component (J); keys are engine/buffer names, dram, interconnect."""
+    out: dict[str, float] = {}
+
+    def add(key: str, joules: float) -> None:
+        out[key] = out.get(key, 0.0) + joules
+
+    for s in streams:
+        add(s.engine, s.ops * spec.engine(s.engine).mode(s.mode).energy_per_op.value)
+    if layer.epilogue:
+        mode = epilogue_mode(spec)
+        key = epilogue_engine(spec)
+        if mode is None:  # no vector unit: the producing engine's own op energy prices it
+            key, mode = streams[0].engine, spec.engine(streams[0].engine).mode(streams[0].mode)
+        add(key, epilogue_ops(layer) * mode.energy_per_op.value)
+    for buf in spec.buffers:
+        reads, writes = traffic.reads.get(buf.name, 0), traffic.writes.get(buf.name, 0)
+        if reads or writes:
+            add(buf.name, reads * buf.read_energy.value + writes * buf.write_energy.value)
+    add(DRAM_KEY, dram_read_bytes * spec.dram.read_energy.value + dram_write_bytes * spec.dram.write_energy.value)
+    add(NOC_KEY, noc_bytes * spec.interconnect.energy.value)
+    return out
+
+
+def epilogue_ops(layer: Layer) -> int:
+    """1 vector op per output element per fused epilogue op."""
+    return math.prod(layer.out_shape) * len(layer.epilogue)
+
+
+def static_power_w(spec: ArchSpec) -> float:
+    watts = sum(e.leakage_power.value for e in spec.engines if e.leakage_power is not None)
+    watts += sum(b.leakage_power.value for b in spec.buffers if b.leakage_power is not None)
+    if spec.dram.background_power is not None:
+        watts += spec.dram.background_power.value
+    return watts
+
+
+def breakdown_keys(spec: ArchSpec) -> list[str]:
+    return [e.name for e in spec.engines] + [b.name for b in spec.buffers] + [DRAM_KEY, NOC_KEY, STATIC_KEY]
+
+
+def energy_entries(spec: ArchSpec) -> list[EnergyEntry]:
+    """Every energy coefficient of the spec (per op, per byte, power), in spec order."""
+    entries: list[EnergyEntry] = []
+    for e in spec.engines:
+        entries.extend(m.energy_per_op for m in e.modes)
+        if e.leakage_power is not None:
+            entries.append(e.leakage_power)
+    for b in spec.buffers:
+        entries.extend([b.read_energy, b.write_energy] + ([b.leakage_power] if b.leakage_power else []))
+    entries.extend([spec.dram.read_energy, spec.dram.write_energy])
+    if spec.dram.background_power is not None:
+        entries.append(spec.dram.background_power)
+    entries.append(spec.interconnect.energy)
+    return entries
+
+
+def provenance(spec: ArchSpec) -> dict[str, dict]:
+    """Energy entry name -> {value, unit, source}; value in SI (J per unit, or W)."""
+    return {e.name: {"value_si": e.value, "unit": e.unit, "source": e.source} for e in energy_entries(spec)}

@@ -1,0 +1,181 @@
+"""Mapping: which engine(s) and mode run each layer (a pure function of layer + spec).
+
+Rules (docs/modelling.md, "Mapping"):
+- a mode is eligible when the layer's kind is in its ``op_kinds``, the layer's weight bits
+  <= ``weight_bits`` (vector kinds ignore weight bits; a matmul's second operand is an
+  activation, so its act bits stand in for weight bits), act bits <= ``act_bits`` and the
+  filters' scheme is in ``schemes``;
+- among eligible modes the fastest (fewest closed-form cycles incl. one pipeline fill)
+  wins; ties go to the engine (then mode) listed first in the spec;
+- a pointwise/grouped/linear layer whose filters mix APoT and uniform is split: each
+  scheme's filters form their own stream on their own fastest mode, run concurrently.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import networkx as nx
+
+from archsim.arch.spec import ArchSpec, EngineMode, EngineSpec
+from archsim.graph.ir import VECTOR_KINDS, Layer, OpKind, Scheme, layers
+from archsim.sim.errors import MappingError
+from archsim.sim.latency import WorkDims, compute_cycles, work_dims
+
+SPLITTABLE_KINDS = frozenset({OpKind.CONV_POINTWISE, OpKind.CONV_GROUPED, OpKind.LINEAR})
+FLOAT_BITS = 32  # a bit width at or above this is treated as floating point
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One engine's share of a layer: a set of filters with one scheme, on one mode."""
+
+    engine: str
+    mode: str
+    scheme: Scheme
+    dims: WorkDims  # this stream's loop bounds (filters = its filters per group)
+    n_filters: int  # its filters in total (0 for vector kinds)
+    ops: int  # MACs, shift-adds or vector ops it executes
+    cycles: int  # closed form for the whole stream as one tile (incl. one pipeline fill)
+    weight_bytes: int  # its weights as stored
+
+
+@dataclass(frozen=True)
+class LayerMapping:
+    layer: str
+    streams: tuple[Stream, ...]
+
+    @property
+    def engines(self) -> list[str]:
+        return [s.engine for s in self.streams]
+
+    @property
+    def mode_label(self) -> str:
+        return "+".join(s.mode for s in self.streams)
+
+
+@dataclass(frozen=True)
+class _FilterGroup:
+    scheme: Scheme
+    n_filters: int
+    weight_bits: int | None  # bits per weight code (None: no weights)
+    stored_bits: int  # bits per weight as stored (for weight bytes)
+
+
+def layer_scheme(layer: Layer) -> Scheme:
+    """Scheme of a layer without per-filter quant info: integer widths -> UNIFORM, else FLOAT."""
+    bits = [layer.act_bits] + ([layer.weight_bits] if layer.weight_bits is not None else [])
+    return Scheme.UNIFORM if max(bits) < FLOAT_BITS else Scheme.FLOAT
+
+
+def _filter_groups(layer: Layer, dims: WorkDims) -> list[_FilterGroup]:
+    if layer.kind in VECTOR_KINDS:
+        return [_FilterGroup(layer_scheme(layer), 0, None, 0)]
+    if layer.kind == OpKind.MATMUL:  # activation x activation: the second operand's bits
+        return [_FilterGroup(layer_scheme(layer), dims.total_filters, layer.act_bits, 0)]
+    total = dims.total_filters
+    q = layer.quant
+    if q is not None and q.apot_mask is not None:
+        if q.apot_mask.size != total:
+            raise MappingError(f"{layer.name}: apot_mask has {q.apot_mask.size} entries for {total} filters")
+        n_apot = q.apot_filters
+        uni_bits = layer.weight_bits if layer.weight_bits is not None else q.weight_bits
+        apot_bits = q.apot_bits if q.apot_bits is not None else uni_bits
+        groups = []
+        if total - n_apot:
+            groups.append(_FilterGroup(Scheme.UNIFORM, total - n_apot, uni_bits, uni_bits))
+        if n_apot:
+            groups.append(_FilterGroup(Scheme.APOT, n_apot, apot_bits, apot_bits))
+        return groups
+    bits = layer.weight_bits if layer.weight_bits is not None else FLOAT_BITS
+    return [_FilterGroup(layer_scheme(layer), total, bits, bits)]
+
+
+def mode_accepts(mode: EngineMode, layer: Layer, group: _FilterGroup) -> bool:
+    if layer.kind not in mode.op_kinds or group.scheme not in mode.schemes:
+        return False
+    if layer.act_bits > mode.act_bits:
+        return False
+    if layer.kind in VECTOR_KINDS:
+        return True
+    return group.weight_bits is not None and group.weight_bits <= mode.weight_bits
+
+
+def _group_dims(dims: WorkDims, n_filters: int) -> WorkDims:
+    if dims.kind in VECTOR_KINDS:
+        return dims
+    return replace(dims, filters=math.ceil(n_filters / dims.groups))
+
+
+def _fastest(spec: ArchSpec, layer: Layer, dims: WorkDims, groups: list[_FilterGroup]):
+    """The (engine, mode, cycles) accepting every group with the fewest cycles; spec order breaks ties."""
+    best = None
+    for engine in spec.engines:
+        for mode in engine.modes:
+            if all(mode_accepts(mode, layer, g) for g in groups):
+                cycles = compute_cycles(dims, engine.rows, mode.lanes, engine.pipeline_cycles)
+                if best is None or cycles < best[2]:
+                    best = (engine, mode, cycles)
+    return best
+
+
+def _describe_modes(spec: ArchSpec) -> str:
+    out = []
+    for e in spec.engines:
+        for m in e.modes:
+            kinds = ",".join(sorted(k.value for k in m.op_kinds))
+            schemes = ",".join(sorted(s.value for s in m.schemes))
+            out.append(f"{e.name}.{m.name}(kinds={kinds}; weight_bits<={m.weight_bits}; "
+                       f"act_bits<={m.act_bits}; schemes={schemes})")
+    return "; ".join(out) or "none"
+
+
+def _no_mode(spec: ArchSpec, layer: Layer, groups: list[_FilterGroup]) -> MappingError:
+    needs = ", ".join(f"{g.n_filters} {g.scheme.value} filters at {g.weight_bits} bits" for g in groups)
+    return MappingError(
+        f"layer {layer.name!r} (kind {layer.kind.value}, weight_bits {layer.weight_bits}, act_bits {layer.act_bits}, "
+        f"needs {needs}) fits no engine mode of {spec.name!r}; the arch offers: {_describe_modes(spec)}"
+    )
+
+
+def _stream(layer: Layer, dims: WorkDims, engine: EngineSpec, mode: EngineMode, g: _FilterGroup, cycles: int) -> Stream:
+    if layer.kind in VECTOR_KINDS:
+        return Stream(engine.name, mode.name, g.scheme, dims, 0, dims.ops, cycles, 0)
+    ops = g.n_filters * dims.positions * dims.reduction
+    weight_bytes = 0
+    if layer.kind != OpKind.MATMUL:
+        per_filter = math.prod(layer.weight_shape[1:]) if layer.weight_shape else dims.reduction
+        weight_bytes = math.ceil(g.n_filters * per_filter * g.stored_bits / 8)
+    return Stream(engine.name, mode.name, g.scheme, _group_dims(dims, g.n_filters), g.n_filters, ops, cycles, weight_bytes)
+
+
+def map_layer(layer: Layer, spec: ArchSpec) -> LayerMapping:
+    """Choose engine(s) and mode(s) for one layer; raise MappingError when nothing fits."""
+    dims = work_dims(layer)
+    groups = _filter_groups(layer, dims)
+    if len(groups) > 1 and layer.kind in SPLITTABLE_KINDS:
+        streams = []
+        for g in groups:
+            gdims = _group_dims(dims, g.n_filters)
+            best = _fastest(spec, layer, gdims, [g])
+            if best is None:
+                raise _no_mode(spec, layer, [g])
+            streams.append(_stream(layer, dims, best[0], best[1], g, best[2]))
+        return LayerMapping(layer.name, tuple(streams))
+    best = _fastest(spec, layer, dims, groups)
+    if best is None:
+        raise _no_mode(spec, layer, groups)
+    engine, mode, cycles = best
+    if len(groups) == 1:
+        return LayerMapping(layer.name, (_stream(layer, dims, engine, mode, groups[0], cycles),))
+    # one mode handles every scheme: a single stream carrying all filters
+    merged = _FilterGroup(groups[0].scheme, dims.total_filters, max(g.weight_bits for g in groups),
+                          max(g.stored_bits for g in groups))
+    stream = _stream(layer, dims, engine, mode, merged, cycles)
+    return LayerMapping(layer.name, (replace(stream, weight_bytes=layer.weight_bytes),))
+
+
+def map_graph(graph: nx.DiGraph, spec: ArchSpec) -> dict[str, LayerMapping]:
+    """Map every layer, in the graph's deterministic topological order."""
+    return {layer.name: map_layer(layer, spec) for layer in layers(graph)}

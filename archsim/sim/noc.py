@@ -1,0 +1,20 @@
+"""The interconnect (``top.noc``): one bandwidth-shared link between DRAM and the buffers."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from archsim.arch.spec import InterconnectSpec
+from archsim.sim.channel import Channel
+from archsim.sim.kernel import CountingEnvironment, Module
+
+
+class Interconnect(Module):
+    def __init__(self, env: CountingEnvironment, spec: InterconnectSpec, clock_period_ps: int,
+                 parent: Module | None = None) -> None:
+        super().__init__(env, "noc", parent)
+        if spec.bandwidth_bytes_per_cycle <= 0:
+            raise ValueError(f"{spec.name}: bandwidth_bytes_per_cycle must be positive")
+        self.spec = spec
+        self.channel = Channel(self.path, Fraction(spec.bandwidth_bytes_per_cycle, clock_period_ps),
+                               spec.latency_cycles * clock_period_ps)

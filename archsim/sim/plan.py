@@ -1,0 +1,180 @@
+"""Static memory plan: which tensors stay on-chip, and how each layer is cut into tiles.
+
+Pure functions of (graph, spec, mappings); docs/modelling.md "Memory model" states the rules:
+- a tensor stays in the activation buffer when the working set (inputs + output bytes) of
+  its producer and of each consumer fits in half the activation buffer (the other half is
+  the ping-pong half for tiles in flight); otherwise it is spilled: written to DRAM once,
+  read back by every consumer. Graph inputs come from DRAM, graph outputs go to DRAM.
+- weights stream from DRAM once per layer; they are cut into filter chunks of at most half
+  the weight buffer (double buffering); output positions are cut so a tile's DRAM-streamed
+  bytes fit a quarter of the activation buffer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import networkx as nx
+
+from archsim.arch.spec import ArchSpec
+from archsim.graph.ir import VECTOR_KINDS, Layer, OpKind, graph_outputs, layers, tensor_bytes
+from archsim.sim.latency import compute_cycles
+from archsim.sim.mapping import LayerMapping
+
+DEFAULT_MIN_TILES = 4  # [choice] enough tiles to overlap DMA with compute
+DEFAULT_MAX_TILES = 16  # [choice] bounds events per layer (simulation speed)
+
+
+@dataclass(frozen=True)
+class Tile:
+    filter_chunk: int
+    position_chunk: int
+    weight_load_bytes: int  # weights DMA'd in before this tile (first tile of a filter chunk)
+    weight_release_bytes: int  # weight-buffer space freed when this tile retires (last of its chunk)
+    input_bytes: int  # activations read from DRAM for this tile
+    output_bytes: int  # activations written to DRAM after this tile
+    cycles: tuple[int, ...]  # per stream, closed form incl. pipeline fill (0: no work)
+    ops: tuple[int, ...]  # per stream
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    name: str
+    index: int  # deterministic topological index = engine priority
+    mapping: LayerMapping
+    dram_input_bytes: int  # per filter pass (the whole input set read from DRAM)
+    output_to_dram: bool
+    filter_tiles: int
+    position_tiles: int
+    tiles: tuple[Tile, ...]
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(s.weight_bytes for s in self.mapping.streams)
+
+
+def split(total: int, parts: int) -> list[int]:
+    """``total`` cut into ``parts`` near-equal integers, larger ones first (deterministic)."""
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def working_set_bytes(layer: Layer) -> int:
+    return layer.input_bytes + layer.output_bytes
+
+
+def spilled_tensors(graph: nx.DiGraph, spec: ArchSpec) -> set[str]:
+    """Producers whose output does not stay in the activation buffer."""
+    usable = spec.buffer_for("activations").capacity_bytes // 2
+    ws = {n: working_set_bytes(graph.nodes[n]["layer"]) for n in graph.nodes}
+    return {u for u in graph.nodes
+            if graph.out_degree(u) and (ws[u] > usable or any(ws[v] > usable for v in graph.successors(u)))}
+
+
+def dram_input_bytes(graph: nx.DiGraph, layer: Layer, spilled: set[str]) -> int:
+    ports = list(layer.attrs.get("external_inputs", []))
+    for u in sorted(graph.predecessors(layer.name)):
+        if u in spilled:
+            ports.extend(graph.edges[u, layer.name]["ports"])
+    return sum(tensor_bytes(layer.in_shapes[p], layer.act_bits) for p in ports)
+
+
+def compulsory_dram_bytes(graph: nx.DiGraph) -> tuple[int, int]:
+    """(read, write) bytes no schedule avoids: weights + graph inputs; graph outputs."""
+    read = 0
+    for layer in layers(graph):
+        read += layer.weight_bytes
+        read += sum(tensor_bytes(layer.in_shapes[p], layer.act_bits) for p in layer.attrs.get("external_inputs", []))
+    write = sum(graph.nodes[n]["layer"].output_bytes for n in graph_outputs(graph))
+    return read, write
+
+
+def _param(spec: ArchSpec, key: str, default: int) -> int:
+    value = spec.params.get(key, default)
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{spec.name}: params.{key} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _filter_cap(layer: Layer, mapping: LayerMapping) -> int:
+    s0 = mapping.streams[0]
+    if layer.kind in VECTOR_KINDS or layer.kind == OpKind.MATMUL:
+        return 1
+    if s0.dims.groups > 1:
+        return s0.dims.groups
+    return max(1, min(s.n_filters for s in mapping.streams))
+
+
+def plan_layer(layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, dram_in: int,
+               output_to_dram: bool) -> LayerPlan:
+    min_tiles = _param(spec, "min_tiles", DEFAULT_MIN_TILES)
+    max_tiles = _param(spec, "max_tiles", DEFAULT_MAX_TILES)
+    wcap = spec.buffer_for("weights").capacity_bytes
+    acap = spec.buffer_for("activations").capacity_bytes
+    streams = mapping.streams
+    depthwise = layer.kind == OpKind.CONV_DEPTHWISE
+    weights = sum(s.weight_bytes for s in streams)
+
+    # filter chunks: fit half the weight buffer; more (up to min_tiles) to overlap weight
+    # loading with compute when that costs no extra DRAM reads of the inputs
+    n_f = math.ceil(weights / max(1, wcap // 2)) if weights else 1
+    if weights and (dram_in == 0 or depthwise):
+        n_f = max(n_f, min_tiles)
+    n_f = min(n_f, _filter_cap(layer, mapping))
+    chunk_bytes = [sum(split(s.weight_bytes, n_f)[j] for s in streams) for j in range(n_f)]
+    if max(chunk_bytes) > wcap:
+        raise ValueError(f"{layer.name}: a weight chunk of {max(chunk_bytes)} B exceeds buffer "
+                         f"{spec.buffer_for('weights').name} ({wcap} B); the layer cannot be tiled")
+
+    # position chunks: streamed bytes of one filter pass fit a quarter of the activation buffer
+    positions = streams[0].dims.positions
+    in_per_pass = dram_in // n_f if depthwise else dram_in
+    out_per_pass = layer.output_bytes // n_f if output_to_dram else 0
+    streamed = in_per_pass + out_per_pass
+    n_p = max(math.ceil(streamed / max(1, acap // 4)), min_tiles) if streamed else 1
+    n_p = max(1, min(n_p, max_tiles // n_f, positions))
+
+    in_chunks = split(dram_in, n_f) if depthwise else [dram_in] * n_f
+    out_chunks = split(layer.output_bytes if output_to_dram else 0, n_f)
+    pos_chunks = split(positions, n_p)
+    tiles = []
+    for j in range(n_f):
+        stream_chunks = [_stream_chunk(s, n_f, j) for s in streams]
+        ins, outs = split(in_chunks[j], n_p), split(out_chunks[j], n_p)
+        for i, p in enumerate(pos_chunks):
+            cycles, ops = [], []
+            for s, (dims_j, filters_j) in zip(streams, stream_chunks):
+                engine = spec.engine(s.engine)
+                tile_dims = _with_positions(dims_j, p)
+                cycles.append(compute_cycles(tile_dims, engine.rows, engine.mode(s.mode).lanes, engine.pipeline_cycles))
+                ops.append(tile_dims.ops if layer.kind in VECTOR_KINDS else filters_j * p * dims_j.reduction)
+            tiles.append(Tile(j, i, chunk_bytes[j] if i == 0 else 0, chunk_bytes[j] if i == n_p - 1 else 0,
+                              ins[i], outs[i], tuple(cycles), tuple(ops)))
+    return LayerPlan(layer.name, index, mapping, dram_in, output_to_dram, n_f, n_p, tuple(tiles))
+
+
+def _stream_chunk(stream, n_f: int, j: int):
+    """(dims, filters) of filter chunk j of a stream: groups are split when G > 1, else filters."""
+    d = stream.dims
+    if d.kind in VECTOR_KINDS:
+        return d, 0
+    filters_j = split(stream.n_filters, n_f)[j]
+    if d.groups > 1:
+        return replace(d, groups=split(d.groups, n_f)[j]), filters_j
+    return replace(d, filters=filters_j), filters_j
+
+
+def _with_positions(dims, positions: int):
+    return replace(dims, positions=positions)
+
+
+def plan_graph(graph: nx.DiGraph, spec: ArchSpec, mappings: dict[str, LayerMapping]) -> dict[str, LayerPlan]:
+    spilled = spilled_tensors(graph, spec)
+    outputs = set(graph_outputs(graph))
+    plans = {}
+    for index, layer in enumerate(layers(graph)):
+        plans[layer.name] = plan_layer(layer, index, mappings[layer.name], spec,
+                                       dram_input_bytes(graph, layer, spilled),
+                                       layer.name in spilled or layer.name in outputs)
+    return plans

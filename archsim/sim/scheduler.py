@@ -1,0 +1,105 @@
+"""Layer scheduling: one SimPy process per layer, dataflow-ordered, tiles double-buffered.
+
+A layer starts when all its predecessors have finished. Per tile: a loader takes one of
+two tile slots (double buffering) and, at the first tile of a filter chunk, weight-buffer
+space; it DMAs the weights chunk and the tile's DRAM inputs in; each stream's compute
+process waits for the tile, then holds its engine for the tile's closed-form time
+(streams of a split layer run concurrently on their engines); when every stream has
+finished the tile it retires: the slot (and the chunk's weight space after its last tile)
+is freed and a DRAM write-back is started when the output leaves the chip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import simpy
+
+from archsim.sim.kernel import CountingEnvironment
+from archsim.sim.plan import LayerPlan
+from archsim.sim.top import Top
+
+TILE_SLOTS = 2  # ping-pong: tile i+1 loads while tile i computes
+
+
+@dataclass
+class LayerRecord:
+    start_ps: int = 0
+    end_ps: int = 0
+    dram_read_bytes: int = 0  # burst-rounded
+    dram_write_bytes: int = 0
+    weight_load_bytes: int = 0  # burst-rounded bytes written into the weight buffer
+    dram_input_bytes: int = 0  # burst-rounded activation bytes read in
+    stream_busy_ps: list[int] = field(default_factory=list)
+
+
+class Scheduler:
+    def __init__(self, env: CountingEnvironment, top: Top, graph: nx.DiGraph, plans: dict[str, LayerPlan]) -> None:
+        self.env, self.top, self.graph, self.plans = env, top, graph, plans
+        self.done = {name: env.event() for name in plans}
+        self.records = {name: LayerRecord() for name in plans}
+
+    def start(self) -> None:
+        for name in sorted(self.plans, key=lambda n: self.plans[n].index):
+            self.env.process(self._layer(self.plans[name]))
+
+    def _layer(self, plan: LayerPlan):
+        env = self.env
+        preds = [self.done[p] for p in sorted(self.graph.predecessors(plan.name))]
+        if preds:
+            yield env.all_of(preds)
+        rec = self.records[plan.name]
+        rec.start_ps = env.now
+        rec.stream_busy_ps = [0] * len(plan.mapping.streams)
+        n = len(plan.tiles)
+        loaded = [env.event() for _ in range(n)]
+        computed = [[env.event() for _ in plan.mapping.streams] for _ in range(n)]
+        slots = self._slots()
+        env.process(self._loader(plan, rec, slots, loaded))
+        for s in range(len(plan.mapping.streams)):
+            env.process(self._compute(plan, rec, s, loaded, computed))
+        writes = []
+        for t, tile in enumerate(plan.tiles):
+            yield env.all_of(computed[t])
+            yield slots.put(1)
+            if tile.weight_release_bytes:
+                yield self.top.weight_buffer.space.put(tile.weight_release_bytes)
+            if tile.output_bytes:
+                writes.append(env.process(self.top.dma.transfer(tile.output_bytes, write=True)))
+        for w in writes:
+            rec.dram_write_bytes += yield w
+        rec.end_ps = env.now
+        self.done[plan.name].succeed()
+
+    def _slots(self) -> simpy.Container:
+        return simpy.Container(self.env, capacity=TILE_SLOTS, init=TILE_SLOTS)
+
+    def _loader(self, plan: LayerPlan, rec: LayerRecord, slots, loaded):
+        env, dma = self.env, self.top.dma
+        for t, tile in enumerate(plan.tiles):
+            yield slots.get(1)
+            requests = []
+            if tile.weight_load_bytes:
+                yield self.top.weight_buffer.space.get(tile.weight_load_bytes)
+                requests.append(("w", env.process(dma.transfer(tile.weight_load_bytes))))
+            if tile.input_bytes:
+                requests.append(("a", env.process(dma.transfer(tile.input_bytes))))
+            for what, req in requests:
+                moved = yield req
+                rec.dram_read_bytes += moved
+                if what == "w":
+                    rec.weight_load_bytes += moved
+                else:
+                    rec.dram_input_bytes += moved
+            loaded[t].succeed()
+
+    def _compute(self, plan: LayerPlan, rec: LayerRecord, s: int, loaded, computed):
+        engine = self.top.engines[plan.mapping.streams[s].engine]
+        period = self.top.period_ps
+        for t, tile in enumerate(plan.tiles):
+            yield loaded[t]
+            if tile.cycles[s]:
+                yield from engine.run_tile(plan.index, tile.cycles[s] * period, tile.ops[s])
+                rec.stream_busy_ps[s] += tile.cycles[s] * period
+            computed[t][s].succeed()

@@ -1,0 +1,153 @@
+"""``simulate(graph, spec)``: map, plan, run the SimPy model, account energy, check bounds."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import networkx as nx
+
+import archsim
+from archsim.arch.spec import ArchSpec
+from archsim.energy import accounting
+from archsim.graph.ir import layers
+from archsim.report.result import EngineResult, LayerResult, SimResult
+from archsim.sim import checks as chk
+from archsim.sim.kernel import PS_PER_S, CountingEnvironment, bytes_per_ps
+from archsim.sim.mapping import map_graph
+from archsim.sim.plan import compulsory_dram_bytes, plan_graph
+from archsim.sim.scheduler import Scheduler
+from archsim.sim.top import Top
+
+
+def simulate(graph: nx.DiGraph, spec: ArchSpec, *, workload: dict | None = None) -> SimResult:
+    """Simulate one inference of ``graph`` on ``spec``; deterministic for identical inputs."""
+    if graph.number_of_nodes() == 0:
+        raise ValueError("simulate: the graph has no layers")
+    if not nx.is_directed_acyclic_graph(graph):
+        raise ValueError("simulate: the graph has a cycle; a dataflow graph must be acyclic")
+    period = spec.clock_period_ps
+    mappings = map_graph(graph, spec)
+    plans = plan_graph(graph, spec, mappings)
+
+    env = CountingEnvironment()
+    top = Top(env, spec)
+    scheduler = Scheduler(env, top, graph, plans)
+    scheduler.start()
+    env.run()
+    unfinished = [n for n, ev in scheduler.done.items() if not ev.triggered]
+    if unfinished:
+        raise chk.InvariantError(f"simulation stalled with unfinished layers: {unfinished[:5]}")
+
+    latency_ps = max(r.end_ps for r in scheduler.records.values())
+    latency_s = latency_ps / PS_PER_S
+    latency_cycles = math.ceil(latency_ps / period)
+
+    layer_results, dynamic = _layer_results(graph, spec, plans, scheduler, period)
+    static_j = accounting.static_power_w(spec) * latency_s
+    breakdown = {key: 0.0 for key in accounting.breakdown_keys(spec)}
+    for lr in layer_results:
+        for key, joules in lr.energy_breakdown_j.items():
+            breakdown[key] += joules
+    breakdown[accounting.STATIC_KEY] = static_j
+    energy = sum(breakdown.values())
+
+    engines = _engine_results(top, plans, latency_cycles, period)
+    dram = {
+        "read_bytes": top.dram.read_bytes,
+        "write_bytes": top.dram.write_bytes,
+        "achieved_bytes_per_s": (top.dram.read_bytes + top.dram.write_bytes) / latency_s if latency_s else 0.0,
+        "peak_bytes_per_s": spec.dram.peak_bandwidth_bytes_per_s,
+        "bus_busy_s": float(top.dram.channel.data_time) / PS_PER_S,
+    }
+    checks = _checks(graph, spec, plans, top, latency_ps, energy, dynamic, period)
+    chk.raise_on_violation(checks)
+    return SimResult(
+        workload=dict(workload) if workload is not None else _graph_workload(graph),
+        arch={"name": spec.name, "source_file": spec.source_file, "clock_hz": spec.clock_hz},
+        archsim_version=archsim.__version__,
+        clock_hz=spec.clock_hz,
+        latency_cycles=latency_cycles,
+        latency_s=latency_s,
+        energy_j=energy,
+        edp_js=energy * latency_s,
+        energy_breakdown_j=breakdown,
+        engines=engines,
+        layers=layer_results,
+        dram=dram,
+        events=env.events_processed,
+        checks=checks,
+        provenance=accounting.provenance(spec),
+    )
+
+
+def _graph_workload(graph: nx.DiGraph) -> dict:
+    return {k: v for k, v in sorted(graph.graph.items()) if k != "order"}
+
+
+def _layer_results(graph, spec, plans, scheduler, period):
+    results, op_energy = [], 0.0
+    for layer in layers(graph):
+        plan, rec = plans[layer.name], scheduler.records[layer.name]
+        streams = plan.mapping.streams
+        traffic = accounting.buffer_traffic(layer, streams, spec, rec.dram_input_bytes,
+                                            rec.dram_write_bytes, rec.weight_load_bytes)
+        noc_bytes = rec.dram_read_bytes + rec.dram_write_bytes
+        parts = accounting.layer_energy(layer, streams, spec, traffic, rec.dram_read_bytes,
+                                        rec.dram_write_bytes, noc_bytes)
+        op_energy += sum(s.ops * spec.engine(s.engine).mode(s.mode).energy_per_op.value for s in streams)
+        macs = 0 if layer.kind.is_mac is False else sum(s.ops for s in streams)
+        results.append(LayerResult(
+            name=layer.name, kind=layer.kind.value, engines=plan.mapping.engines, mode=plan.mapping.mode_label,
+            start_cycle=rec.start_ps // period, end_cycle=math.ceil(rec.end_ps / period),
+            macs=macs, elements=math.prod(layer.out_shape),
+            dram_read_bytes=rec.dram_read_bytes, dram_write_bytes=rec.dram_write_bytes,
+            buffer_bytes=traffic.total, energy_j=sum(parts.values()), energy_breakdown_j=parts,
+            apot_fraction=layer.apot_fraction, tiles=len(plan.tiles),
+        ))
+    return results, op_energy
+
+
+def _engine_results(top, plans, latency_cycles, period) -> dict[str, EngineResult]:
+    out = {}
+    for name, engine in top.engines.items():
+        used = {s.mode for p in plans.values() for s in p.mapping.streams if s.engine == name}
+        peak = max((engine.spec.peak_ops_per_cycle(m) for m in used), default=engine.spec.peak_ops_per_cycle(
+            engine.spec.modes[0].name))
+        busy_cycles = engine.busy_ps // period
+        out[name] = EngineResult(
+            name=engine.path, busy_cycles=busy_cycles,
+            utilization=busy_cycles / latency_cycles if latency_cycles else 0.0,
+            macs=engine.ops, peak_ops_per_cycle=peak,
+            achieved_ops_per_cycle=engine.ops / busy_cycles if busy_cycles else 0.0,
+        )
+    return out
+
+
+def _checks(graph, spec, plans, top, latency_ps, energy, op_energy, period) -> dict:
+    work: dict[str, Fraction] = {}
+    for plan in plans.values():
+        for s in plan.mapping.streams:
+            peak = spec.engine(s.engine).peak_ops_per_cycle(s.mode)
+            work[s.engine] = work.get(s.engine, Fraction(0)) + Fraction(s.ops, peak)
+    comp_read, comp_write = compulsory_dram_bytes(graph)
+    bw = bytes_per_ps(spec.dram.peak_bandwidth_bytes_per_s)
+    bound = chk.roofline_bound_ps(work, comp_read + comp_write, bw, period)
+    moved = top.dram.read_bytes + top.dram.write_bytes
+    out = {
+        "latency_ge_roofline": chk.check("latency_ge_roofline", latency_ps / PS_PER_S, float(bound) / PS_PER_S, "s"),
+        "dram_bandwidth_le_peak": chk.check("dram_bandwidth_le_peak", float(Fraction(moved) / latency_ps * PS_PER_S),
+                                            spec.dram.peak_bandwidth_bytes_per_s, "B/s", upper=True),
+        "energy_ge_lower_bound": chk.check(
+            "energy_ge_lower_bound", energy,
+            op_energy + comp_read * spec.dram.read_energy.value + comp_write * spec.dram.write_energy.value,
+            "J", tol=chk.REL_TOL),
+    }
+    if Fraction(latency_ps) < bound:  # exact comparison; the float record above is for reports
+        out["latency_ge_roofline"]["held"] = False
+    for name, engine in top.engines.items():
+        peak = max(engine.spec.peak_ops_per_cycle(m.name) for m in engine.spec.modes)
+        busy_cycles = Fraction(engine.busy_ps, period)
+        out[f"{name}_ops_per_cycle_le_peak"] = chk.check(
+            name, float(engine.ops / busy_cycles) if busy_cycles else 0.0, peak, "ops/cycle", upper=True)
+    return out

@@ -1,0 +1,27 @@
+"""The module tree ``top`` built from an ArchSpec: engines, buffers, DRAM, interconnect, DMA."""
+
+from __future__ import annotations
+
+from archsim.arch.spec import ArchSpec
+from archsim.sim.buffers import Buffer
+from archsim.sim.dma import Dma
+from archsim.sim.dram import Dram
+from archsim.sim.engine import Engine
+from archsim.sim.kernel import CountingEnvironment, Module
+from archsim.sim.noc import Interconnect
+
+
+class Top(Module):
+    def __init__(self, env: CountingEnvironment, spec: ArchSpec) -> None:
+        super().__init__(env, "top")
+        self.spec = spec
+        self.period_ps = spec.clock_period_ps
+        names = [e.name for e in spec.engines] + [b.name for b in spec.buffers]
+        if len(set(names)) != len(names) or {"dram", "noc", "dma"} & set(names):
+            raise ValueError(f"{spec.name}: engine and buffer names must be unique and not dram/noc/dma: {names}")
+        self.engines = {e.name: Engine(env, e, self) for e in spec.engines}
+        self.buffers = {b.name: Buffer(env, b, self) for b in spec.buffers}
+        self.dram = Dram(env, spec.dram, self)
+        self.noc = Interconnect(env, spec.interconnect, self.period_ps, self)
+        self.dma = Dma(env, self.dram, self.noc, self)
+        self.weight_buffer = self.buffers[spec.buffer_for("weights").name]
