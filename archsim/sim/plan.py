@@ -20,7 +20,7 @@ import networkx as nx
 from archsim.arch.spec import ArchSpec
 from archsim.graph.ir import VECTOR_KINDS, Layer, OpKind, graph_outputs, layers, tensor_bytes
 from archsim.sim.latency import compute_cycles
-from archsim.sim.mapping import LayerMapping
+from archsim.sim.mapping import LayerMapping, Stream
 
 DEFAULT_MIN_TILES = 4  # [choice] enough tiles to overlap DMA with compute
 DEFAULT_MAX_TILES = 16  # [choice] bounds events per layer (simulation speed)
@@ -97,13 +97,30 @@ def _param(spec: ArchSpec, key: str, default: int) -> int:
     return value
 
 
-def _filter_cap(layer: Layer, mapping: LayerMapping) -> int:
-    s0 = mapping.streams[0]
+def split_units(total: int, parts: int, unit: int) -> list[int]:
+    """``total`` cut into ``parts`` chunks that are whole multiples of ``unit`` (the last one
+    clipped), so no chunk leaves an engine's rows or lanes idle that a coarser cut would fill;
+    falls back to :func:`split` when there are fewer units than parts."""
+    blocks = math.ceil(total / unit)
+    if parts > blocks:
+        return split(total, parts)
+    sizes = [b * unit for b in split(blocks, parts)]
+    sizes[-1] -= sum(sizes) - total
+    return sizes
+
+
+def _filter_unit(layer: Layer, stream: Stream, spec: ArchSpec) -> int:
+    """Filters one pass of the engine covers: rows (filters across rows) or lanes (depthwise)."""
+    engine = spec.engine(stream.engine)
+    return engine.mode(stream.mode).lanes if layer.kind == OpKind.CONV_DEPTHWISE else engine.rows
+
+
+def _filter_blocks(layer: Layer, mapping: LayerMapping, spec: ArchSpec) -> int:
     if layer.kind in VECTOR_KINDS or layer.kind == OpKind.MATMUL:
         return 1
-    if s0.dims.groups > 1:
-        return s0.dims.groups
-    return max(1, min(s.n_filters for s in mapping.streams))
+    if mapping.streams[0].dims.groups > 1:
+        return mapping.streams[0].dims.groups
+    return max(1, min(math.ceil(s.n_filters / _filter_unit(layer, s, spec)) for s in mapping.streams))
 
 
 def plan_layer(layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, dram_in: int,
@@ -116,37 +133,44 @@ def plan_layer(layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, 
     depthwise = layer.kind == OpKind.CONV_DEPTHWISE
     weights = sum(s.weight_bytes for s in streams)
 
-    # filter chunks: fit half the weight buffer; more (up to min_tiles) to overlap weight
-    # loading with compute when that costs no extra DRAM reads of the inputs
-    n_f = math.ceil(weights / max(1, wcap // 2)) if weights else 1
+    # filter chunks: at least enough to fit half the weight buffer (double buffering); up to
+    # min_tiles whole row blocks to overlap weight loading with compute when that costs no
+    # extra DRAM reads of the inputs (inputs on-chip, or depthwise: channels split the input)
+    fit = math.ceil(weights / max(1, wcap // 2)) if weights else 1
+    n_f = fit
     if weights and (dram_in == 0 or depthwise):
-        n_f = max(n_f, min_tiles)
-    n_f = min(n_f, _filter_cap(layer, mapping))
+        n_f = max(fit, min(min_tiles, _filter_blocks(layer, mapping, spec)))
+    stream_chunks = [_stream_chunks(layer, s, spec, n_f) for s in streams]
     chunk_bytes = [sum(split(s.weight_bytes, n_f)[j] for s in streams) for j in range(n_f)]
     if max(chunk_bytes) > wcap:
         raise ValueError(f"{layer.name}: a weight chunk of {max(chunk_bytes)} B exceeds buffer "
                          f"{spec.buffer_for('weights').name} ({wcap} B); the layer cannot be tiled")
 
-    # position chunks: streamed bytes of one filter pass fit a quarter of the activation buffer
+    # position chunks: as many as max_tiles allows when activations stream through DRAM (so
+    # loads and write-backs overlap compute), more only if a quarter activation buffer
+    # cannot hold a tile's streamed bytes; depthwise chunks are whole row blocks of pixels
     positions = streams[0].dims.positions
     in_per_pass = dram_in // n_f if depthwise else dram_in
     out_per_pass = layer.output_bytes // n_f if output_to_dram else 0
     streamed = in_per_pass + out_per_pass
-    n_p = max(math.ceil(streamed / max(1, acap // 4)), min_tiles) if streamed else 1
-    n_p = max(1, min(n_p, max_tiles // n_f, positions))
+    n_p = 1
+    if streamed:
+        n_p = max(max_tiles // n_f, math.ceil(streamed / max(1, acap // 4)))
+    n_p = max(1, min(n_p, positions))
+    pos_unit = spec.engine(streams[0].engine).rows if depthwise else 1
 
     in_chunks = split(dram_in, n_f) if depthwise else [dram_in] * n_f
     out_chunks = split(layer.output_bytes if output_to_dram else 0, n_f)
-    pos_chunks = split(positions, n_p)
+    pos_chunks = split_units(positions, n_p, pos_unit)
     tiles = []
     for j in range(n_f):
-        stream_chunks = [_stream_chunk(s, n_f, j) for s in streams]
         ins, outs = split(in_chunks[j], n_p), split(out_chunks[j], n_p)
         for i, p in enumerate(pos_chunks):
             cycles, ops = [], []
-            for s, (dims_j, filters_j) in zip(streams, stream_chunks):
+            for s, chunks in zip(streams, stream_chunks):
+                dims_j, filters_j = chunks[j]
                 engine = spec.engine(s.engine)
-                tile_dims = _with_positions(dims_j, p)
+                tile_dims = replace(dims_j, positions=p)
                 cycles.append(compute_cycles(tile_dims, engine.rows, engine.mode(s.mode).lanes, engine.pipeline_cycles))
                 ops.append(tile_dims.ops if layer.kind in VECTOR_KINDS else filters_j * p * dims_j.reduction)
             tiles.append(Tile(j, i, chunk_bytes[j] if i == 0 else 0, chunk_bytes[j] if i == n_p - 1 else 0,
@@ -154,19 +178,16 @@ def plan_layer(layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, 
     return LayerPlan(layer.name, index, mapping, dram_in, output_to_dram, n_f, n_p, tuple(tiles))
 
 
-def _stream_chunk(stream, n_f: int, j: int):
-    """(dims, filters) of filter chunk j of a stream: groups are split when G > 1, else filters."""
+def _stream_chunks(layer: Layer, stream: Stream, spec: ArchSpec, n_f: int) -> list[tuple]:
+    """(dims, filters) per filter chunk of a stream: groups are split when G > 1, else filters
+    in whole row (depthwise: lane) blocks."""
     d = stream.dims
     if d.kind in VECTOR_KINDS:
-        return d, 0
-    filters_j = split(stream.n_filters, n_f)[j]
+        return [(d, 0)] * n_f
     if d.groups > 1:
-        return replace(d, groups=split(d.groups, n_f)[j]), filters_j
-    return replace(d, filters=filters_j), filters_j
-
-
-def _with_positions(dims, positions: int):
-    return replace(dims, positions=positions)
+        return [(replace(d, groups=g), f) for g, f in zip(split(d.groups, n_f), split(stream.n_filters, n_f))]
+    sizes = split_units(stream.n_filters, n_f, _filter_unit(layer, stream, spec))
+    return [(replace(d, filters=f), f) for f in sizes]
 
 
 def plan_graph(graph: nx.DiGraph, spec: ArchSpec, mappings: dict[str, LayerMapping]) -> dict[str, LayerPlan]:
