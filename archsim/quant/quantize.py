@@ -1,0 +1,173 @@
+"""Apply a quantization policy to a model: fold BN, quantize weights, calibrate activations.
+
+The result, :class:`QuantizedModel`, holds the per-layer integer decisions (keyed by layer
+name = module path, see :func:`archsim.graph.fx_groups.layer_name`) and a fake-quant torch
+module that computes what the integer datapath computes, up to float rounding: weights are
+replaced by their dequantized values and every 8-bit tensor (layer outputs, network input)
+is quantize-dequantized. Tensors kept wide (attention matmul outputs, logits) are not.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.fx as fx
+from torch import nn
+
+from archsim.graph.fx_groups import GroupedGraph, group_graph
+from archsim.graph.ir import OpKind
+from archsim.quant.calibrate import ActQuant, calibrate, insert_quantizers
+from archsim.quant.fold import fold_batchnorm
+from archsim.quant.policy import QuantPolicy, WeightRule, get_policy
+from archsim.quant.quantizers import QuantizedTensor, apot_quantize, per_channel_mse, uniform_quantize
+
+INPUT_KEY_PREFIX = "input:"  # activation key of a graph input: "input:<placeholder name>"
+
+
+@dataclass
+class WeightQuant:
+    """Integer weights of one layer: weight_int * scale (per output filter) = dequantized weight."""
+
+    name: str
+    module_path: str
+    role: str
+    bits: int  # uniform filters
+    apot_bits: int | None  # APoT filters (None: the layer has no APoT option)
+    apot_mask: np.ndarray  # bool[out]
+    weight_int: np.ndarray  # int64, weight shape, zero point removed
+    scale: np.ndarray  # float64[out]
+    zero_point: np.ndarray  # int64[out]
+    bias: np.ndarray | None  # float64[out], folded BN included
+    mse_uniform: np.ndarray | None = None  # float64[out], per filter
+    mse_apot: np.ndarray | None = None
+
+    def dequantized(self) -> np.ndarray:
+        shape = (-1,) + (1,) * (self.weight_int.ndim - 1)
+        return self.weight_int.astype(np.float64) * self.scale.reshape(shape)
+
+
+@dataclass
+class QuantizedModel:
+    policy: QuantPolicy
+    folded: nn.Module  # fp32 model with BN folded (what extraction traces)
+    module: nn.Module  # fake-quant model (fx GraphModule), or the folded model for fp32
+    weights: dict[str, WeightQuant] = field(default_factory=dict)  # layer name -> weights
+    activations: dict[str, ActQuant] = field(default_factory=dict)  # layer name / "input:x" -> output quant
+    wide: set[str] = field(default_factory=set)  # layers whose output is kept wide
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)
+
+    def apot_share(self) -> float:
+        """Fraction of mixed-scheme filters (over all layers that had the choice) that chose APoT."""
+        mixed = [w for w in self.weights.values() if w.apot_bits is not None]
+        total = sum(w.apot_mask.size for w in mixed)
+        return 0.0 if total == 0 else sum(int(w.apot_mask.sum()) for w in mixed) / total
+
+
+def quantize_weights(weight: torch.Tensor, rule: WeightRule, tolerance: float = 1.0):
+    """Quantize a weight tensor (filters along dim 0) by ``rule``.
+
+    Returns (dequantized float tensor, WeightQuant fields as a dict). With ``mixed_apot``
+    each filter is quantized both ways and takes APoT when
+    mse_apot <= tolerance * mse_uniform.
+    """
+    axis = 0 if rule.per_channel else None
+    uni: QuantizedTensor = uniform_quantize(weight, rule.bits, symmetric=rule.symmetric, axis=axis)
+    out = weight.shape[0]
+    scale = uni.scale.expand(out) if uni.scale.dim() == 0 else uni.scale
+    zp = uni.zero_point.expand(out) if uni.zero_point.dim() == 0 else uni.zero_point
+    zp_b = zp.reshape((-1,) + (1,) * (weight.dim() - 1))
+    weight_int = uni.codes - zp_b
+    deq = uni.dequantize()
+    fields = dict(bits=rule.bits, apot_bits=None, apot_mask=np.zeros(out, dtype=bool))
+    if rule.mixed_apot:
+        if not rule.per_channel:
+            raise ValueError("mixed uniform/APoT needs per-channel (per-filter) quantization")
+        apot = apot_quantize(weight, rule.apot_bits, axis=0)
+        deq_apot = apot.dequantize()
+        mse_u, mse_a = per_channel_mse(weight, deq), per_channel_mse(weight, deq_apot)
+        choose = mse_a <= tolerance * mse_u
+        sel = choose.reshape((-1,) + (1,) * (weight.dim() - 1))
+        weight_int = torch.where(sel, apot.codes, weight_int)
+        deq = torch.where(sel, deq_apot, deq)
+        scale = torch.where(choose, apot.scale, scale)
+        zp = torch.where(choose, torch.zeros_like(zp), zp)
+        fields.update(apot_bits=rule.apot_bits, apot_mask=choose.numpy().copy(),
+                      mse_uniform=mse_u.numpy().copy(), mse_apot=mse_a.numpy().copy())
+    fields.update(weight_int=weight_int.numpy().copy(), scale=scale.numpy().astype(np.float64).copy(),
+                  zero_point=zp.numpy().astype(np.int64).copy())
+    return deq.to(weight.dtype), fields
+
+
+def _example_input(batches: list[torch.Tensor]) -> torch.Tensor:
+    return batches[0][:1]
+
+
+def quantize_model(model: nn.Module, policy: str | QuantPolicy, calib_batches: Iterable[torch.Tensor]) -> QuantizedModel:
+    """Fold BN, quantize weights by ``policy`` and calibrate 8-bit activations on ``calib_batches``."""
+    policy = get_policy(policy)
+    batches = list(calib_batches)
+    if not batches:
+        raise ValueError("quantize_model needs at least one calibration batch")
+    folded, _ = fold_batchnorm(model)
+    folded.eval()
+    if not policy.quantized:
+        return QuantizedModel(policy, folded, folded)
+    fq = copy.deepcopy(folded)
+    gm = fx.symbolic_trace(fq)
+    grouped: GroupedGraph = group_graph(gm, (_example_input(batches),))
+    qm = QuantizedModel(policy, folded, gm)
+    for g in grouped.groups:
+        if not g.kind.has_weights:
+            continue
+        module = gm.get_submodule(g.module_path)
+        rule = policy.rule(g.role)
+        with torch.no_grad():
+            deq, fields = quantize_weights(module.weight.detach(), rule, policy.apot_mse_tolerance)
+            module.weight.copy_(deq)
+        bias = None if module.bias is None else module.bias.detach().to(torch.float64).numpy().copy()
+        qm.weights[g.name] = WeightQuant(name=g.name, module_path=g.module_path, role=g.role, bias=bias, **fields)
+    qm.wide = wide_layers(grouped, policy)
+    points = {g.name: g.output for g in grouped.groups if g.name not in qm.wide}
+    for name in grouped.input_names:
+        points[INPUT_KEY_PREFIX + name] = next(n for n in gm.graph.nodes if n.name == name)
+    names = insert_quantizers(gm, points, policy.act_bits, policy.act_symmetric)
+    qm.activations = calibrate(gm, names, batches)
+    return qm
+
+
+def wide_layers(grouped: GroupedGraph, policy: QuantPolicy) -> set[str]:
+    """Layers whose output is kept at accumulator width (not requantized to 8 bit)."""
+    wide = set()
+    for g in grouped.groups:
+        if g.kind == OpKind.MATMUL and policy.wide_attention:
+            wide.add(g.name)
+        if g.role == "classifier" and policy.classifier_output_wide:
+            wide.add(g.name)
+    return wide
+
+
+def compare_outputs(fp32_model: nn.Module, quantized: QuantizedModel, batches: Iterable[torch.Tensor]) -> dict:
+    """Output quality of the fake-quant model against fp32: SQNR (dB), mean cosine, top-1 agreement."""
+    fp32_model = fp32_model.eval()
+    refs, outs = [], []
+    with torch.no_grad():
+        for batch in batches:
+            refs.append(fp32_model(batch).to(torch.float64))
+            outs.append(quantized(batch).to(torch.float64))
+    if not refs:
+        raise ValueError("compare_outputs needs at least one batch")
+    ref, out = torch.cat(refs), torch.cat(outs)
+    noise = float(((ref - out) ** 2).sum())
+    signal = float((ref**2).sum())
+    sqnr = math.inf if noise == 0 else 10 * math.log10(signal / noise)
+    cosine = float(torch.nn.functional.cosine_similarity(ref.flatten(1), out.flatten(1), dim=1).mean())
+    agree = float((ref.argmax(-1) == out.argmax(-1)).to(torch.float64).mean())
+    return {"sqnr_db": sqnr, "cosine": cosine, "top1_agreement": agree, "samples": int(ref.shape[0]),
+            "policy": quantized.policy.name, "apot_share": quantized.apot_share()}
