@@ -33,6 +33,7 @@ from archsim.arch.spec import (
 from archsim.arch.units import parse_any
 from archsim.graph.ir import OpKind
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Loc = tuple  # a field path: keys (str) and list indices (int)
 
 
@@ -77,7 +78,8 @@ def _read(path: Path, file: str) -> str:
 
 
 def _parse_yaml(text: str, file: str):
-    loader = yaml.SafeLoader(text)  # safe: no arbitrary Python objects from a config file
+    # safe: no arbitrary Python objects from a config file; libyaml's C loader when present (10x faster)
+    loader = _SAFE_LOADER(text)
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None

@@ -97,7 +97,34 @@ def split_number_unit(text: str) -> tuple[float, str]:
     return float(match.group(1)), match.group(2)
 
 
-def _quantity(text: object, hint: str):
+_KNOWN = "Hz, s, B (KB=1000 B, KiB=1024 B), B/s, B/cycle, cycle, J, J/B, W with prefixes f p n u m k M G T Ki Mi Gi"
+
+
+@lru_cache(maxsize=256)
+def _unit_info(unit: str) -> tuple[str | None, float, str | None]:
+    """(dimension name or None, factor to that dimension's SI unit, parse error or None) of a unit.
+
+    Cached: a config repeats a handful of units, and a pint parse costs about a millisecond.
+    """
+    import pint
+
+    registry = _registry()
+    try:
+        quantity = registry(unit)
+    except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError, TypeError):
+        return None, 0.0, f"unknown unit {unit!r}"
+    except Exception:  # pint's tokenizer raises assorted errors on garbage
+        return None, 0.0, f"cannot parse unit {unit!r}"
+    if not isinstance(quantity, registry.Quantity):  # e.g. "2" alone parses to a plain number
+        return None, 0.0, f"cannot parse unit {unit!r}"
+    for dim in DIMENSIONS.values():
+        if quantity.dimensionality == registry.get_dimensionality(dim.pint_dims):
+            return dim.name, float(quantity.to(_pint_unit(dim)).magnitude), None
+    return None, 0.0, None
+
+
+def _quantity(text: object, hint: str) -> tuple[float, str, str | None, float]:
+    """(number, unit as written, dimension name or None, factor to SI) of a quantity string."""
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise UnitError(f"expected {hint}, got {text!r}")
     if isinstance(text, (int, float)):
@@ -108,15 +135,11 @@ def _quantity(text: object, hint: str):
         raise UnitError(f"expected {hint}, got {text!r}") from None
     if not unit:
         raise UnitError(f"expected {hint}: a bare number has no unit, got {text!r}")
-    import pint
-
-    try:
-        return number * _registry()(unit)  # parse the unit alone: the number keeps full precision
-    except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError, TypeError) as err:
-        known = "Hz, s, B (KB=1000 B, KiB=1024 B), B/s, B/cycle, cycle, J, J/B, W with prefixes f p n u m k M G T Ki Mi Gi"
-        raise UnitError(f"expected {hint}: unknown unit {unit!r} in {text!r} (known: {known})") from err
-    except Exception as err:  # pint's tokenizer raises assorted errors on garbage
-        raise UnitError(f"expected {hint}: cannot parse unit {unit!r} in {text!r}") from err
+    dim_name, factor, problem = _unit_info(unit)
+    if problem is not None:
+        known = f" (known: {_KNOWN})" if problem.startswith("unknown") else ""
+        raise UnitError(f"expected {hint}: {problem} in {text!r}{known}")
+    return number, unit, dim_name, factor
 
 
 def _describe(dim: Dimension) -> str:
@@ -131,13 +154,12 @@ def parse_quantity(text: object, expected: str, where: str = "") -> float:
     dim = DIMENSIONS[expected]
     prefix = f"{where}: " if where else ""
     try:
-        quantity = _quantity(text, _describe(dim))
+        number, _unit, dim_name, factor = _quantity(text, _describe(dim))
     except UnitError as err:
         raise UnitError(prefix + str(err)) from None
-    registry = _registry()
-    if quantity.dimensionality != registry.get_dimensionality(dim.pint_dims):
-        raise UnitError(f"{prefix}expected {_describe(dim)}, got {text!r} ({classify(text) or 'unknown dimension'})")
-    return float(quantity.to(_pint_unit(dim)).magnitude)
+    if dim_name != expected:
+        raise UnitError(f"{prefix}expected {_describe(dim)}, got {text!r} ({dim_name or 'unknown dimension'})")
+    return number * factor
 
 
 def _pint_unit(dim: Dimension) -> str:
@@ -157,14 +179,9 @@ def _pint_unit(dim: Dimension) -> str:
 def classify(text: object) -> str | None:
     """The name of the dimension ``text`` has ('energy per byte', ...), or None if unparseable/unknown."""
     try:
-        quantity = _quantity(text, "a quantity")
+        return _quantity(text, "a quantity")[2]
     except UnitError:
         return None
-    registry = _registry()
-    for dim in DIMENSIONS.values():
-        if quantity.dimensionality == registry.get_dimensionality(dim.pint_dims):
-            return dim.name
-    return None
 
 
 def parse_any(text: object, allowed: tuple[str, ...], where: str = "") -> tuple[float, str, str]:
