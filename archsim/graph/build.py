@@ -1,0 +1,48 @@
+"""Workload -> dataflow graph: model, calibration data, quantization, extraction.
+
+This is the torch half of ``archsim run``; everything after it reads only the graph.
+"""
+
+from __future__ import annotations
+
+import time
+
+import networkx as nx
+
+from archsim.graph.extract import extract_graph, quant_share_summary
+from archsim.quant.quantize import compare_outputs, quantize_model
+
+QUALITY_SEED_OFFSET = 2_000_003  # held-out synthetic images for the quality check, apart from calibration
+QUALITY_SAMPLES = 4  # [choice] cheap: a few images give SQNR/cosine to ~0.1 dB / 1e-3, not accuracy
+
+
+def build_graph(workload, *, quality_samples: int = QUALITY_SAMPLES) -> nx.DiGraph:
+    """Build the model of ``workload``, quantize it by its policy and extract its graph.
+
+    ``workload`` needs .model, .resolution, .batch, .policy, .seed and .calibration
+    (.samples, .batch_size, optionally .source); .checkpoint is optional. The graph carries
+    ``G.graph["quant_summary"]`` (output SQNR/cosine/top-1 agreement against fp32 on
+    ``quality_samples`` held-out synthetic images, 0 to skip; APoT share) and
+    ``G.graph["build_seconds"]``.
+    """
+    from archsim.workload.data import calibration_batches, synthetic_batches
+    from archsim.workload.efficientvit import build_model
+
+    start = time.perf_counter()
+    calib = workload.calibration
+    model = build_model(workload.model, seed=workload.seed, checkpoint=getattr(workload, "checkpoint", None),
+                        resolution=workload.resolution)
+    batches = calibration_batches(getattr(calib, "source", "synthetic"), calib.samples, calib.batch_size,
+                                  workload.resolution, workload.seed)
+    quantized = quantize_model(model, workload.policy, batches)
+    meta = dict(model=workload.model, resolution=workload.resolution, batch=workload.batch,
+                policy=quantized.policy.name, seed=workload.seed)
+    graph = extract_graph(model, quantized, (workload.batch, 3, workload.resolution, workload.resolution), meta)
+    summary = quant_share_summary(graph)
+    if quality_samples > 0:
+        held_out = synthetic_batches(quality_samples, quality_samples, workload.resolution,
+                                     workload.seed + QUALITY_SEED_OFFSET)
+        summary.update(compare_outputs(model, quantized, held_out))
+    graph.graph["quant_summary"] = summary
+    graph.graph["build_seconds"] = time.perf_counter() - start
+    return graph
