@@ -7,7 +7,7 @@ Formulas (docs/modelling.md, "Energy"):
   hidden in the producing engine's pipeline);
 - buffers: bytes x read/write J/B under the operand-reuse model of :func:`buffer_traffic`;
 - DRAM: bytes read/written (burst-rounded) x J/B; interconnect: bytes moved x J/B;
-- static: (engine + buffer leakage + DRAM background power) x total latency.
+- static: (engine + buffer leakage + DRAM background + device static power) x total latency.
 """
 
 from __future__ import annotations
@@ -123,6 +123,9 @@ def static_power_w(spec: ArchSpec) -> float:
     watts += sum(b.leakage_power.value for b in spec.buffers if b.leakage_power is not None)
     if spec.dram.background_power is not None:
         watts += spec.dram.background_power.value
+    device = getattr(spec, "static_power", None)  # whole-device static (FPGA), beyond component leakage
+    if device is not None:
+        watts += device.value
     return watts
 
 
@@ -143,6 +146,8 @@ def energy_entries(spec: ArchSpec) -> list[EnergyEntry]:
     if spec.dram.background_power is not None:
         entries.append(spec.dram.background_power)
     entries.append(spec.interconnect.energy)
+    if getattr(spec, "static_power", None) is not None:
+        entries.append(spec.static_power)
     return entries
 
 

@@ -2,8 +2,8 @@
 
 Rules (docs/modelling.md, "Mapping"):
 - a mode is eligible when the layer's kind is in its ``op_kinds``, the layer's weight bits
-  <= ``weight_bits`` (vector kinds ignore weight bits; a matmul's second operand is an
-  activation, so its act bits stand in for weight bits), act bits <= ``act_bits`` and the
+  <= ``weight_bits`` (vector kinds and matmuls have no weights and ignore weight bits; a
+  matmul's operands are both activations, checked by act bits), act bits <= ``act_bits`` and the
   filters' scheme is in ``schemes``;
 - among eligible modes the fastest (fewest closed-form cycles incl. one pipeline fill)
   wins; ties go to the engine (then mode) listed first in the spec;
@@ -72,8 +72,8 @@ def layer_scheme(layer: Layer) -> Scheme:
 def _filter_groups(layer: Layer, dims: WorkDims) -> list[_FilterGroup]:
     if layer.kind in VECTOR_KINDS:
         return [_FilterGroup(layer_scheme(layer), 0, None, 0)]
-    if layer.kind == OpKind.MATMUL:  # activation x activation: the second operand's bits
-        return [_FilterGroup(layer_scheme(layer), dims.total_filters, layer.act_bits, 0)]
+    if layer.kind == OpKind.MATMUL:  # activation x activation: no weights, act bits decide
+        return [_FilterGroup(layer_scheme(layer), dims.total_filters, None, 0)]
     total = dims.total_filters
     q = layer.quant
     if q is not None and q.apot_mask is not None:
@@ -97,7 +97,7 @@ def mode_accepts(mode: EngineMode, layer: Layer, group: _FilterGroup) -> bool:
         return False
     if layer.act_bits > mode.act_bits:
         return False
-    if layer.kind in VECTOR_KINDS:
+    if layer.kind in VECTOR_KINDS or layer.kind == OpKind.MATMUL:
         return True
     return group.weight_bits is not None and group.weight_bits <= mode.weight_bits
 
@@ -170,7 +170,7 @@ def map_layer(layer: Layer, spec: ArchSpec) -> LayerMapping:
     if len(groups) == 1:
         return LayerMapping(layer.name, (_stream(layer, dims, engine, mode, groups[0], cycles),))
     # one mode handles every scheme: a single stream carrying all filters
-    merged = _FilterGroup(groups[0].scheme, dims.total_filters, max(g.weight_bits for g in groups),
+    merged = _FilterGroup(groups[0].scheme, dims.total_filters, max(g.weight_bits or 0 for g in groups),
                           max(g.stored_bits for g in groups))
     stream = _stream(layer, dims, engine, mode, merged, cycles)
     return LayerMapping(layer.name, (replace(stream, weight_bytes=layer.weight_bytes),))

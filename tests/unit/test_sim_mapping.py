@@ -72,3 +72,9 @@ def test_apot_filters_on_arch_without_apot_mode_fail():
     no_sat = m2vit_spec(engines=(SPEC.engines[0], SPEC.engines[2]))
     with pytest.raises(MappingError, match="apot"):
         map_layer(pointwise("pw", 16, 16, 4, apot_mask=np.arange(16) % 2 == 0), no_sat)
+
+
+def test_matmul_ignores_weight_bits_and_checks_act_bits():
+    wide = Layer("mm32", OpKind.MATMUL, ((1, 2, 49, 16), (1, 2, 16, 17)), (1, 2, 49, 17), act_bits=16)
+    with pytest.raises(MappingError, match="mm32"):
+        map_layer(wide, SPEC)  # merged mode takes 8-bit activations only
