@@ -79,30 +79,25 @@ def check_supports(spec: ArchSpec, needs: Iterable[Need]) -> list[str]:
 
 
 def layer_needs(layer) -> list[Need]:
-    """The needs of one IR layer (rules also in docs/configs.md).
+    """The needs of one IR layer; the same rules as the simulator's mapper (archsim.sim.mapping).
 
     - Weighted layer with ``quant.apot_mask``: one need per scheme present; APoT filters at
       ``quant.apot_bits`` (else the layer's weight bits), uniform filters at ``weight_bits``.
-    - Weighted layer without a mask: uniform if weight bits < 32, else float.
-    - Matmul (no weights): uniform if act bits < 32, else float.
-    - Vector kinds (add, div, pool, norm, activation): uniform. Their inputs may be 32 bit
-      (int32 kept wide before the division), which the IR cannot tell from fp32, so the
-      vector mode's act_bits decides whether the width fits.
+    - Any other layer: uniform when its activation bits and weight bits (if any) are all
+      below 32, else float. A vector op on int32 tensors (kept wide before the division)
+      therefore counts as float: the IR cannot tell int32 from fp32, so vector modes list both.
     """
     kind, act_bits = layer.kind, layer.act_bits
-    if layer.weight_bits is None:
-        integer = act_bits < FLOAT_BITS or not kind.is_mac
-        return [(kind, None, act_bits, Scheme.UNIFORM if integer else Scheme.FLOAT)]
     q = layer.quant
-    if q is not None and q.apot_mask is not None and q.apot_mask.size:
+    if layer.weight_bits is not None and q is not None and q.apot_mask is not None and q.apot_mask.size:
         needs: list[Need] = []
-        if q.apot_filters:
-            needs.append((kind, q.apot_bits or layer.weight_bits, act_bits, Scheme.APOT))
         if q.apot_filters < q.apot_mask.size:
             needs.append((kind, layer.weight_bits, act_bits, Scheme.UNIFORM))
+        if q.apot_filters:
+            needs.append((kind, q.apot_bits or layer.weight_bits, act_bits, Scheme.APOT))
         return needs
-    scheme = Scheme.UNIFORM if layer.weight_bits < FLOAT_BITS else Scheme.FLOAT
-    return [(kind, layer.weight_bits, act_bits, scheme)]
+    widest = max(act_bits, layer.weight_bits or 0)
+    return [(kind, layer.weight_bits, act_bits, Scheme.UNIFORM if widest < FLOAT_BITS else Scheme.FLOAT)]
 
 
 def graph_needs(graph: nx.DiGraph) -> list[Need]:

@@ -44,9 +44,9 @@ def test_graph_needs_split_mixed_pointwise_by_scheme():
     needs = graph_needs(_m2q_graph())
     assert needs == [
         (OpKind.CONV_DEPTHWISE, 4, 8, Scheme.UNIFORM),
-        (OpKind.CONV_POINTWISE, 8, 8, Scheme.APOT),
         (OpKind.CONV_POINTWISE, 8, 8, Scheme.UNIFORM),
-        (OpKind.DIV, None, 32, Scheme.UNIFORM),
+        (OpKind.CONV_POINTWISE, 8, 8, Scheme.APOT),
+        (OpKind.DIV, None, 32, Scheme.FLOAT),  # int32 and fp32 look alike in the IR
     ]
 
 
@@ -54,6 +54,8 @@ def test_all_apot_or_all_uniform_masks_give_one_need():
     assert layer_needs(_pointwise("a", apot=[True] * 4)) == [(OpKind.CONV_POINTWISE, 8, 8, Scheme.APOT)]
     assert layer_needs(_pointwise("u", apot=[False] * 4)) == [(OpKind.CONV_POINTWISE, 8, 8, Scheme.UNIFORM)]
     assert layer_needs(_pointwise("f", weight_bits=32)) == [(OpKind.CONV_POINTWISE, 32, 8, Scheme.FLOAT)]
+    matmul = Layer("mm", OpKind.MATMUL, ((1, 4, 8), (1, 8, 4)), (1, 4, 4), act_bits=8)
+    assert layer_needs(matmul) == [(OpKind.MATMUL, None, 8, Scheme.UNIFORM)]
 
 
 def test_m2vit_runs_the_m2q_graph_with_depthwise_in_single_mode(m2vit):
