@@ -26,6 +26,7 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.passes.shape_prop import ShapeProp
 
 from archsim.graph.ir import OpKind
@@ -229,8 +230,10 @@ def _absorb_epilogue(gm, anchor: fx.Node, kind: OpKind) -> tuple[list[fx.Node], 
 
 def group_graph(gm: fx.GraphModule, example_inputs: tuple[torch.Tensor, ...]) -> GroupedGraph:
     """Shape-propagate ``gm`` on ``example_inputs`` and split it into layer groups."""
-    with torch.no_grad():
-        ShapeProp(gm).propagate(*example_inputs)
+    # shapes only: fake tensors make this independent of the model's compute cost
+    with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True) as fake_mode:
+        fake_inputs = [fake_mode.from_tensor(t) for t in example_inputs]
+        ShapeProp(gm, fake_mode=fake_mode).propagate(*fake_inputs)
     shapes = {
         n.name: tuple(n.meta["tensor_meta"].shape)
         for n in gm.graph.nodes
@@ -300,14 +303,14 @@ class _LabelInterpreter(fx.Interpreter):
             shape = self.shapes[n.name]
             label = INPUT_LABEL_BASE - self.n_inputs
             self.n_inputs += 1
-            return torch.full(shape, label, dtype=torch.float64)
+            return _constant(shape, label)
         if n in self.by_anchor:
             i, g = self.by_anchor[n]
             self.parts[g.name] = self._operand_parts(g)
         if n in self.by_output:
-            return torch.full(self.shapes[n.name], float(self.by_output[n]), dtype=torch.float64)
+            return _constant(self.shapes[n.name], float(self.by_output[n]))
         if n in self.internal:
-            return torch.zeros(self.shapes[n.name], dtype=torch.float64) if n.name in self.shapes else None
+            return _constant(self.shapes[n.name], 0.0) if n.name in self.shapes else None
         if _is_scalar_add(n):
             return self.env[next(a for a in n.args if isinstance(a, fx.Node))]
         if activation_name(self.module, n) is not None:  # prologue activation: labels pass through
@@ -327,15 +330,19 @@ class _LabelInterpreter(fx.Interpreter):
             labels = self.env[op]
             if not isinstance(labels, torch.Tensor):
                 raise ValueError(f"{g.name}: operand {op.name} is not a tensor")
-            flat = labels.flatten()
+            flat = labels.reshape(-1)
+            if all(st == 0 for st in labels.stride()):  # the common case: one producer, whole tensor
+                v = float(flat[0])
+                producer = None if v <= INPUT_LABEL_BASE else self.names[int(v)]
+                parts.append(OperandPart(producer, tuple(labels.shape), index))
+                flat = flat[:0]
             seen: list[float] = []
             for v in torch.unique_consecutive(flat).tolist():
                 if v != CONST_LABEL and v not in seen:
                     seen.append(v)
             for v in seen:
-                mask = labels == v
-                shape = tuple(int(mask.any(dim=[d for d in range(mask.dim()) if d != k]).sum())
-                              for k in range(mask.dim())) if mask.dim() > 1 else (int(mask.sum()),)
+                where = (labels == v).nonzero()  # the part's shape: bounding box of its elements
+                shape = tuple(int(e) for e in where.amax(0) - where.amin(0) + 1)
                 producer = None if v <= INPUT_LABEL_BASE else self.names[int(v)]
                 parts.append(OperandPart(producer, shape, index))
             for act in _prologue_acts(self.module, op, self.internal):
@@ -346,6 +353,11 @@ class _LabelInterpreter(fx.Interpreter):
             if eps is not None:
                 g.attrs["eps"] = eps
         return parts
+
+
+def _constant(shape, label: float) -> torch.Tensor:
+    """A label tensor without memory: one element broadcast (stride 0) to ``shape``."""
+    return torch.full((), label, dtype=torch.float32).expand(shape)
 
 
 def _prologue_acts(gm, node: fx.Node, internal: set[fx.Node]) -> list[str]:
