@@ -20,6 +20,7 @@ module, so they agree on what a layer is.
 from __future__ import annotations
 
 import operator
+import re
 from dataclasses import dataclass, field
 
 import torch
@@ -199,13 +200,24 @@ def _scope(node: fx.Node) -> str:
     return next(reversed(stack.values()))[0] if stack else ""
 
 
-def layer_name(node: fx.Node) -> str:
-    """Module path for modules (a ConvNormAct's ``.conv`` is named by the block), else scope.node."""
+def layer_name(node: fx.Node, counts: dict[str, int] | None = None) -> str:
+    """Module path for modules (a ConvNormAct's ``.conv`` is named by the block).
+
+    Functions: "<enclosing module path>.<op>" numbered within that module ("...main.matmul",
+    "...main.matmul_1"), so names do not depend on fx's global counters. ``counts`` carries
+    the per-scope numbering across calls.
+    """
     if node.op == "call_module":
         path = str(node.target)
         return path[: -len(".conv")] if path.endswith(".conv") else path
+    base = re.sub(r"_\d+$", "", node.name)
     scope = _scope(node)
-    return f"{scope}.{node.name}" if scope else node.name
+    stem = f"{scope}.{base}" if scope else base
+    if counts is None:
+        return stem
+    k = counts.get(stem, 0)
+    counts[stem] = k + 1
+    return stem if k == 0 else f"{stem}_{k}"
 
 
 # -- grouping ----------------------------------------------------------------------------
@@ -241,6 +253,7 @@ def group_graph(gm: fx.GraphModule, example_inputs: tuple[torch.Tensor, ...]) ->
     }
     groups: list[Group] = []
     taken: set[fx.Node] = set()
+    counts: dict[str, int] = {}
     for node in gm.graph.nodes:
         if node in taken:
             continue
@@ -259,7 +272,7 @@ def group_graph(gm: fx.GraphModule, example_inputs: tuple[torch.Tensor, ...]) ->
         taken.update(members)
         m = _module(gm, node)
         g = Group(
-            name=layer_name(node), kind=kind, anchor=node, output=members[-1], members=members,
+            name=layer_name(node, counts), kind=kind, anchor=node, output=members[-1], members=members,
             epilogue=epilogue, module_path=str(node.target) if m is not None else None,
             operands=_tensor_args(node) if kind != OpKind.POOL else _tensor_args(node)[:1],
         )
