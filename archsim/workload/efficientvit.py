@@ -91,8 +91,11 @@ BN_REESTIMATE_BATCHES = 2
 BN_REESTIMATE_BATCH_SIZE = 8
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint file could not be read or does not match the model's state_dict."""
+class CheckpointError(ValueError):
+    """A checkpoint file could not be read or does not match the model's state_dict.
+
+    A ValueError, so the CLI reports it as a user error (one message, no traceback).
+    """
 
 
 # --------------------------------------------------------------------------------------
@@ -320,15 +323,24 @@ class EfficientVit(nn.Module):
 # --------------------------------------------------------------------------------------
 
 
-def create_model(name: str, num_classes: int = 1000) -> EfficientVit:
-    """The bare architecture (torch's default initialisation, training mode).
+def create_model(name: str, num_classes: int = 1000, *, seed: int | None = None) -> EfficientVit:
+    """The bare architecture in training mode, without BN-statistics re-estimation.
 
-    The global torch RNG is saved and restored around construction, so building a model
-    never perturbs the caller's random stream. Most callers want :func:`build_model`.
+    ``seed=None``: torch's default initialisation; the global torch RNG is saved and restored
+    around construction, so building a model never perturbs the caller's random stream.
+    ``seed=int``: built on the meta device and materialised once by :func:`init_weights`
+    (faster for B2/B3: no default init to overwrite); BN statistics are the init values
+    (mean 0, var 1). Most callers want :func:`build_model`.
     """
     config = get_config(name)
-    with torch.random.fork_rng(devices=[]):
-        return EfficientVit(config, num_classes=num_classes)
+    if seed is None:
+        with torch.random.fork_rng(devices=[]):
+            return EfficientVit(config, num_classes=num_classes)
+    with torch.device("meta"):
+        model = EfficientVit(config, num_classes=num_classes)
+    model.to_empty(device="cpu")
+    init_weights(model, seed)  # writes every parameter and every BN buffer
+    return model
 
 
 def init_weights(model: nn.Module, seed: int, std: float = INIT_STD) -> None:
@@ -481,11 +493,12 @@ def build_model(name: str, *, seed: int = 0, checkpoint: str | Path | None = Non
         raise ValueError(f"seed must be an integer, got {seed!r}")
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 32 or resolution % 32:
         raise ValueError(f"resolution must be a positive multiple of 32, got {resolution!r}")
-    model = create_model(canonical_model_name(name), num_classes=num_classes)
+    name = canonical_model_name(name)
     if checkpoint is not None:
+        model = create_model(name, num_classes=num_classes)
         load_checkpoint(model, checkpoint)
         return model.eval()
-    init_weights(model, seed)
+    model = create_model(name, num_classes=num_classes, seed=seed)
     batches = synthetic_batches(BN_REESTIMATE_BATCHES * BN_REESTIMATE_BATCH_SIZE, BN_REESTIMATE_BATCH_SIZE,
                                 resolution, seed + BN_STATS_SEED_OFFSET)
     reestimate_bn_stats(model, batches)
