@@ -242,7 +242,7 @@ def _validate(data: dict[str, Any], where: _Where, base: Path, default_name: str
     policy = data.get("policy", "m2q")
     allowed = known_policies()
     if policy not in allowed:
-        hint = difflib.get_close_matches(str(policy), allowed, n=1)
+        hint = difflib.get_close_matches(str(policy).lower(), allowed, n=1)
         raise WorkloadError(f"{where('policy')}: {policy!r} is not a known policy"
                             + (f" (did you mean '{hint[0]}'?)" if hint else "") + f"; allowed: {', '.join(allowed)}")
 
