@@ -17,7 +17,7 @@ import torch.fx as fx
 from torch import nn
 
 from archsim.graph.fx_groups import Group, GroupedGraph, OperandPart, group_graph
-from archsim.graph.ir import Layer, OpKind, QuantInfo, add_layer
+from archsim.graph.ir import Layer, OpKind, QuantInfo, add_layer, tensor_bytes
 from archsim.quant.quantize import INPUT_KEY_PREFIX, QuantizedModel
 
 FLOAT_BITS = 32  # fp32 tensors and wide (int32 accumulator) outputs
@@ -28,7 +28,7 @@ def _pair(v) -> tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
-def compute_macs(kind: OpKind, out_shape, parts: list[OperandPart], module: nn.Module | None, operand_shapes) -> int:
+def compute_macs(kind: OpKind, out_shape, module: nn.Module | None, operand_shapes) -> int:
     """Exact multiply-accumulates: conv N*Cout*Ho*Wo*(Cin/g)*kh*kw; linear rows*in*out; matmul batch*M*K*N."""
     if kind in (OpKind.CONV_DENSE, OpKind.CONV_POINTWISE, OpKind.CONV_DEPTHWISE, OpKind.CONV_GROUPED):
         kh, kw = _pair(module.kernel_size)
@@ -45,7 +45,7 @@ def compute_macs(kind: OpKind, out_shape, parts: list[OperandPart], module: nn.M
     return 0
 
 
-def _bits(quantized: QuantizedModel | None, g: Group | None, wide: bool) -> int:
+def _bits(quantized: QuantizedModel | None, wide: bool) -> int:
     if quantized is None or not quantized.policy.quantized or wide:
         return FLOAT_BITS
     return quantized.policy.act_bits
@@ -57,6 +57,8 @@ def extract_graph(model: nn.Module, quantized: QuantizedModel | None, input_shap
     With ``quantized`` the BN-folded model it holds is traced and each layer carries its
     QuantInfo; without, the model is traced as is (fp32, BN shown folded in the epilogue).
     ``meta`` supplies the graph attributes model, resolution, batch, policy, seed.
+    Besides ir's ``bytes`` and ``ports``, each edge has ``read_bytes``: the bytes of the
+    producer's output this consumer reads (less than ``bytes`` when it reads slices).
     """
     missing = [k for k in META_KEYS if k not in meta]
     if missing:
@@ -76,7 +78,12 @@ def extract_graph(model: nn.Module, quantized: QuantizedModel | None, input_shap
     for g in grouped.groups:
         layer = _make_layer(gm, grouped, g, quantized if policy_quantized else None, wide, out_bits)
         out_bits[g.name] = layer.out_bits
-        add_layer(graph, layer, [p.producer for p in grouped.parts[g.name]])
+        parts = grouped.parts[g.name]
+        add_layer(graph, layer, [p.producer for p in parts])
+        for port, part in enumerate(parts):  # what the consumer actually reads (q alone of a qkv map)
+            if part.producer is not None:
+                edge = graph.edges[part.producer, g.name]
+                edge["read_bytes"] = edge.get("read_bytes", 0) + tensor_bytes(part.shape, layer.attrs["in_bits"][port])
     if not nx.is_directed_acyclic_graph(graph):
         raise AssertionError("extracted graph has a cycle")
     return graph
@@ -94,7 +101,7 @@ def _make_layer(gm, grouped: GroupedGraph, g: Group, quantized: QuantizedModel |
         for p in parts
     ]
     is_wide = g.name in wide
-    layer_out_bits = _bits(quantized, g, is_wide)
+    layer_out_bits = _bits(quantized, is_wide)
     epilogue = list(g.epilogue)
     if quantized is not None and not is_wide:
         epilogue.append("requant")
@@ -103,10 +110,10 @@ def _make_layer(gm, grouped: GroupedGraph, g: Group, quantized: QuantizedModel |
         kind=g.kind,
         in_shapes=in_shapes,
         out_shape=out_shape,
-        macs=compute_macs(g.kind, out_shape, parts, module, operand_shapes),
+        macs=compute_macs(g.kind, out_shape, module, operand_shapes),
         elements=math.prod(out_shape),
         epilogue=tuple(epilogue),
-        act_bits=max(in_bits) if in_bits else _bits(quantized, g, False),
+        act_bits=max(in_bits) if in_bits else _bits(quantized, False),
         out_bits=layer_out_bits,
         source=_provenance(g),
         attrs=dict(g.attrs),
@@ -134,7 +141,7 @@ def _quant_info(quantized: QuantizedModel, g: Group, parts: list[OperandPart], l
     acts = quantized.activations
 
     def act_of(producer: str | None):
-        key = producer if producer is not None else INPUT_KEY_PREFIX + _input_name(quantized, parts)
+        key = producer if producer is not None else INPUT_KEY_PREFIX + _input_name(quantized)
         return acts.get(key)
 
     in_q = [act_of(p.producer) for p in parts]
@@ -155,7 +162,7 @@ def _quant_info(quantized: QuantizedModel, g: Group, parts: list[OperandPart], l
     return info
 
 
-def _input_name(quantized: QuantizedModel, parts) -> str:
+def _input_name(quantized: QuantizedModel) -> str:
     keys = [k for k in quantized.activations if k.startswith(INPUT_KEY_PREFIX)]
     return keys[0][len(INPUT_KEY_PREFIX):] if keys else "x"
 

@@ -1,6 +1,5 @@
 """Extraction on a small model built from the EfficientViT blocks (same module and op patterns)."""
 
-import math
 
 import networkx as nx
 import numpy as np
@@ -94,6 +93,10 @@ def test_edges_skip_layout_ops_and_split_concatenated_operands(fp32_graph):
     assert kv.in_shapes == ((1, heads, d, n), (1, heads, d, n), (1, heads, n, d), (1, heads, n, d))
     assert G.edges[f"{mla}.qkv", kv.name]["ports"] == [0, 2]
     assert G.edges[f"{mla}.aggreg.0.1", kv.name]["ports"] == [1, 3]
+    qkv_bytes = G.nodes[f"{mla}.qkv"]["layer"].output_bytes
+    assert G.edges[f"{mla}.qkv", kv.name]["read_bytes"] * 3 == qkv_bytes * 2  # k and v of [q|k|v]
+    assert G.edges[f"{mla}.qkv", out.name]["read_bytes"] * 3 == qkv_bytes  # q
+    assert G.edges[f"{mla}.proj", "block.context_module.add"]["read_bytes"] == G.edges[f"{mla}.proj", "block.context_module.add"]["bytes"]
     assert out.in_shapes[-1] == (1, 2 * heads, d, d + 1)  # kv from the first matmul
     assert list(G.predecessors(div.name)) == [out.name]
     assert G.edges[out.name, div.name]["ports"] == [0, 1]
