@@ -49,6 +49,7 @@ network (see its docstring for the procedure and why BN statistics are re-estima
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -87,7 +88,7 @@ LITEMLA_EPS = 1e-5
 # truncation a=-2, b=2 (absolute values, i.e. effectively untruncated at std 0.02).
 INIT_STD = 0.02
 # BN-statistics re-estimation for uncheckpointed models: batches x batch size, N(0,1) inputs.
-BN_REESTIMATE_BATCHES = 2
+BN_REESTIMATE_BATCHES = 1
 BN_REESTIMATE_BATCH_SIZE = 8
 
 
@@ -343,20 +344,49 @@ def create_model(name: str, num_classes: int = 1000, *, seed: int | None = None)
     return model
 
 
-def init_weights(model: nn.Module, seed: int, std: float = INIT_STD) -> None:
-    """mit-han-lab ``init_modules(model, "trunc_normal")`` with a private, seeded generator.
+def _unnormalised_convs(model: nn.Module) -> set[int]:
+    """ids of the Conv2d modules whose output reaches no BatchNorm before being used: the convs of
+    ConvNormAct with norm=Identity (LiteMLA qkv, the biased expand/depthwise convs of fewer-norm
+    MBConvs) and LiteMLA's two aggregation convs."""
+    ids: set[int] = set()
+    for m in model.modules():
+        if isinstance(m, ConvNormAct) and isinstance(m.norm, nn.Identity):
+            ids.add(id(m.conv))
+        elif isinstance(m, LiteMLA):
+            ids.update(id(c) for seq in m.aggreg for c in seq if isinstance(c, nn.Conv2d))
+    return ids
+
+
+def init_weights(model: nn.Module, seed: int, std: float = INIT_STD, *, fan_in_unnormalised: bool = True) -> None:
+    """mit-han-lab ``init_modules(model, "trunc_normal")`` with a private, seeded generator,
+    plus one documented deviation for convs that have no norm after them.
 
     As in efficientvit/apps/utils/init.py of mit-han-lab/efficientvit: Conv2d and Linear
     weights ~ ``nn.init.trunc_normal_(std=0.02)`` (default bounds a=-2, b=2), their biases 0;
-    BatchNorm and LayerNorm weight 1, bias 0. Modules are visited in ``model.modules()``
-    order, so the result depends only on the architecture and ``seed``.
+    BatchNorm and LayerNorm weight 1, bias 0.
+
+    Deviation (``fan_in_unnormalised=True``, the default): a conv with no BatchNorm after it
+    (see :func:`_unnormalised_convs`) draws its weights with the variance-preserving
+    ``std = 1/sqrt(fan_in)`` instead. With std 0.02 such a conv scales its input by about
+    0.02*sqrt(fan_in), and nothing renormalises it: LiteMLA's aggregated branch (a depthwise
+    5x5 then a grouped 1x1, both unnormalised) comes out ~130x smaller than the qkv branch it is
+    concatenated with, so one per-tensor 8-bit scale over q/k/v would round almost all of the
+    aggregated half to zero, an artefact no trained network has. A training run learns
+    comparable scales; the fan-in rule gives them without inventing anything data-dependent.
+    Pass ``fan_in_unnormalised=False`` for the pure init_modules draw.
+
+    Modules are visited in ``model.modules()`` order, so the result depends only on the
+    architecture and ``seed``.
     """
     gen = torch.Generator(device="cpu")
     gen.manual_seed(seed)
+    fan_in_ids = _unnormalised_convs(model) if fan_in_unnormalised else set()
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(m.weight, std=std, generator=gen)
+                w_std = 1.0 / math.sqrt(m.weight[0].numel()) if id(m) in fan_in_ids else std
+                # default bounds a=-2, b=2 as init_modules: >= 6 sigma even for the largest fan-in std (1/3)
+                nn.init.trunc_normal_(m.weight, std=w_std, generator=gen)
                 if m.bias is not None:
                     m.bias.zero_()
             elif isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm)):
@@ -468,9 +498,10 @@ def build_model(name: str, *, seed: int = 0, checkpoint: str | Path | None = Non
 
     Without a checkpoint, a deterministic stand-in for a trained network:
 
-    1. weights drawn as mit-han-lab's ``init_modules`` does (trunc_normal std 0.02 for every
-       Conv2d/Linear weight, zero biases; see :func:`init_weights`) from a generator seeded
-       with ``seed``;
+    1. weights drawn as mit-han-lab's ``init_modules`` does (trunc_normal std 0.02 for
+       Conv2d/Linear weights, zero biases), except that convs with no BatchNorm after them use
+       the variance-preserving std 1/sqrt(fan_in) (see :func:`init_weights` for why), from a
+       generator seeded with ``seed``;
     2. BN affine parameters left at gamma = 1, beta = 0 (init_modules' values; no
        perturbation, so nothing beyond the published init is invented);
     3. BN running statistics re-estimated (:func:`reestimate_bn_stats`) on
@@ -481,10 +512,10 @@ def build_model(name: str, *, seed: int = 0, checkpoint: str | Path | None = Non
     scales its input by roughly 0.02*sqrt(fan_in) and activations shrink or blow up
     geometrically with depth, so every quantization range and error downstream would be
     meaningless. With re-estimated statistics every BN output is ~N(0, 1) per channel on
-    ImageNet-normalised-like inputs, as in a trained network. Convs without a BN after them
-    (LiteMLA qkv and aggregation, the biased expand/depthwise convs of ViT-stage MBConvs)
-    still produce small values (their next BN renormalises); per-tensor quantization is
-    scale-invariant, so this does not distort relative errors.
+    ImageNet-normalised-like inputs, as in a trained network, and the fan-in rule of step 1
+    keeps the unnormalised convs (LiteMLA qkv and aggregation, the biased expand/depthwise
+    convs of ViT-stage MBConvs) at their input's scale, so tensors that share one
+    quantization scale (the concatenated qkv/aggregated map) hold comparable magnitudes.
 
     The same (name, seed, num_classes, resolution) gives a bit-identical state_dict; the
     global torch RNG is not touched.

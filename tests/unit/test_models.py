@@ -10,6 +10,7 @@ import torch.fx
 import torch.nn.functional as F
 
 from archsim.workload.efficientvit import (
+    BN_REESTIMATE_BATCHES,
     MODEL_CONFIGS,
     MODEL_NAMES,
     CheckpointError,
@@ -195,7 +196,7 @@ def test_resolutions_run(b1, res):
 def test_build_model_is_eval_and_activations_have_realistic_scale(b0):
     assert not b0.training
     bns = [m for m in b0.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    assert all(int(m.num_batches_tracked) == 2 for m in bns)
+    assert all(int(m.num_batches_tracked) == BN_REESTIMATE_BATCHES for m in bns)
     assert not all(torch.allclose(m.running_var, torch.ones_like(m.running_var)) for m in bns)
     feats = {}
     b0.stages.register_forward_hook(lambda mod, i, o: feats.__setitem__("stages", o))
@@ -221,11 +222,37 @@ def test_same_seed_bit_identical_other_seed_differs(b0):
 def test_init_follows_mit_han_lab_init_modules():
     m = create_model("b0")
     init_weights(m, seed=0)
-    w = m.stages[3].blocks[1].context_module.main.qkv.conv.weight
-    assert abs(w.std().item() - 0.02) < 0.002 and abs(w.mean().item()) < 0.002
+    w = m.head.in_conv.conv.weight  # followed by BN: init_modules' trunc_normal std 0.02
+    assert abs(w.std().item() - 0.02) < 0.001 and abs(w.mean().item()) < 0.001
+    assert abs(m.head.classifier[0].weight.std().item() - 0.02) < 0.001
     assert torch.count_nonzero(m.stages[2].blocks[0].main.inverted_conv.conv.bias) == 0
     assert torch.all(m.head.classifier[1].weight == 1) and torch.all(m.head.classifier[1].bias == 0)
     assert torch.all(m.stem.in_conv.norm.weight == 1)
+    # no norm after it: variance-preserving std 1/sqrt(fan_in) (documented deviation)
+    mla = m.stages[3].blocks[1].context_module.main
+    for conv, fan_in in ((mla.qkv.conv, 128), (mla.aggreg[0][0], 25), (mla.aggreg[0][1], 16)):
+        assert abs(conv.weight.std().item() * fan_in ** 0.5 - 1) < 0.1, conv
+    pure = create_model("b0")
+    init_weights(pure, seed=0, fan_in_unnormalised=False)
+    assert abs(pure.stages[3].blocks[1].context_module.main.qkv.conv.weight.std().item() - 0.02) < 0.002
+
+
+def test_litemla_branches_share_a_quantization_scale_sensibly(b0):
+    """The qkv map and its aggregated copy are concatenated into one tensor (one per-tensor scale):
+    their magnitudes must be comparable, or 8-bit quantization zeroes the smaller branch."""
+    outs = {}
+    mla = b0.stages[3].blocks[1].context_module.main
+    h1 = mla.qkv.register_forward_hook(lambda mod, i, o: outs.__setitem__("qkv", o))
+    h2 = mla.aggreg[0].register_forward_hook(lambda mod, i, o: outs.__setitem__("agg", o))
+    with torch.no_grad():
+        b0(torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(3)))
+    h1.remove()
+    h2.remove()
+    ratio = outs["qkv"].std() / outs["agg"].std()
+    assert 0.25 < ratio < 4, ratio
+    both = torch.cat([outs["qkv"], outs["agg"]], dim=1)
+    scale = both.abs().max() / 127
+    assert ((outs["agg"] / scale).round() != 0).float().mean() > 0.8
 
 
 def test_seeded_create_model_initialises_every_tensor():
