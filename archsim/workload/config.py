@@ -38,16 +38,12 @@ import yaml
 
 from .zoo import MODEL_NAMES, canonical_model_name
 
-# ---------------------------------------------------------------------------------------------
-# Quantization policies: the one list of allowed names. A policy registry (archsim.quant)
-# replaces the body of known_policies(); validation calls only this function.
-# ---------------------------------------------------------------------------------------------
-KNOWN_POLICIES: tuple[str, ...] = ("m2q", "uniform_w8a8", "fp32")
-
 
 def known_policies() -> tuple[str, ...]:
-    """Names a workload's ``policy`` may take."""
-    return KNOWN_POLICIES
+    """Names a workload's ``policy`` may take: those of the policy registry (no torch import)."""
+    from archsim.quant.policy import POLICIES
+
+    return tuple(POLICIES)
 
 
 RESOLUTION_MIN, RESOLUTION_MAX, RESOLUTION_STEP = 64, 1024, 32
@@ -97,7 +93,9 @@ class Workload:
         return d
 
 
-_FIELDS = ("name", "description", "model", "resolution", "batch", "policy", "seed", "calibration", "checkpoint")
+_FIELDS = (
+    "name", "description", "model", "resolution", "batch", "policy", "seed", "calibration", "checkpoint",
+)
 _CAL_FIELDS = ("samples", "batch_size", "source")
 _REQUIRED = ("model",)
 
@@ -147,7 +145,8 @@ def resolve_workload_file(name_or_path: str | os.PathLike) -> Path:
     hint = difflib.get_close_matches(text, known, n=1)
     raise WorkloadError(
         f"unknown workload {text!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-        + f"; known: {', '.join(known) or 'none'}; searched {', '.join(str(d) for d in workload_search_dirs())}"
+        + f"; known: {', '.join(known) or 'none'}"
+        + f"; searched {', '.join(str(d) for d in workload_search_dirs())}"
     )
 
 
@@ -188,8 +187,9 @@ def _unknown(keys, allowed, where: _Where, what: str) -> None:
     for k in keys:
         if k not in allowed:
             hint = difflib.get_close_matches(str(k), allowed, n=1)
-            raise WorkloadError(f"{where(what + str(k))}: unknown key" + (f" (did you mean '{hint[0]}'?)" if hint else "")
-                                + f"; allowed: {', '.join(allowed)}")
+            did_you_mean = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise WorkloadError(f"{where(what + str(k))}: unknown key{did_you_mean}; "
+                                f"allowed: {', '.join(allowed)}")
 
 
 def _int(value, fld: str, where: _Where, lo: int | None = None, hi: int | None = None) -> int:
@@ -217,7 +217,8 @@ def _validate(data: dict[str, Any], where: _Where, base: Path, default_name: str
     _unknown(data, _FIELDS, where, "")
     for req in _REQUIRED:
         if req not in data or data[req] is None:
-            raise WorkloadError(f"{where.source}: missing required field '{req}' (allowed: {', '.join(MODEL_NAMES)})")
+            raise WorkloadError(f"{where.source}: missing required field '{req}' "
+                                f"(allowed: {', '.join(MODEL_NAMES)})")
 
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
@@ -243,8 +244,9 @@ def _validate(data: dict[str, Any], where: _Where, base: Path, default_name: str
     allowed = known_policies()
     if policy not in allowed:
         hint = difflib.get_close_matches(str(policy).lower(), allowed, n=1)
-        raise WorkloadError(f"{where('policy')}: {policy!r} is not a known policy"
-                            + (f" (did you mean '{hint[0]}'?)" if hint else "") + f"; allowed: {', '.join(allowed)}")
+        did_you_mean = f" (did you mean '{hint[0]}'?)" if hint else ""
+        raise WorkloadError(f"{where('policy')}: {policy!r} is not a known policy{did_you_mean}; "
+                            f"allowed: {', '.join(allowed)}")
 
     cal = data.get("calibration")
     if cal is None:
@@ -320,4 +322,5 @@ def load_workload(name_or_path: str | os.PathLike, **overrides: Any) -> Workload
         if isinstance(cal, dict):
             overrides = {**overrides, "calibration": {**merged["calibration"], **cal}}
     merged.update(overrides)
-    return _validate(merged, _Where(f"{path} (with overrides {sorted(overrides)})"), Path.cwd(), path.stem, path)
+    where = _Where(f"{path} (with overrides {sorted(overrides)})")
+    return _validate(merged, where, Path.cwd(), path.stem, path)

@@ -34,9 +34,9 @@ def synthetic_batches(n_samples: int, batch_size: int, resolution: int, seed: in
     ``seed`` draws them in order, so the same arguments give bit-identical tensors and the
     global torch RNG is left untouched. The first k samples do not depend on ``batch_size``.
     """
-    for label, v, lo in (("n_samples", n_samples, 1), ("batch_size", batch_size, 1), ("resolution", resolution, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ValueError(f"synthetic_batches: {label} must be an integer >= {lo}, got {v!r}")
+    for label, v in (("n_samples", n_samples), ("batch_size", batch_size), ("resolution", resolution)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"synthetic_batches: {label} must be an integer >= 1, got {v!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"synthetic_batches: seed must be an integer, got {seed!r}")
     gen = torch.Generator(device="cpu")

@@ -50,6 +50,7 @@ network (see its docstring for the procedure and why BN statistics are re-estima
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -79,6 +80,7 @@ __all__ = [
     "reestimate_bn_stats",
     "build_model",
     "load_checkpoint",
+    "mit_to_timm_key",
     "count_parameters",
 ]
 
@@ -310,7 +312,8 @@ class EfficientVit(nn.Module):
         stages = []
         in_ch = widths[0]
         for i, (w, d) in enumerate(zip(widths[1:], depths[1:])):
-            stages.append(EfficientVitStage(in_ch, w, d, config.expand_ratio, config.head_dim, vit_stage=i >= 2))
+            stages.append(EfficientVitStage(in_ch, w, d, config.expand_ratio, config.head_dim,
+                                            vit_stage=i >= 2))
             in_ch = w
         self.stages = nn.Sequential(*stages)
         self.head = ClassifierHead(in_ch, config.head_widths, num_classes)
@@ -357,7 +360,8 @@ def _unnormalised_convs(model: nn.Module) -> set[int]:
     return ids
 
 
-def init_weights(model: nn.Module, seed: int, std: float = INIT_STD, *, fan_in_unnormalised: bool = True) -> None:
+def init_weights(model: nn.Module, seed: int, std: float = INIT_STD, *,
+                 fan_in_unnormalised: bool = True) -> None:
     """mit-han-lab ``init_modules(model, "trunc_normal")`` with a private, seeded generator,
     plus one documented deviation for convs that have no norm after them.
 
@@ -422,6 +426,35 @@ def reestimate_bn_stats(model: nn.Module, batches: list[torch.Tensor]) -> None:
         model.eval()
 
 
+_MIT_PATTERNS = (
+    # mit-han-lab/efficientvit EfficientViTCls names (efficientvit/models/efficientvit/{backbone,cls}.py,
+    # efficientvit/models/nn/ops.py: OpSequential keeps its ops in .op_list, LinearLayer has .linear/.norm)
+    (re.compile(r"^backbone\.input_stem\.op_list\.0\."), lambda m: "stem.in_conv."),
+    (re.compile(r"^backbone\.input_stem\.op_list\.(\d+)\."), lambda m: f"stem.res{int(m.group(1)) - 1}."),
+    (re.compile(r"^backbone\.stages\.(\d+)\.op_list\.(\d+)\."),
+     lambda m: f"stages.{m.group(1)}.blocks.{m.group(2)}."),
+    (re.compile(r"^head\.op_list\.0\."), lambda m: "head.in_conv."),
+    (re.compile(r"^head\.op_list\.2\.linear\."), lambda m: "head.classifier.0."),
+    (re.compile(r"^head\.op_list\.2\.norm\."), lambda m: "head.classifier.1."),
+    (re.compile(r"^head\.op_list\.3\.linear\."), lambda m: "head.classifier.4."),
+)
+
+
+def mit_to_timm_key(key: str) -> str:
+    """Rename one mit-han-lab EfficientViTCls state_dict key to the timm/archsim name (others unchanged).
+
+    The module trees are the same; only containers are named differently
+    (``backbone.input_stem.op_list.0`` = ``stem.in_conv``, ``...op_list.i`` = ``stem.res{i-1}``,
+    ``backbone.stages.s.op_list.j`` = ``stages.s.blocks.j``, ``head.op_list.0/2/3`` =
+    ``head.in_conv`` / ``head.classifier.0,1`` / ``head.classifier.4``).
+    """
+    for pattern, repl in _MIT_PATTERNS:
+        new, n = pattern.subn(repl, key, count=1)
+        if n:
+            return new
+    return key
+
+
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r}: no such file")
@@ -446,6 +479,8 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             raise CheckpointError(f"checkpoint {path.name!r} ({path}): entry {k!r} is a "
                                   f"{type(v).__name__}, not a tensor")
         state[k[len("module."):] if k.startswith("module.") else k] = v
+    if any(k.startswith("backbone.") for k in state):  # a mit-han-lab EfficientViTCls checkpoint
+        state = {mit_to_timm_key(k): v for k, v in state.items()}
     return state
 
 
@@ -459,7 +494,9 @@ def load_checkpoint(model: nn.Module, checkpoint: str | Path) -> None:
 
     Reads with ``torch.load(path, map_location="cpu", weights_only=True)`` (no arbitrary
     pickle code runs). Accepts a raw state_dict or a dict holding one under "state_dict" or
-    "model"; strips a "module." (DataParallel) prefix. Every model key must be present with
+    "model"; strips a "module." (DataParallel) prefix. timm names load as they are;
+    mit-han-lab names (keys under ``backbone.``) are renamed by :func:`mit_to_timm_key`
+    (note: mit-han-lab's LiteMLA uses eps 1e-15, this model timm's 1e-5). Every model key must be present with
     the same shape and no extra key may exist, except that BN ``num_batches_tracked``
     counters (unused in eval) may be absent. Any failure raises :class:`CheckpointError`
     naming the file and the first offending keys.

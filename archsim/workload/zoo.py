@@ -37,15 +37,18 @@ class EfficientViTConfig:
     published_gmacs_224: float
 
 
+_C = EfficientViTConfig
 MODEL_CONFIGS: dict[str, EfficientViTConfig] = {
     c.name: c
     for c in (
-        EfficientViTConfig("efficientvit_b0", (8, 16, 32, 64, 128), (1, 2, 2, 2, 2), 16, (1024, 1280), 4, 3.4, 0.10),
-        EfficientViTConfig("efficientvit_b1", (16, 32, 64, 128, 256), (1, 2, 3, 3, 4), 16, (1536, 1600), 4, 9.1, 0.52),
-        EfficientViTConfig("efficientvit_b2", (24, 48, 96, 192, 384), (1, 3, 4, 4, 6), 32, (2304, 2560), 4, 24.0, 1.6),
-        EfficientViTConfig("efficientvit_b3", (32, 64, 128, 256, 512), (1, 4, 6, 6, 9), 32, (2304, 2560), 4, 49.0, 4.0),
+        #  name              widths                    depths           hdim head widths  exp  Mparam GMAC
+        _C("efficientvit_b0", (8, 16, 32, 64, 128), (1, 2, 2, 2, 2), 16, (1024, 1280), 4, 3.4, 0.10),
+        _C("efficientvit_b1", (16, 32, 64, 128, 256), (1, 2, 3, 3, 4), 16, (1536, 1600), 4, 9.1, 0.52),
+        _C("efficientvit_b2", (24, 48, 96, 192, 384), (1, 3, 4, 4, 6), 32, (2304, 2560), 4, 24.0, 1.6),
+        _C("efficientvit_b3", (32, 64, 128, 256, 512), (1, 4, 6, 6, 9), 32, (2304, 2560), 4, 49.0, 4.0),
     )
 }
+del _C
 
 MODEL_NAMES: tuple[str, ...] = tuple(MODEL_CONFIGS)
 

@@ -19,6 +19,7 @@ from archsim.workload.efficientvit import (
     count_parameters,
     create_model,
     init_weights,
+    mit_to_timm_key,
 )
 
 # sha256 over the sorted "key:shape" lines of timm's state_dict, computed with timm 1.0.31
@@ -372,3 +373,43 @@ def test_checkpoint_refuses_arbitrary_pickles(tmp_path):
     torch.save({"state_dict": {"x": _NotATensor()}}, path)
     with pytest.raises(CheckpointError, match="weights_only"):
         build_model("b0", checkpoint=path)
+
+
+# mit-han-lab EfficientViTCls names (efficientvit/models/efficientvit/{backbone,cls}.py, models/nn/ops.py)
+MIT_TO_TIMM = {
+    "backbone.input_stem.op_list.0.conv.weight": "stem.in_conv.conv.weight",
+    "backbone.input_stem.op_list.1.main.depth_conv.norm.running_var":
+        "stem.res0.main.depth_conv.norm.running_var",
+    "backbone.stages.0.op_list.0.main.inverted_conv.conv.weight":
+        "stages.0.blocks.0.main.inverted_conv.conv.weight",
+    "backbone.stages.2.op_list.1.context_module.main.aggreg.0.1.weight":
+        "stages.2.blocks.1.context_module.main.aggreg.0.1.weight",
+    "head.op_list.0.norm.bias": "head.in_conv.norm.bias",
+    "head.op_list.2.linear.weight": "head.classifier.0.weight",
+    "head.op_list.2.norm.weight": "head.classifier.1.weight",
+    "head.op_list.3.linear.bias": "head.classifier.4.bias",
+}
+
+
+def test_mit_han_lab_key_names():
+    for mit, timm in MIT_TO_TIMM.items():
+        assert mit_to_timm_key(mit) == timm
+    assert mit_to_timm_key("stem.in_conv.conv.weight") == "stem.in_conv.conv.weight"
+
+
+def test_mit_han_lab_checkpoint_loads(tmp_path, b0):
+    timm_to_mit = {}
+    for k in b0.state_dict():
+        mit = (k.replace("stem.in_conv.", "backbone.input_stem.op_list.0.")
+               .replace("stem.res0.", "backbone.input_stem.op_list.1.")
+               .replace("head.in_conv.", "head.op_list.0.")
+               .replace("head.classifier.0.", "head.op_list.2.linear.")
+               .replace("head.classifier.1.", "head.op_list.2.norm.")
+               .replace("head.classifier.4.", "head.op_list.3.linear."))
+        if mit.startswith("stages."):
+            _, s, _, j, rest = mit.split(".", 4)
+            mit = f"backbone.stages.{s}.op_list.{j}.{rest}"
+        timm_to_mit[k] = mit
+    path = tmp_path / "b0-r224.pt"
+    torch.save({"state_dict": {timm_to_mit[k]: v for k, v in b0.state_dict().items()}}, path)
+    assert torch.equal(_logits(build_model("b0", checkpoint=path)), _logits(b0))
