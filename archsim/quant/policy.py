@@ -27,6 +27,8 @@ class WeightRule:
     per_channel: bool = True
     mixed_apot: bool = False  # per filter: uniform or APoT, whichever has the lower MSE
     apot_bits: int = 8
+    # Bits at which the per-filter MSE of uniform vs APoT is compared (None: apot_bits).
+    select_bits: int | None = None
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,11 @@ class QuantPolicy:
 _M2Q = QuantPolicy(
     name="m2q",
     depthwise=WeightRule(bits=4),
-    pointwise=WeightRule(bits=8, mixed_apot=True, apot_bits=8),
+    pointwise=WeightRule(bits=8, mixed_apot=True, apot_bits=4, select_bits=4),
     dense=WeightRule(bits=8),
     classifier=WeightRule(bits=8),
-    description="M2Q: 4-bit depthwise weights; per-filter uniform-8 or APoT-8 (lower MSE) pointwise; "
+    description="M2Q: 4-bit depthwise weights; pointwise filters uniform 8-bit, or APoT 4-bit where APoT "
+    "fits the filter better than a uniform grid at 4 bits (lower MSE); "
     "8-bit per-tensor activations; attention matmul outputs and logits kept wide",
 )
 
@@ -75,7 +78,15 @@ _UNIFORM_W8A8 = QuantPolicy(
 
 _FP32 = QuantPolicy(name="fp32", quantized=False, act_bits=32, description="no quantization (32-bit floats)")
 
-POLICIES: dict[str, QuantPolicy] = {p.name: p for p in (_M2Q, _UNIFORM_W8A8, _FP32)}
+# The literal reading: uniform-8 vs APoT-8 by MSE. A two-term APoT grid at 8 bits never has
+# the lower MSE, so no filter goes to the SAT; kept to make that finding reproducible.
+_M2Q_APOT8 = _M2Q.with_changes(
+    name="m2q_apot8",
+    pointwise=WeightRule(bits=8, mixed_apot=True, apot_bits=8, select_bits=8),
+    description="M2Q variant: per-filter uniform-8 or APoT-8, whichever has the lower MSE at 8 bits",
+)
+
+POLICIES: dict[str, QuantPolicy] = {p.name: p for p in (_M2Q, _M2Q_APOT8, _UNIFORM_W8A8, _FP32)}
 
 
 def get_policy(name: str | QuantPolicy) -> QuantPolicy:

@@ -43,7 +43,8 @@ class WeightQuant:
     scale: np.ndarray  # float64[out]
     zero_point: np.ndarray  # int64[out]
     bias: np.ndarray | None  # float64[out], folded BN included
-    mse_uniform: np.ndarray | None = None  # float64[out], per filter
+    # Per-filter MSE of each scheme at the policy's select_bits: what the scheme choice compared.
+    mse_uniform: np.ndarray | None = None  # float64[out]
     mse_apot: np.ndarray | None = None
 
     def dequantized(self) -> np.ndarray:
@@ -91,15 +92,21 @@ def quantize_weights(weight: torch.Tensor, rule: WeightRule, tolerance: float = 
             raise ValueError("mixed uniform/APoT needs per-channel (per-filter) quantization")
         apot = apot_quantize(weight, rule.apot_bits, axis=0)
         deq_apot = apot.dequantize()
-        mse_u, mse_a = per_channel_mse(weight, deq), per_channel_mse(weight, deq_apot)
-        choose = mse_a <= tolerance * mse_u
+        # The scheme is chosen by comparing both schemes at one bit-width (select_bits):
+        # at 8 bits a two-term APoT grid never beats a uniform one on MSE, see docs/quantization.md.
+        sel_bits = rule.select_bits or rule.apot_bits
+        sel_uniform = deq if sel_bits == rule.bits else uniform_quantize(
+            weight, sel_bits, symmetric=rule.symmetric, axis=0).dequantize()
+        sel_apot = deq_apot if sel_bits == rule.apot_bits else apot_quantize(weight, sel_bits, axis=0).dequantize()
+        sel_u, sel_a = per_channel_mse(weight, sel_uniform), per_channel_mse(weight, sel_apot)
+        choose = sel_a <= tolerance * sel_u
         sel = choose.reshape((-1,) + (1,) * (weight.dim() - 1))
         weight_int = torch.where(sel, apot.codes, weight_int)
         deq = torch.where(sel, deq_apot, deq)
         scale = torch.where(choose, apot.scale, scale)
         zp = torch.where(choose, torch.zeros_like(zp), zp)
         fields.update(apot_bits=rule.apot_bits, apot_mask=choose.numpy().copy(),
-                      mse_uniform=mse_u.numpy().copy(), mse_apot=mse_a.numpy().copy())
+                      mse_uniform=sel_u.numpy().copy(), mse_apot=sel_a.numpy().copy())
     fields.update(weight_int=weight_int.numpy().copy(), scale=scale.numpy().astype(np.float64).copy(),
                   zero_point=zp.numpy().astype(np.int64).copy())
     return deq.to(weight.dtype), fields

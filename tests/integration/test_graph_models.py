@@ -10,6 +10,7 @@ from archsim.graph.build import build_graph
 from archsim.graph.extract import extract_graph, quant_share_summary
 from archsim.graph.ir import OpKind, graph_outputs, layers, total_macs
 from archsim.quant.quantize import quantize_model
+from archsim.quant.quantizers import apot_levels, apot_unit_exponent
 from archsim.workload.config import Calibration, Workload
 from archsim.workload.data import synthetic_batches
 from archsim.workload.efficientvit import build_model, create_model
@@ -74,7 +75,15 @@ def test_m2q_b1_bit_widths_and_schemes(b1_m2q):
     share = quant_share_summary(graph)
     assert share["mixed_filters"] == sum(layer.out_channels for layer in mixed)
     assert share["apot_share"] == pytest.approx(q.apot_share())
-    print(f"\nB1 m2q APoT share (apot_bits=8, pure MSE rule): {share}")
+    # m2q compares the schemes at 4 bits: a non-trivial share of filters goes to APoT, not all
+    assert 0.2 < share["apot_share"] < 1.0
+    levels = {int(round(v * 2 ** apot_unit_exponent(4))) for v in apot_levels(4)}  # 4-bit APoT codes
+    for layer in mixed:
+        q_info = layer.quant
+        assert q_info.apot_bits == 4 and layer.weight_bits == 8
+        apot_codes = np.abs(q_info.weight_int[q_info.apot_mask])
+        assert set(np.unique(apot_codes).tolist()) <= levels
+    print(f"\nB1 m2q APoT share (APoT-4 vs uniform at 4 bits, pure MSE rule): {share}")
 
 
 def test_m2q_b1_wide_tensors_and_io(b1_m2q):

@@ -1,6 +1,7 @@
 """BN folding is exact; policies and the per-filter uniform/APoT choice."""
 
 import pytest
+import numpy as np
 import torch
 from torch import nn
 
@@ -57,7 +58,10 @@ def test_fold_rejects_channel_mismatch():
 
 def test_get_policy_known_and_unknown():
     assert get_policy("m2q").depthwise.bits == 4
-    assert get_policy("m2q").pointwise.mixed_apot and get_policy("m2q").pointwise.apot_bits == 8
+    m2q = get_policy("m2q").pointwise
+    assert m2q.mixed_apot and (m2q.bits, m2q.apot_bits, m2q.select_bits) == (8, 4, 4)
+    literal = get_policy("m2q_apot8").pointwise
+    assert (literal.bits, literal.apot_bits, literal.select_bits) == (8, 8, 8)
     assert not get_policy("uniform_w8a8").pointwise.mixed_apot
     assert not get_policy("fp32").quantized
     with pytest.raises(ValueError) as err:
@@ -81,6 +85,22 @@ def test_mixed_scheme_picks_lower_mse_per_filter():
     # a tolerance that accepts any APoT error sends every filter to APoT
     _, all_apot = quantize_weights(w, WeightRule(bits=8, mixed_apot=True), tolerance=1e9)
     assert all_apot["apot_mask"].all()
+
+
+def test_select_bits_compares_schemes_at_low_bits_and_stores_each_at_its_own():
+    gen = torch.Generator().manual_seed(5)
+    flat = torch.rand(1, 256, generator=gen) * 2 - 1  # flat spread: a uniform grid fits better
+    bell = torch.randn(1, 256, generator=gen)  # bell-shaped: APoT's dense small levels fit better at 4 bits
+    w = torch.cat([flat, bell]).reshape(2, 256, 1, 1)
+    rule = WeightRule(bits=8, mixed_apot=True, apot_bits=4, select_bits=4)
+    _, fields = quantize_weights(w, rule)
+    assert fields["apot_mask"].tolist() == [False, True]
+    # compared at 8 bits, uniform wins both filters: the choice really is made at select_bits
+    _, at8 = quantize_weights(w, WeightRule(bits=8, mixed_apot=True, apot_bits=8, select_bits=8))
+    assert not at8["apot_mask"].any()
+    # the uniform filter keeps 8-bit codes, the APoT filter holds 4-bit APoT codes
+    assert np.abs(fields["weight_int"][0]).max() == 127
+    assert np.abs(fields["weight_int"][1]).max() <= 10  # largest 4-bit level 5/8 = 10/16
 
 
 def test_uniform_rule_has_no_apot_and_respects_bits():
