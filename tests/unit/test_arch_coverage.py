@@ -35,7 +35,8 @@ def _m2q_graph():
     dw = Layer("dw", OpKind.CONV_DEPTHWISE, ((1, 4, 8, 8),), (1, 4, 8, 8), weight_shape=(4, 1, 3, 3),
                kernel=(3, 3), groups=4, weight_bits=4)
     add_layer(g, dw, [None])
-    add_layer(g, _pointwise("pw", apot=[True, False, True, False]), ["dw"])
+    # m2q: pointwise filters uniform 8-bit or APoT 4-bit (sign + 3 magnitude bits)
+    add_layer(g, _pointwise("pw", apot=[True, False, True, False], apot_bits=4), ["dw"])
     add_layer(g, Layer("div", OpKind.DIV, ((1, 4, 8, 8), (1, 1, 8, 8)), (1, 4, 8, 8), act_bits=32), ["pw", "pw"])
     return g
 
@@ -45,7 +46,7 @@ def test_graph_needs_split_mixed_pointwise_by_scheme():
     assert needs == [
         (OpKind.CONV_DEPTHWISE, 4, 8, Scheme.UNIFORM),
         (OpKind.CONV_POINTWISE, 8, 8, Scheme.UNIFORM),
-        (OpKind.CONV_POINTWISE, 8, 8, Scheme.APOT),
+        (OpKind.CONV_POINTWISE, 4, 8, Scheme.APOT),
         (OpKind.DIV, None, 32, Scheme.FLOAT),  # int32 and fp32 look alike in the IR
     ]
 
@@ -62,15 +63,17 @@ def test_m2vit_runs_the_m2q_graph_with_depthwise_in_single_mode(m2vit):
     assert check_supports(m2vit, graph_needs(_m2q_graph())) == []
     chosen = [(e.name, m.name) for e, m in modes_for(m2vit, (OpKind.CONV_DEPTHWISE, 4, 8, Scheme.UNIFORM))]
     assert ("mpma", "single") in chosen
-    assert [(e.name, m.name) for e, m in modes_for(m2vit, (OpKind.CONV_POINTWISE, 8, 8, Scheme.APOT))] == [
+    assert [(e.name, m.name) for e, m in modes_for(m2vit, (OpKind.CONV_POINTWISE, 4, 8, Scheme.APOT))] == [
         ("sat", "shift_add")
     ]
+    # the SAT takes 4-bit APoT codes only; 8-bit APoT filters have no mode
+    assert modes_for(m2vit, (OpKind.CONV_POINTWISE, 8, 8, Scheme.APOT)) == []
 
 
 def test_baseline_rejects_apot_filters_naming_its_modes(baseline):
     problems = check_supports(baseline, graph_needs(_m2q_graph()))
     assert problems == [
-        "conv_pointwise with 8-bit APoT filters and 8-bit activations: no engine mode supports it "
+        "conv_pointwise with 4-bit APoT filters and 8-bit activations: no engine mode supports it "
         "(modes for conv_pointwise: mat.int8 [uniform; weights <= 8 bit, acts <= 8 bit])"
     ]
 
@@ -80,7 +83,7 @@ def test_float_layers_are_reported_clearly(m2vit):
     assert len(problems) == 1  # duplicates collapse
     assert problems[0].startswith("conv_pointwise with 32-bit float filters and 32-bit activations: no engine mode")
     assert "mpma.merged [uniform; weights <= 8 bit, acts <= 8 bit]" in problems[0]
-    assert "sat.shift_add [apot; weights <= 8 bit, acts <= 8 bit]" in problems[0]
+    assert "sat.shift_add [apot; weights <= 4 bit, acts <= 8 bit]" in problems[0]
 
 
 def test_kind_no_mode_lists(m2vit):
