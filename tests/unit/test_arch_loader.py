@@ -74,7 +74,9 @@ def test_baseline_has_equal_budget_with_sat_lanes_at_their_area_equivalent(m2vit
     assert 0 < area <= 1
     budget = _eight_bit_multipliers(m2vit) + area * sat_lanes
     assert _eight_bit_multipliers(base) == pytest.approx(budget)
-    assert _eight_bit_multipliers(base) == 1024 + 0.25 * 4096 == 2048
+    assert area == 0.5  # the chosen default (gate-count estimate)
+    assert _eight_bit_multipliers(base) == budget == 1024 + 0.5 * 4096 == 3072
+    assert base.engine("mat").rows == 88
     assert base.engine("rpe").rows * base.engine("rpe").mode("int8").lanes == 16 * 16  # R-PE unchanged
     for e in base.engines:  # uniform 8-bit only
         for m in e.modes:
