@@ -6,7 +6,9 @@ Rules (docs/modelling.md, "Mapping"):
   matmul's operands are both activations, checked by act bits), act bits <= ``act_bits`` and the
   filters' scheme is in ``schemes``;
 - among eligible modes the fastest (fewest closed-form cycles incl. one pipeline fill)
-  wins; ties go to the engine (then mode) listed first in the spec;
+  wins; among equally fast modes the one with the lower energy per op (a 4-bit depthwise
+  layer too narrow to use the single mode's extra lanes still runs in single mode), then
+  the engine (then mode) listed first in the spec;
 - a pointwise/grouped/linear layer whose filters mix APoT and uniform is split: each
   scheme's filters form their own stream on their own fastest mode, run concurrently.
 """
@@ -109,14 +111,18 @@ def _group_dims(dims: WorkDims, n_filters: int) -> WorkDims:
 
 
 def _fastest(spec: ArchSpec, layer: Layer, dims: WorkDims, groups: list[_FilterGroup]):
-    """The (engine, mode, cycles) accepting every group with the fewest cycles; spec order breaks ties."""
-    best = None
+    """The (engine, mode, cycles) accepting every group with the fewest cycles.
+
+    Ties: lower energy per op, then spec order (the first of equal keys is kept).
+    """
+    best, best_key = None, None
     for engine in spec.engines:
         for mode in engine.modes:
             if all(mode_accepts(mode, layer, g) for g in groups):
                 cycles = compute_cycles(dims, engine.rows, mode.lanes, engine.pipeline_cycles)
-                if best is None or cycles < best[2]:
-                    best = (engine, mode, cycles)
+                key = (cycles, mode.energy_per_op.value)
+                if best_key is None or key < best_key:
+                    best, best_key = (engine, mode, cycles), key
     return best
 
 
