@@ -27,7 +27,6 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
-from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.passes.shape_prop import ShapeProp
 
 from archsim.graph.ir import OpKind
@@ -242,10 +241,10 @@ def _absorb_epilogue(gm, anchor: fx.Node, kind: OpKind) -> tuple[list[fx.Node], 
 
 def group_graph(gm: fx.GraphModule, example_inputs: tuple[torch.Tensor, ...]) -> GroupedGraph:
     """Shape-propagate ``gm`` on ``example_inputs`` and split it into layer groups."""
-    # shapes only: fake tensors make this independent of the model's compute cost
-    with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True) as fake_mode:
-        fake_inputs = [fake_mode.from_tensor(t) for t in example_inputs]
-        ShapeProp(gm, fake_mode=fake_mode).propagate(*fake_inputs)
+    # One real forward on a batch-1 example: cheaper than fake tensors here, whose set-up
+    # (importing dynamo, deep-copying the module to fake parameters) costs ~2.5 s per call.
+    with torch.no_grad():
+        ShapeProp(gm).propagate(*example_inputs)
     shapes = {
         n.name: tuple(n.meta["tensor_meta"].shape)
         for n in gm.graph.nodes
