@@ -33,7 +33,7 @@ _EXPORTS = {
     "canonical_model_name": "zoo",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = list(_EXPORTS)  # noqa: PLE0605 (names listed in _EXPORTS)
 
 
 def __getattr__(name: str):

@@ -256,7 +256,7 @@ def test_missing_efficientvit_kind(tmp_path):
 def test_energy_source_needs_a_provenance_tag(tmp_path):
     bad = mutate('source: "[I] INT8 MAC', 'source: "INT8 MAC')
     message, path = error_for(tmp_path, bad)
-    assert f"energy.mac_int8.source: must start with a provenance tag [S]" in message
+    assert "energy.mac_int8.source: must start with a provenance tag [S]" in message
 
 
 def test_each_content_held_by_exactly_one_buffer(tmp_path):

@@ -83,7 +83,6 @@ def test_epilogues_fold_bn_activation_and_prologue_relu(fp32_graph):
 
 def test_edges_skip_layout_ops_and_split_concatenated_operands(fp32_graph):
     G = fp32_graph
-    L = by_name(G)
     mla = "block.context_module.main"
     div = next(layer for layer in layers(G) if layer.kind == OpKind.DIV)
     mm = [layer for layer in layers(G) if layer.kind == OpKind.MATMUL]
