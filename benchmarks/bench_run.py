@@ -1,6 +1,6 @@
 """End-to-end wall time of `archsim run` stages (a benchmark script, not a test).
 
-    .venv/bin/python benchmarks/bench_run.py efficientvit_b1 arch_configs/m2vit.yaml [--repeat 3]
+    .venv/bin/python benchmarks/bench_run.py efficientvit_b1 arch_configs/m2vit.yaml [--repeat 3] [--policy P]
 
 Prints, per stage, the best of --repeat runs: model build + quantization + extraction,
 simulation alone, and the simulator's event count and events per second.
@@ -19,10 +19,11 @@ def main() -> None:
     parser.add_argument("workload")
     parser.add_argument("arch")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--policy", help="override the workload's quantization policy")
     args = parser.parse_args()
 
     t = time.perf_counter()
-    workload = flow.load_workload(args.workload)
+    workload = flow.load_workload(args.workload, **({"policy": args.policy} if args.policy else {}))
     spec = flow.load_arch(args.arch)
     load_s = time.perf_counter() - t
 
