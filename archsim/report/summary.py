@@ -57,7 +57,7 @@ def summarize(result: SimResult, top_layers: int = 8) -> str:
         ]
         for e in result.engines.values()
     ]
-    lines.append(_table(["engine", "busy cycles", "utilization", "ops", "ops/cycle (busy) / peak"], rows))
+    lines.append(_table(["engine", "busy cycles", "utilization", "ops", "ops/cycle while busy / fastest-mode peak"], rows))
     lines += ["", f"top {top_layers} layers by time"]
     ranked = sorted(result.layers, key=lambda layer: (-(layer.end_cycle - layer.start_cycle), layer.name))
     rows = [
