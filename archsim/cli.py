@@ -1,4 +1,4 @@
-"""The `archsim` command line: run, validate, list."""
+"""The `archsim` command line: run, quantize, validate, list."""
 
 from __future__ import annotations
 
@@ -66,6 +66,63 @@ def cmd_run(args) -> int:
     return 0
 
 
+QUALITY_SAMPLES = 8  # [choice] images for the fp32-vs-quantized comparison: enough for SQNR/cosine, fast on B1
+NO_CHECKPOINT_EVAL_WARNING = (
+    "warning: --eval without a checkpoint: the model has seeded random weights, so its top-1 accuracy is "
+    "chance level and says nothing about the quantization; pass --checkpoint (or set it in the workload)")
+
+
+def cmd_quantize(args) -> int:
+    from archsim.graph.build import QUALITY_SEED_OFFSET
+    from archsim.quant.quantize import quantize_model
+    from archsim.quant.report import format_report, quality_report
+    from archsim.report.writers import write_json
+    from archsim.workload.config import load_workload
+    from archsim.workload.data import calibration_batches, labelled_batches
+    from archsim.workload.efficientvit import build_model
+
+    calibration = {k: v for k, v in (("source", args.calibration), ("samples", args.samples)) if v is not None}
+    workload = load_workload(args.workload, policy=args.policy, checkpoint=args.checkpoint,
+                             calibration=calibration or None)
+    for flag, value in (("--quality-samples", args.quality_samples), ("--eval-samples", args.eval_samples)):
+        if value < 1:
+            raise ValueError(f"{flag}: {value} is not allowed (allowed: an integer >= 1)")
+    # Read every input before the slow model build, so a bad path fails at once.
+    cal = workload.calibration
+    batches = calibration_batches(cal.source, cal.samples, cal.batch_size, workload.resolution, workload.seed)
+    # Held-out comparison images from the same kind of source (synthetic: a separate seeded stream).
+    quality = calibration_batches(cal.source, args.quality_samples, cal.batch_size, workload.resolution,
+                                  workload.seed + QUALITY_SEED_OFFSET)
+    eval_batches = None
+    if args.eval:
+        eval_batches = labelled_batches(args.eval, args.eval_samples, cal.batch_size, workload.resolution,
+                                        workload.seed)
+        if workload.checkpoint is None:
+            print(NO_CHECKPOINT_EVAL_WARNING, file=sys.stderr)
+
+    model = build_model(workload.model, seed=workload.seed, checkpoint=workload.checkpoint,
+                        resolution=workload.resolution)
+    quantized = quantize_model(model, workload.policy, batches)
+    report = quality_report(model, quantized, quality, eval_batches=eval_batches)
+    out = {
+        "workload": workload.to_dict(),
+        "calibration": {"source": cal.source, "samples": sum(int(b.shape[0]) for b in batches)},
+        "quality_data": {"source": cal.source, "samples": sum(int(b.shape[0]) for b in quality),
+                         "seed": workload.seed + QUALITY_SEED_OFFSET},
+        "eval_data": None,
+        **report,
+    }
+    if args.eval:
+        out["eval_data"] = {"folder": str(Path(args.eval).resolve()), "seed": workload.seed}
+    print(f"{workload.name}: {workload.model} at {workload.resolution}x{workload.resolution}, "
+          f"calibrated on {out['calibration']['samples']} image(s) from {cal.source}")
+    print(format_report(report))
+    if args.out:
+        path = write_json(out, args.out)
+        print(f"\nwrote {path}")
+    return 0
+
+
 def cmd_validate(args) -> int:
     from archsim.arch.loader import load_arch
 
@@ -115,6 +172,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timing", action="store_true", help="print wall time per stage to stderr")
     _add_workload_overrides(run)
     run.set_defaults(func=cmd_run)
+
+    quant = sub.add_parser("quantize", help="quantize a workload's model and report the quality per layer")
+    quant.add_argument("workload", help="bundled workload name (see `archsim list`) or a workload YAML path")
+    quant.add_argument("--policy", help="quantization policy (default: the workload's), e.g. m2q, uniform_w8a8")
+    quant.add_argument("--out", help="write the report as JSON to this file")
+    quant.add_argument("--checkpoint", help="load model weights from this local file (weights_only)")
+    quant.add_argument("--calibration", help="calibration data: 'synthetic', an ImageFolder directory, "
+                       "or a .npy/.pt file of (N, 3, R, R) preprocessed images (default: the workload's)")
+    quant.add_argument("--samples", type=int, help="number of calibration images (default: the workload's)")
+    quant.add_argument("--quality-samples", type=int, default=QUALITY_SAMPLES,
+                       help=f"held-out images for the fp32 comparison (default {QUALITY_SAMPLES})")
+    quant.add_argument("--eval", metavar="DIR", help="labelled ImageFolder: also report real top-1 accuracy "
+                       "(meaningful only with a checkpoint)")
+    quant.add_argument("--eval-samples", type=int, default=100,
+                       help="images drawn from --eval (default 100)")
+    quant.set_defaults(func=cmd_quantize)
 
     val = sub.add_parser("validate", help="check architecture YAMLs and report every error")
     val.add_argument("arch", nargs="+")

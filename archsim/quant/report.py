@@ -1,0 +1,156 @@
+"""Quantization quality report: what each layer was quantized to and what it costs in accuracy.
+
+``quality_report`` gathers, for one :class:`~archsim.quant.quantize.QuantizedModel`:
+
+* per weighted layer: module kind, role, bit-widths, how many filters took each scheme, the
+  APoT fraction and the weight SQNR (folded fp32 weights vs the dequantized integers);
+* per activation point: the calibrated range, scale, zero point and bits;
+* model level against the fp32 model on the given batches: output SQNR, mean cosine
+  similarity, top-1 agreement; with labelled batches, the real top-1 of both models.
+
+SQNR is ``10 log10(sum x^2 / sum (x - x_q)^2)`` in dB; an exact quantization (no error)
+is reported as None (JSON null) rather than infinity, which JSON cannot hold.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from archsim.quant.quantize import QuantizedModel, compare_outputs
+
+
+def sqnr_db(signal_energy: float, noise_energy: float) -> float | None:
+    """10 log10(signal / noise) in dB; None when the noise is zero (exact)."""
+    if noise_energy == 0:
+        return None
+    if signal_energy == 0:
+        return -math.inf if noise_energy > 0 else None
+    return 10.0 * math.log10(signal_energy / noise_energy)
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _module_kind(module: nn.Module) -> str:
+    """Short description of a weighted module, e.g. 'Conv2d 3x3 g=64' or 'Linear'."""
+    if isinstance(module, nn.Conv2d):
+        kh, kw = module.kernel_size
+        return f"Conv2d {kh}x{kw}" + (f" g={module.groups}" if module.groups > 1 else "")
+    return type(module).__name__
+
+
+def layer_rows(quantized: QuantizedModel) -> list[dict]:
+    """One row per weighted layer (in model order): bits, scheme counts, APoT fraction, weight SQNR."""
+    rows = []
+    for name, wq in quantized.weights.items():
+        module = quantized.folded.get_submodule(wq.module_path)
+        weight = module.weight.detach().to(torch.float64).numpy()
+        error = weight - wq.dequantized()
+        n_apot = int(wq.apot_mask.sum())
+        filters = int(wq.apot_mask.size)
+        rows.append({
+            "name": name,
+            "kind": _module_kind(module),
+            "role": wq.role,
+            "bits": int(wq.bits),
+            "apot_bits": None if wq.apot_bits is None else int(wq.apot_bits),
+            "filters": filters,
+            "schemes": {"uniform": filters - n_apot, "apot": n_apot},
+            "apot_fraction": n_apot / filters if filters else 0.0,
+            "weight_sqnr_db": sqnr_db(float(np.sum(weight**2)), float(np.sum(error**2))),
+        })
+    return rows
+
+
+def activation_rows(quantized: QuantizedModel) -> list[dict]:
+    """One row per 8-bit activation point: calibrated (min, max), scale, zero point, bits."""
+    return [{"name": key, "bits": int(a.bits), "min": float(a.lo), "max": float(a.hi), "scale": float(a.scale),
+             "zero_point": int(a.zero_point), "symmetric": bool(a.symmetric)}
+            for key, a in quantized.activations.items()]
+
+
+def top1_accuracy(model: nn.Module, labelled: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, int]:
+    """(fraction of correct top-1 predictions, number of samples) of ``model`` on (images, labels)."""
+    correct = total = 0
+    with torch.no_grad():
+        for images, labels in labelled:
+            correct += int((model(images).argmax(-1) == labels).sum())
+            total += int(labels.numel())
+    if total == 0:
+        raise ValueError("top-1 accuracy needs at least one labelled image")
+    return correct / total, total
+
+
+def quality_report(model: nn.Module, quantized: QuantizedModel, fp32_batches: Iterable[torch.Tensor], *,
+                   eval_batches: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None) -> dict:
+    """The quality report of ``quantized`` (see the module docstring); JSON-ready (no NaN/inf)."""
+    model = model.eval()
+    cmp = compare_outputs(model, quantized, fp32_batches)
+    summary = {
+        "policy": quantized.policy.name,
+        "samples": cmp["samples"],
+        "output_sqnr_db": _finite_or_none(cmp["sqnr_db"]),
+        "cosine": cmp["cosine"],
+        "top1_agreement": cmp["top1_agreement"],
+        "apot_share": quantized.apot_share(),
+    }
+    if eval_batches is not None:
+        eval_batches = list(eval_batches)
+        fp32_top1, n = top1_accuracy(model, eval_batches)
+        quant_top1, _ = top1_accuracy(quantized, eval_batches)
+        summary["eval"] = {"samples": n, "top1_fp32": fp32_top1, "top1_quantized": quant_top1}
+    return {"model": summary, "layers": layer_rows(quantized), "activations": activation_rows(quantized)}
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    return "exact" if x is None else format(x, spec)
+
+
+def _table(headers: list[str], rows: list[list[str]], left: int = 1) -> list[str]:
+    """Plain-text table; the first ``left`` columns left-aligned, the rest right-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    return [line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
+
+
+def format_report(report: dict) -> str:
+    """A readable text version of :func:`quality_report`: model-level numbers, then the tables."""
+    m = report["model"]
+    lines = [
+        f"policy {m['policy']}: output vs fp32 on {m['samples']} image(s)",
+        f"  output SQNR        {_fmt(m['output_sqnr_db'], '.2f')} dB",
+        f"  cosine similarity  {m['cosine']:.4f} (mean over images)",
+        f"  top-1 agreement    {100 * m['top1_agreement']:.1f} %",
+        f"  APoT share         {100 * m['apot_share']:.1f} % of mixed-scheme filters",
+    ]
+    if "eval" in m:
+        e = m["eval"]
+        lines.append(f"  top-1 accuracy     fp32 {100 * e['top1_fp32']:.1f} %, quantized "
+                     f"{100 * e['top1_quantized']:.1f} % on {e['samples']} labelled image(s)")
+    layers = report["layers"]
+    if layers:
+        lines += ["", "weights:"]
+        lines += _table(
+            ["layer", "kind", "role", "bits", "APoT bits", "filters", "uniform", "APoT", "APoT [%]",
+             "weight SQNR [dB]"],
+            [[r["name"], r["kind"], r["role"], str(r["bits"]), "-" if r["apot_bits"] is None else str(r["apot_bits"]),
+              str(r["filters"]), str(r["schemes"]["uniform"]), str(r["schemes"]["apot"]),
+              f"{100 * r['apot_fraction']:.1f}", _fmt(r["weight_sqnr_db"], ".2f")] for r in layers],
+            left=3)
+    acts = report["activations"]
+    if acts:
+        lines += ["", "activations (per tensor):"]
+        lines += _table(
+            ["point", "bits", "min", "max", "scale", "zero point"],
+            [[r["name"], str(r["bits"]), f"{r['min']:.4g}", f"{r['max']:.4g}", f"{r['scale']:.4g}",
+              str(r["zero_point"])] for r in acts])
+    return "\n".join(lines)
