@@ -85,8 +85,8 @@ def center_crop_box(width: int, height: int, crop: int) -> tuple[int, int, int, 
     """PIL crop box (left, top, right, bottom) of torchvision ``CenterCrop(crop)``."""
     if width < crop or height < crop:
         raise ValueError(f"center crop {crop} is larger than the image ({width}x{height})")
-    left = int(round((width - crop) / 2.0))
-    top = int(round((height - crop) / 2.0))
+    left = round((width - crop) / 2.0)
+    top = round((height - crop) / 2.0)
     return left, top, left + crop, top + crop
 
 
@@ -100,7 +100,7 @@ def load_image(path: str | os.PathLike, resolution: int, crop_ratio: float = CRO
             img = img.convert("RGB")
     except (UnidentifiedImageError, OSError) as exc:
         raise ValueError(f"image {str(path)!r}: cannot be read by Pillow: {exc}") from exc
-    side = int(math.ceil(resolution / crop_ratio))
+    side = math.ceil(resolution / crop_ratio)
     img = img.resize(resize_size(*img.size, side), Image.Resampling.BICUBIC)
     img = img.crop(center_crop_box(*img.size, resolution))
     x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
