@@ -13,11 +13,12 @@ import math
 import networkx as nx
 import numpy as np
 import torch
-import torch.fx as fx
-from torch import nn
+from torch import fx, nn
 
 from archsim.graph.fx_groups import Group, GroupedGraph, OperandPart, group_graph
+from archsim.graph.integer_params import channel_broadcast, fill_integer_params, mac_acc_scale
 from archsim.graph.ir import Layer, OpKind, QuantInfo, add_layer, tensor_bytes
+from archsim.graph.scale_maps import trace_scale_maps
 from archsim.quant.quantize import INPUT_KEY_PREFIX, QuantizedModel
 
 FLOAT_BITS = 32  # fp32 tensors and wide (int32 accumulator) outputs
@@ -70,6 +71,7 @@ def extract_graph(model: nn.Module, quantized: QuantizedModel | None, input_shap
     grouped = group_graph(gm, (example,))
     policy_quantized = quantized is not None and quantized.policy.quantized
     wide = quantized.wide if policy_quantized else set()
+    operand_maps = _operand_scale_maps(grouped, quantized) if policy_quantized else {}
 
     graph = nx.DiGraph()
     graph.graph.update({k: meta[k] for k in META_KEYS})
@@ -77,8 +79,12 @@ def extract_graph(model: nn.Module, quantized: QuantizedModel | None, input_shap
     out_bits: dict[str, int] = {}
     for g in grouped.groups:
         layer = _make_layer(gm, grouped, g, quantized if policy_quantized else None, wide, out_bits)
-        out_bits[g.name] = layer.out_bits
         parts = grouped.parts[g.name]
+        if layer.quant is not None:  # the integer-path parameters (docs/quantization.md)
+            out_q = quantized.activations.get(g.name)
+            fill_integer_params(layer, layer.quant, operand_maps[g.name], [p.operand for p in parts],
+                                [p.producer in wide for p in parts], None if out_q is None else (out_q.lo, out_q.hi))
+        out_bits[g.name] = layer.out_bits
         add_layer(graph, layer, [p.producer for p in parts])
         for port, part in enumerate(parts):  # what the consumer actually reads (q alone of a qkv map)
             if part.producer is not None:
@@ -87,6 +93,25 @@ def extract_graph(model: nn.Module, quantized: QuantizedModel | None, input_shap
     if not nx.is_directed_acyclic_graph(graph):
         raise AssertionError("extracted graph has a cycle")
     return graph
+
+
+def _operand_scale_maps(grouped: GroupedGraph, quantized: QuantizedModel) -> dict[str, list[np.ndarray]]:
+    """Per group, the scale of every element of each operand (8-bit: the producer's scale; wide: its acc scale)."""
+    acts = quantized.activations
+
+    def output_scale(g: Group, maps: list[np.ndarray]):
+        if g.name not in quantized.wide:
+            q = acts.get(g.name)
+            return float("nan") if q is None else q.scale
+        w = quantized.weights.get(g.name)
+        acc = mac_acc_scale(g.kind, maps, None if w is None else w.scale)
+        if acc is None:
+            return float("nan")
+        return acc if g.kind == OpKind.MATMUL else channel_broadcast(acc, g.kind, len(grouped.shapes[g.output.name]))
+
+    input_q = acts.get(INPUT_KEY_PREFIX + _input_name(quantized))
+    operand_maps, _ = trace_scale_maps(grouped, output_scale, float("nan") if input_q is None else input_q.scale)
+    return operand_maps
 
 
 def _make_layer(gm, grouped: GroupedGraph, g: Group, quantized: QuantizedModel | None, wide: set[str],
@@ -132,8 +157,13 @@ def _make_layer(gm, grouped: GroupedGraph, g: Group, quantized: QuantizedModel |
         layer.weight_bits = FLOAT_BITS if quantized is None else quantized.weights[g.name].bits
     if isinstance(module, nn.LayerNorm):
         layer.attrs["eps"] = module.eps
+        if module.weight is not None:  # the integer path computes LayerNorm in float from these
+            layer.attrs["norm_weight"] = module.weight.detach().to(torch.float64).numpy().copy()
+            layer.attrs["norm_bias"] = module.bias.detach().to(torch.float64).numpy().copy()
     if quantized is not None:
         layer.quant = _quant_info(quantized, g, parts, layer)
+        # policy refinements recorded per layer (e.g. "denominator": "log2" on the division)
+        layer.attrs.update(getattr(quantized, "layer_attrs", {}).get(g.name, {}))
     return layer
 
 

@@ -84,6 +84,19 @@ class QuantInfo:
     out_bits: int = 8  # bits of the output after requantization (32 = kept wide)
     out_scale: float | None = None
     out_zero_point: int = 0
+    # Integer-path parameters (docs/quantization.md "Integer semantics"; archsim.quant.integer).
+    # requant: real multiplier ~= requant_m0 * 2^-requant_shift. MAC layers: per output channel,
+    # s_in * s_w / s_target (s_target = lut_in_scale when a Hardswish LUT follows, else
+    # out_scale); pool: one entry; add: one m0 per input with a common shift; div: per head.
+    requant_m0: np.ndarray | None = None  # int64; None for wide outputs
+    requant_shift: np.ndarray | None = None  # int64, same shape as requant_m0
+    bias_int: np.ndarray | None = None  # int64[out]: round(bias / (s_in s_w)) - zp_in * sum_k w_int
+    acc_scale: np.ndarray | None = None  # MAC layers: real = acc * acc_scale; float64[out] (weighted) or a map broadcastable to the output (matmul)
+    in_acc_scales: tuple[np.ndarray | None, ...] = ()  # per input: the scale map of a wide input (None: 8-bit)
+    lut_in_bits: int | None = None  # fused Hardswish: bits of the LUT input grid (table of 2^bits entries)
+    lut_in_scale: np.ndarray | None = None  # float64[out]: the LUT input grid per output channel
+    lut_in_zero_point: np.ndarray | None = None  # int64[out] (the LUT output grid is out_scale / out_zero_point)
+    eps_int: np.ndarray | None = None  # div: eps in denominator units (>= 1), per head
 
     @property
     def apot_filters(self) -> int:

@@ -185,3 +185,202 @@ def test_unsupported_module_is_a_clear_error():
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.MaxPool2d(2)).eval()
     with pytest.raises(ValueError, match="unsupported module MaxPool2d"):
         extract_graph(model, None, (1, 3, 8, 8), META)
+
+
+# -- integer-path parameters (docs/quantization.md, "Integer semantics") ----------------------
+def _real(m0, shift):
+    return np.asarray(m0, dtype=np.float64) * np.exp2(-np.asarray(shift, dtype=np.float64))
+
+
+def test_requant_multipliers_reproduce_the_float_scales(m2q_graph):
+    _, G = m2q_graph
+    checked = 0
+    for layer in layers(G):
+        info = layer.quant
+        if not layer.kind.has_weights or info.out_scale is None:
+            continue
+        s_in = info.in_scales[0]
+        target = info.lut_in_scale if "hardswish" in layer.epilogue else info.out_scale
+        expected = s_in * info.weight_scale / target
+        assert info.requant_m0.shape == info.requant_shift.shape == info.weight_scale.shape
+        assert np.all((info.requant_m0 >= 2**30) & (info.requant_m0 < 2**31))
+        assert np.all(np.abs(_real(info.requant_m0, info.requant_shift) - expected) <= expected * 2.0**-30)
+        assert np.allclose(info.acc_scale, s_in * info.weight_scale, rtol=0, atol=0)
+        checked += 1
+    assert checked == 13  # every weighted layer but the (wide) classifier
+
+
+def test_bias_int_folds_the_input_zero_point(m2q_graph):
+    _, G = m2q_graph
+    for name in ("stem", "ds.main.point_conv", "block.context_module.main.proj", "head.classifier.4"):
+        info = by_name(G)[name].quant
+        ratio = info.bias / (info.in_scales[0] * info.weight_scale)
+        rounded = np.sign(ratio) * np.floor(np.abs(ratio) + 0.5)  # ties away from zero
+        row_sums = info.weight_int.reshape(info.weight_int.shape[0], -1).sum(axis=1)
+        assert info.bias_int.dtype == np.int64
+        assert np.array_equal(info.bias_int, rounded.astype(np.int64) - info.in_zero_points[0] * row_sums)
+    assert by_name(G)["stem"].quant.in_zero_points[0] != 0  # the correction is not vacuous
+
+
+def test_wide_layers_carry_their_accumulator_scale(m2q_graph):
+    _, G = m2q_graph
+    L = by_name(G)
+    mla = "block.context_module.main"
+    s1 = L[f"{mla}.qkv"].quant.out_scale  # heads 0-3: q, k, v from the qkv conv
+    s2 = L[f"{mla}.aggreg.0.1"].quant.out_scale  # heads 4-7: from the multi-scale aggregation
+    kv, out = L[f"{mla}.matmul"].quant, L[f"{mla}.matmul_1"].quant
+    assert kv.requant_m0 is None and kv.acc_scale.shape == (1, 8, 1, 9)
+    # k^T [v|1]: columns of v at s_k s_v, the ones column (integer 1 at scale 1) at s_k
+    assert kv.acc_scale[0, 0, 0, 0] == s1 * s1 and kv.acc_scale[0, 0, 0, 8] == s1
+    assert kv.acc_scale[0, 4, 0, 0] == s2 * s2 and kv.acc_scale[0, 7, 0, 8] == s2
+    assert out.acc_scale[0, 0, 0, 0] == pytest.approx(s1**3, rel=1e-15)
+    assert out.acc_scale[0, 5, 0, 8] == pytest.approx(s2**2, rel=1e-15)
+    assert np.array_equal(out.in_acc_scales[-1], kv.acc_scale) and out.in_acc_scales[0] is None
+    cls = L["head.classifier.4"].quant
+    assert cls.out_scale is None and cls.requant_m0 is None
+    assert np.array_equal(cls.acc_scale, cls.in_scales[0] * cls.weight_scale)
+
+
+def test_division_requantizes_num_over_den_per_head(m2q_graph):
+    _, G = m2q_graph
+    L = by_name(G)
+    mla = "block.context_module.main"
+    s1, s2 = L[f"{mla}.qkv"].quant.out_scale, L[f"{mla}.aggreg.0.1"].quant.out_scale
+    div = next(layer for layer in layers(G) if layer.kind == OpKind.DIV)
+    info = div.quant
+    # num at s_q s_k s_v, den at s_q s_k: the quotient's scale is s_v, so the multiplier is s_v / s_out
+    real = _real(info.requant_m0, info.requant_shift)
+    assert real.shape == (1, 8, 1, 1)
+    assert real[0, 0, 0, 0] == pytest.approx(s1 / info.out_scale, rel=2.0**-30)
+    assert real[0, 6, 0, 0] == pytest.approx(s2 / info.out_scale, rel=2.0**-30)
+    eps_units = div.attrs["eps"] / (s1 * s1)
+    assert info.eps_int[0, 0, 0, 0] == max(1, int(np.floor(eps_units + 0.5)))
+
+
+def test_vector_layers_pool_add_and_hardswish_lut(m2q_graph):
+    q, G = m2q_graph
+    L = by_name(G)
+    pool = L["head.global_pool"]
+    hw = pool.in_shapes[0][2] * pool.in_shapes[0][3]
+    expected = pool.quant.in_scales[0] / (hw * pool.quant.out_scale)
+    assert _real(pool.quant.requant_m0, pool.quant.requant_shift)[0] == pytest.approx(expected, rel=2.0**-30)
+    add = L["block.local_module.add"].quant
+    assert add.requant_shift[0] == add.requant_shift[1]
+    assert np.allclose(_real(add.requant_m0, add.requant_shift),
+                       np.array(add.in_scales) / add.out_scale, rtol=2.0**-29)
+    stem = L["stem"].quant
+    hi = q.activations["stem"].hi
+    pre_hi = hi if hi >= 3 else (-3 + np.sqrt(9 + 24 * hi)) / 2  # hardswish(pre_hi) = hi
+    assert stem.lut_in_scale.shape == (16,) and np.all(stem.lut_in_scale == stem.lut_in_scale[0])  # no refinements
+    assert stem.lut_in_bits == 12
+    assert stem.lut_in_scale[0] == pytest.approx((pre_hi + 3) / 4095, rel=1e-12)
+    assert stem.lut_in_zero_point[0] == int(np.floor(3 / stem.lut_in_scale[0] + 0.5))
+    assert L["ds.main.point_conv"].quant.lut_in_scale is None  # no activation: requant to out_scale
+
+
+def test_fp32_graph_has_no_integer_parameters(fp32_graph):
+    assert all(layer.quant is None for layer in layers(fp32_graph))
+
+
+def _integer_layer_vs_fake_quant(q, layer):
+    """Run one weighted layer in integers from the graph's parameters; return (integer codes, fake-quant codes)."""
+    from archsim.quant import integer as qi
+
+    info = layer.quant
+    module = q.module.get_submodule(q.weights[layer.name].module_path)
+    seen = {}
+    hook = module.register_forward_hook(lambda m, i, o: seen.update(x=i[0].double(), y=o.double()))
+    with torch.no_grad():
+        q(torch.randn(1, 3, RES, RES, generator=torch.Generator().manual_seed(11)))
+    hook.remove()
+    s_in, zp_in = info.in_scales[0], info.in_zero_points[0]
+    x_codes = torch.round(seen["x"] / s_in) + zp_in  # the input is fake-quantized: exact codes
+    x_codes = torch.nn.functional.pad(x_codes, [module.padding[1]] * 2 + [module.padding[0]] * 2, value=zp_in)
+    w = torch.tensor(info.weight_int, dtype=torch.float64)
+    acc = torch.nn.functional.conv2d(x_codes, w, None, module.stride, 0, 1, module.groups)  # exact in float64
+    acc = acc.numpy().astype(np.int64) + info.bias_int.reshape(1, -1, 1, 1)
+    if "hardswish" in layer.epilogue:  # one LUT per channel (its own input grid, refinement divisor / shift)
+        channels = acc.shape[1]
+        divisor = np.asarray(layer.attrs.get("output_channel_divisor", np.ones(channels)))
+        shift = np.asarray(layer.attrs.get("output_channel_shift", np.zeros(channels)))
+        pre = qi.requantize(acc, info.requant_m0, info.requant_shift, info.lut_in_zero_point, info.lut_in_bits, axis=1)
+        codes = np.stack([qi.hardswish_lut(info.lut_in_scale[c], info.lut_in_zero_point[c], info.out_scale,
+                                           info.out_zero_point, 8, shift[c], divisor[c], info.lut_in_bits)[pre[:, c]]
+                          for c in range(channels)], axis=1)
+        y = (torch.nn.functional.hardswish(seen["y"]).numpy() - shift.reshape(1, -1, 1, 1)) / divisor.reshape(1, -1, 1, 1)
+        ref = qi.quantize_real(y, info.out_scale, info.out_zero_point, 8)
+    else:
+        codes = qi.requantize(acc, info.requant_m0, info.requant_shift, info.out_zero_point, 8, axis=1)
+        ref = qi.quantize_real(seen["y"].numpy(), info.out_scale, info.out_zero_point, 8)
+    return codes, ref
+
+
+def test_integer_conv_from_graph_parameters_tracks_the_fake_quant_model(m2q_graph):
+    q, G = m2q_graph
+    L = by_name(G)
+    codes, ref = _integer_layer_vs_fake_quant(q, L["block.context_module.main.qkv"])
+    assert np.array_equal(codes, ref)  # measured: identical on this input (no rounding tie hit)
+    for name in ("stem", "head.in_conv"):  # Hardswish via the 12-bit LUT input grid: one extra rounding
+        codes, ref = _integer_layer_vs_fake_quant(q, L[name])
+        diff = np.abs(codes - ref)
+        assert diff.max() == 1 and (diff == 0).mean() > 0.85  # measured 98.4 % and 90 % identical
+
+
+def test_refined_layers_use_per_channel_lut_grids(toy):
+    """uniform_w8a8: channel migration / filter shifting make the stored tensor (y - z_c) / s_c."""
+    gen = torch.Generator().manual_seed(5)
+    q = quantize_model(toy, "uniform_w8a8", [torch.randn(2, 3, RES, RES, generator=gen) for _ in range(2)])
+    G = extract_graph(toy, q, (1, 3, RES, RES), dict(META, policy="uniform_w8a8"))
+    L = by_name(G)
+    assert "output_channel_divisor" in L["block.local_module.main.inverted_conv"].attrs  # migration
+    assert "output_channel_shift" in L["block.local_module.main.depth_conv"].attrs  # shifting
+    assert L["block.context_module.main.truediv"].attrs["denominator"] == "log2"
+    grids = L["block.local_module.main.inverted_conv"].quant.lut_in_scale
+    assert grids.shape == (128,) and len(np.unique(grids)) > 1
+    for name in ("block.local_module.main.inverted_conv", "block.local_module.main.depth_conv"):
+        codes, ref = _integer_layer_vs_fake_quant(q, L[name])
+        assert np.abs(codes - ref).max() <= 1  # measured: 1 (95 % / 84 % identical)
+
+
+def test_layer_norm_parameters_are_in_the_graph(fp32_graph, toy):
+    norm = by_name(fp32_graph)["head.classifier.1"]
+    assert np.array_equal(norm.attrs["norm_weight"], toy.head.classifier[1].weight.detach().double().numpy())
+    assert norm.attrs["norm_bias"].shape == (40,)
+
+
+def test_refinement_divisor_and_shift_fold_into_multiplier_and_bias():
+    """A conv without activation whose stored output is (y - 0.5) / 2 (hand-computed)."""
+    from archsim.graph.integer_params import fill_integer_params
+    from archsim.graph.ir import Layer, QuantInfo
+
+    layer = Layer("c", OpKind.CONV_POINTWISE, ((1, 1, 1, 1),), (1, 1, 1, 1), epilogue=("bias", "requant"),
+                  attrs={"output_channel_divisor": [2.0], "output_channel_shift": [0.5]})
+    info = QuantInfo(weight_scale=np.array([0.5]), weight_int=np.array([[[[1]]]]), bias=np.array([1.0]),
+                     in_scales=(0.1,), in_zero_points=(3,), out_scale=0.25, out_zero_point=0)
+    fill_integer_params(layer, info, [np.full((1, 1, 1, 1), 0.1)], [0], [False], (0.0, 1.0))
+    assert info.acc_scale == pytest.approx([0.05])
+    # round(1.0 / 0.05) - 3 * 1 = 17, minus the shift in accumulator units round(0.5 / 0.05) = 10
+    assert info.bias_int.tolist() == [7]
+    assert _real(info.requant_m0, info.requant_shift)[0] == pytest.approx(0.05 / (0.25 * 2.0), rel=2.0**-30)
+
+
+def test_attention_acc_scale_turns_the_fake_quant_product_into_integers(m2q_graph):
+    """k^T [v|1] of the fake-quant model is an integer sum times acc_scale (per head, per column)."""
+    q, G = m2q_graph
+    kv = by_name(G)["block.context_module.main.matmul"]
+    seen = {}
+
+    class Capture(torch.fx.Interpreter):
+        def run_node(self, n):
+            out = super().run_node(n)
+            if n.op == "call_function" and n.name == "matmul":
+                seen["kv"] = out.detach().double().numpy()
+            return out
+
+    with torch.no_grad():
+        Capture(q.module).run(torch.randn(1, 3, RES, RES, generator=torch.Generator().manual_seed(11)))
+    units = seen["kv"] / kv.quant.acc_scale
+    assert np.abs(units).max() > 1000  # not trivially small
+    assert np.abs(units - np.round(units)).max() < 0.15  # float32 summation error only (measured 0.04)
+    wrong = seen["kv"] / kv.quant.acc_scale[:, :1, :, :1]  # one scale for every head and column
+    assert np.abs(wrong - np.round(wrong)).max() > 0.3  # measured 0.5

@@ -1,0 +1,110 @@
+"""The integer-path parameters a layer's QuantInfo carries (docs/quantization.md, "Integer semantics").
+
+From the float scales that quantization chose, derive what the functional executor needs to
+run a layer in integers: accumulator scale, fixed-point requantization multipliers, the
+bias with the input zero-point correction folded in, Hardswish LUT grids, division eps.
+No torch: inputs are numpy scale maps (see :mod:`archsim.graph.scale_maps`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from archsim.graph.ir import Layer, OpKind, QuantInfo
+from archsim.graph.scale_maps import matmul_acc_scale
+from archsim.quant import integer as qi
+
+
+def weighted_acc_scale(in_map: np.ndarray, weight_scale: np.ndarray) -> np.ndarray | None:
+    """s_in * s_w[o] per output channel; None when the input has more than one scale."""
+    in_map = np.asarray(in_map)
+    if in_map.size != 1:
+        return None
+    return float(in_map.reshape(-1)[0]) * np.asarray(weight_scale, dtype=np.float64)
+
+
+def channel_broadcast(per_channel: np.ndarray, kind: OpKind, ndim: int) -> np.ndarray:
+    """A per-output-channel vector shaped to broadcast over a layer output (NCHW: axis 1; linear: last)."""
+    shape = [1] * ndim
+    shape[-1 if kind == OpKind.LINEAR else 1] = -1
+    return np.asarray(per_channel).reshape(shape)
+
+
+def mac_acc_scale(kind: OpKind, operand_maps: list[np.ndarray], weight_scale: np.ndarray | None) -> np.ndarray | None:
+    """Accumulator scale of a MAC layer: per output channel (weighted) or a map broadcastable to the output (matmul)."""
+    if kind == OpKind.MATMUL:
+        return matmul_acc_scale(*operand_maps)
+    if kind.has_weights and weight_scale is not None:
+        return weighted_acc_scale(operand_maps[0], weight_scale)
+    return None
+
+
+# Keys of layer.attrs set by the policy's Trio-ViT refinements (archsim/quant/transforms.py):
+# the stored 8-bit tensor of a producer is (y - shift_c) / divisor_c per output channel.
+OUTPUT_DIVISOR_KEY = "output_channel_divisor"
+OUTPUT_SHIFT_KEY = "output_channel_shift"
+# [choice] bits of a fused Hardswish's LUT input grid (a 2^bits-entry table). Measured on the
+# toy model (docs/quantization.md): 8 bits lands up to 4 codes (m2q) / 11 codes (uniform_w8a8
+# with per-channel refinements) off the fake-quant model, 12 bits within 1 code.
+LUT_IN_BITS = 12
+
+
+def output_channel_affine(layer: Layer, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(divisor, shift) per output channel of the stored tensor; (1, 0) without refinements."""
+    divisor = np.asarray(layer.attrs.get(OUTPUT_DIVISOR_KEY, np.ones(channels)), dtype=np.float64)
+    shift = np.asarray(layer.attrs.get(OUTPUT_SHIFT_KEY, np.zeros(channels)), dtype=np.float64)
+    return divisor, shift
+
+
+def fill_integer_params(layer: Layer, info: QuantInfo, operand_maps: list[np.ndarray], operand_of_port: list[int],
+                        wide_ports: list[bool], out_range: tuple[float, float] | None) -> None:
+    """Add requant_m0/shift, bias_int, acc_scale, lut_in_*, in_acc_scales, eps_int to ``info`` in place.
+
+    ``operand_maps``: compressed scale map of each anchor operand; ``operand_of_port``:
+    which operand each input port belongs to; ``wide_ports``: ports read at accumulator
+    width; ``out_range``: calibrated (min, max) of the stored 8-bit output (Hardswish LUT grids).
+    """
+    info.in_acc_scales = tuple(operand_maps[op] if wide else None for op, wide in zip(operand_of_port, wide_ports))
+    wide_out = info.out_scale is None
+    if layer.kind.is_mac:
+        acc = mac_acc_scale(layer.kind, operand_maps, info.weight_scale)
+        info.acc_scale = acc
+        if acc is not None and layer.kind.has_weights and info.weight_int is not None:
+            info.bias_int = qi.fold_bias(info.bias, float(np.asarray(operand_maps[0]).reshape(-1)[0]),
+                                         info.weight_scale, info.in_zero_points[0], info.weight_int)
+        if acc is None or wide_out:
+            return
+        target = info.out_scale
+        if "hardswish" in layer.epilogue and out_range is not None and layer.kind.has_weights:
+            # One LUT input grid per output channel, from that channel's pre-refinement output
+            # range (y = stored * divisor + shift); without refinements all channels share one.
+            divisor, shift = output_channel_affine(layer, acc.size)
+            grids = [qi.asymmetric_params(*qi.hardswish_input_range(out_range[1] * d + z, out_range[0] * d + z), LUT_IN_BITS)
+                     for d, z in zip(divisor, shift)]
+            info.lut_in_bits = LUT_IN_BITS
+            info.lut_in_scale = np.array([g[0] for g in grids], dtype=np.float64)
+            info.lut_in_zero_point = np.array([g[1] for g in grids], dtype=np.int64)
+            target = info.lut_in_scale
+        elif layer.kind.has_weights:
+            # no activation: divisor and shift fold into the multiplier and the bias
+            divisor, shift = output_channel_affine(layer, acc.size)
+            target = info.out_scale * divisor
+            if info.bias_int is not None and np.any(shift != 0):
+                info.bias_int = info.bias_int - qi.round_half_away(shift / acc)
+        info.requant_m0, info.requant_shift = qi.requant_multipliers(acc / target)
+        return
+    if wide_out:
+        return
+    if layer.kind == OpKind.POOL and not any(wide_ports):
+        hw = math.prod(layer.in_shapes[0][-2:])
+        info.requant_m0, info.requant_shift = qi.requant_multipliers(np.array([info.in_scales[0] / (hw * info.out_scale)]))
+    elif layer.kind == OpKind.ADD and len(info.in_scales) == 2 and not any(wide_ports):
+        m_a, m_b, shift = qi.add_multipliers(info.in_scales[0], info.in_scales[1], info.out_scale)
+        info.requant_m0 = np.array([m_a, m_b], dtype=np.int64)
+        info.requant_shift = np.array([shift, shift], dtype=np.int64)
+    elif layer.kind == OpKind.DIV and len(operand_maps) == 2:
+        num, den = (np.asarray(m) for m in operand_maps)
+        info.requant_m0, info.requant_shift = qi.requant_multipliers(num / (den * info.out_scale))
+        info.eps_int = qi.division_eps_int(layer.attrs.get("eps", 0.0), den)

@@ -1,0 +1,236 @@
+"""The integer semantics of archsim.quant.integer, on examples computed by hand."""
+
+import numpy as np
+import pytest
+
+from archsim.quant import integer as qi
+
+
+# -- rounding and requantization -------------------------------------------------------
+def test_round_half_away_from_zero():
+    assert qi.round_half_away([2.5, -2.5, 0.5, -0.5, 1.49, -1.51]).tolist() == [3, -3, 1, -1, 1, -2]
+
+
+def test_rounding_right_shift_ties_and_left_shift():
+    # 5/2 = 2.5 -> 3, -5/2 -> -3, 6/4 = 1.5 -> 2, 5/4 = 1.25 -> 1, shift -2 multiplies by 4
+    assert qi.rounding_right_shift([5, -5, 6, 5, 3], [1, 1, 2, 2, -2]).tolist() == [3, -3, 2, 1, 12]
+
+
+def test_requant_multiplier_by_hand():
+    assert qi.requant_multiplier(0.5) == (2**30, 31)
+    assert qi.requant_multiplier(0.75) == (3 * 2**29, 31)
+    assert qi.requant_multiplier(1.0) == (2**30, 30)
+    assert qi.requant_multiplier(1 / 3) == (1431655765, 32)  # round(2^32 / 3)
+    assert qi.requant_multiplier(3.0) == (3 * 2**29, 29)
+    with pytest.raises(ValueError):
+        qi.requant_multiplier(0.0)
+
+
+def test_requant_multiplier_relative_error_and_range():
+    scales = np.array([1e-6, 3.7e-4, 0.0123, 0.999999999, 7.5])
+    m0, shift = qi.requant_multipliers(scales)
+    assert np.all((m0 >= 2**30) & (m0 < 2**31))
+    rel = np.abs(m0 * np.exp2(-shift.astype(float)) - scales) / scales
+    assert rel.max() <= 2.0**-31
+
+
+def test_requantize_ties_zero_point_and_clamp():
+    m0, shift = qi.requant_multiplier(0.5)
+    # acc * 0.5: 3 -> 1.5 -> 2, -3 -> -1.5 -> -2, 1 -> 0.5 -> 1; + zp 10
+    assert qi.requantize([3, -3, 1, -1], m0, shift, 10, 8).tolist() == [12, 8, 11, 9]
+    # clamps: 600 * 0.5 + 10 = 310 -> 255; -100 * 0.5 + 10 = -40 -> 0; signed 4-bit -> [-8, 7]
+    assert qi.requantize([600, -100], m0, shift, 10, 8).tolist() == [255, 0]
+    assert qi.requantize([600, -100], m0, shift, 0, 4, symmetric=True).tolist() == [7, -8]
+
+
+def test_requantize_per_channel():
+    m0, shift = qi.requant_multipliers([0.5, 0.25])
+    acc = np.array([[[4, 6]], [[4, 6]]])  # (C=2, 1, 2)
+    assert qi.requantize(acc, m0, shift, 0, 8, axis=0).tolist() == [[[2, 3]], [[1, 2]]]  # 6*0.25 = 1.5 -> 2
+
+
+def test_requantize_rejects_wider_than_int32():
+    with pytest.raises(OverflowError):
+        qi.requantize([2**31], 2**30, 31, 0, 8)
+
+
+# -- accumulators, bias ----------------------------------------------------------------
+def test_accumulator_bits_worst_case():
+    # one 8x8 product: 255 * 128 = 32640 -> 15 magnitude bits + sign
+    assert qi.accumulator_bits(8, 8, 1) == 16
+    # K = 2^16: 32640 * 65536 = 2139095040 < 2^31 -> int32 fits
+    assert qi.accumulator_bits(8, 8, 2**16) == 32
+    assert qi.max_terms(32, 8, 8) == 65793  # (2^31 - 1) // 32640
+    assert qi.accumulator_bits(8, 8, 65794) == 33
+    # 4-bit depthwise weights: 255 * 8 * 9 = 18360 -> 16 bits
+    assert qi.accumulator_bits(4, 8, 9) == 16
+    # 4-bit APoT: codes <= 10 -> 255 * 10 = 2550 -> 13 bits; 1536 terms: 3916800 -> 23 bits
+    assert qi.accumulator_bits(4, 8, 1, apot=True) == 13
+    assert qi.accumulator_bits(4, 8, 1536, apot=True) == 23
+    # 8-bit APoT: codes up to 2^21 + 2^13 = 2105344; 255 * 2105344 = 536862720 (30 bits signed);
+    # 4 terms still fit int32 (2147450880), 5 do not
+    assert qi.apot_level_codes(8)[-1] == 2**21 + 2**13
+    assert qi.accumulator_bits(8, 8, 1, apot=True) == 30
+    assert qi.accumulator_bits(8, 8, 4, apot=True) == 32
+    assert qi.accumulator_bits(8, 8, 5, apot=True) == 33
+    assert qi.max_terms(32, 8, 8, apot=True) == 4  # (2^31 - 1) // (255 * 2105344)
+
+
+def test_attention_matmul_widths():
+    # B1 stage 3 at 224: N = 14 * 14 = 196 tokens, head dim d = 16; q, k >= 0 after ReLU (<= 255), |v| <= 255
+    kv_bits = qi.dot_product_bits(255, 255, 196)  # k^T v: 196 * 65025 = 12744900 -> 24 bits + sign
+    assert kv_bits == 25
+    # q (k^T [v|1]): 17 terms of q (<= 255) times kv (<= 12744900): 55249141500 -> 36 bits + sign
+    assert qi.dot_product_bits(255, 196 * 255 * 255, 17) == 37
+
+
+def test_fold_bias_by_hand():
+    w_int = np.array([[1, -2, 3], [4, 0, -1]])  # row sums 2 and 3
+    s_w = np.array([0.5, 0.25])
+    # bias / (s_x s_w): 1.0 / (0.1 * 0.5) = 20, -0.3 / (0.1 * 0.25) = -12; minus zp 7 * row sum
+    assert qi.fold_bias([1.0, -0.3], 0.1, s_w, 7, w_int).tolist() == [20 - 14, -12 - 21]
+    assert qi.fold_bias(None, 0.1, s_w, 7, w_int).tolist() == [-14, -21]
+
+
+def test_folded_bias_equals_zero_point_removed_sum():
+    rng = np.random.default_rng(0)
+    w = rng.integers(-128, 128, size=(4, 16))
+    x = rng.integers(0, 256, size=16)
+    zp, s_x, s_w, bias = 37, 0.02, np.full(4, 0.01), rng.normal(size=4)
+    lhs = w @ x + qi.fold_bias(bias, s_x, s_w, zp, w)
+    rhs = w @ (x - zp) + qi.round_half_away(bias / (s_x * s_w))
+    assert np.array_equal(lhs, rhs)
+
+
+# -- APoT ------------------------------------------------------------------------------
+def test_apot_codes_match_the_torch_quantizer():
+    from archsim.quant.quantizers import apot_levels_exact, apot_unit_exponent
+
+    assert qi.apot_level_codes(4) == [0, 1, 2, 3, 4, 6, 8, 10]
+    for bits in (3, 4, 5, 6, 8):
+        unit = apot_unit_exponent(bits)
+        assert qi.apot_unit_exponent(bits) == unit
+        assert qi.apot_level_codes(bits) == [int(level * 2**unit) for level in apot_levels_exact(bits)]
+
+
+def test_apot_shift_add_equals_multiplication():
+    assert qi.apot_code_terms(10) == (1, 3) and qi.apot_code_terms(-3) == (0, 1)
+    assert qi.apot_shift_add(7, -10).tolist() == -70
+    codes = np.array([s * c for c in qi.apot_level_codes(4) for s in (1, -1)])
+    x = np.random.default_rng(1).integers(-255, 256, size=(64, 1))
+    assert np.array_equal(qi.apot_shift_add(x, codes), x * codes)
+    codes8 = np.array(qi.apot_level_codes(8))
+    assert np.array_equal(qi.apot_shift_add(x, codes8), x * codes8)
+    with pytest.raises(ValueError):
+        qi.apot_shift_add(1, 7)  # three set bits is not an APoT code
+
+
+# -- ReLU, Hardswish -------------------------------------------------------------------
+def test_relu_codes():
+    assert qi.relu_codes([3, 10, 200], 10).tolist() == [10, 10, 200]
+
+
+def test_hardswish_lut_by_hand():
+    s_in, zp_in, s_out, zp_out = 0.05, 60, 0.025, 15
+    lut = qi.hardswish_lut(s_in, zp_in, s_out, zp_out)
+    assert lut.shape == (256,)
+    assert lut[0] == 15  # x = -3 -> 0 -> zp_out
+    assert lut[30] == 0  # x = -1.5 -> -0.375 -> -15 + 15
+    assert lut[90] == 60  # x = 1.5 -> 1.125 -> 45 + 15
+    assert lut[120] == 135  # x = 3 -> 3 -> 120 + 15
+    assert lut[255] == 255  # x = 9.75 -> 390 + 15 clamps
+    # tie: x = (64 - 60) * 0.05 = 0.2 -> 0.2 * 3.2 / 6 = 0.10666 -> 4.27 -> 4 (+15)
+    assert lut[64] == 19
+
+
+def test_hardswish_lut_within_one_lsb_of_float():
+    s_in, zp_in = 0.04, 100
+    s_out, zp_out = 0.025, 15  # covers [-0.375, 6.0]
+    lut = qi.hardswish_lut(s_in, zp_in, s_out, zp_out)
+    codes = np.arange(256)
+    ref = qi.hardswish((codes - zp_in) * s_in)
+    inside = (ref >= (0 - zp_out) * s_out) & (ref <= (255 - zp_out) * s_out)
+    err = np.abs((lut - zp_out) * s_out - ref)[inside]
+    assert err.max() <= 0.5 * s_out + 1e-12  # within half an LSB (so within 1 LSB)
+    assert np.array_equal(lut, np.clip(qi.round_half_away(ref / s_out) + zp_out, 0, 255))
+
+
+def test_hardswish_input_range():
+    assert qi.hardswish_input_range(5.0) == (-3.0, 5.0)
+    lo, hi = qi.hardswish_input_range(2.0)  # hardswish(x) = 2: x (x + 3) = 12 -> x = (-3 + sqrt 57) / 2
+    assert lo == -3.0 and hi == pytest.approx((-3 + 57**0.5) / 2) and qi.hardswish(hi) == pytest.approx(2.0)
+    assert qi.asymmetric_params(-3.0, 2.1, 8) == (pytest.approx(0.02), 150)
+    assert qi.hardswish_input_range(5.0, 2.0)[0] == pytest.approx(hi)  # a range above 0 starts at hs^-1(lo)
+
+
+def test_hardswish_lut_wide_input_and_per_channel_refinement():
+    lut = qi.hardswish_lut(0.01, 300, 0.05, 10, 8, out_offset=0.5, out_divisor=2.0, in_bits=12)
+    assert lut.shape == (4096,)
+    assert lut[300] == 5  # x = 0 -> (0 - 0.5) / 2 = -0.25 -> -5 codes (+10)
+    assert lut[900] == 65  # x = 6 -> (6 - 0.5) / 2 = 2.75 -> 55 codes (+10)
+
+
+# -- residual add, division, pooling, LayerNorm ------------------------------------------
+def test_add_requant_by_hand():
+    sa, za, sb, zb, s_out, z_out = 0.125, 10, 0.0625, 20, 0.25, 5
+    assert qi.add_multipliers(sa, sb, s_out) == (2**30, 2**29, 31)
+    # a = 26 -> 2.0, b = 52 -> 2.0: 4.0 / 0.25 = 16 + 5 = 21
+    assert qi.add_requant(26, sa, za, 52, sb, zb, s_out, z_out).tolist() == 21
+    # tie: a = 11 -> 0.125, b = 20 -> 0: 0.5 code -> 1 (+5); a = 9, b = 20: -0.5 -> -1 (+5)
+    assert qi.add_requant([11, 9], sa, za, [20, 20], sb, zb, s_out, z_out).tolist() == [6, 4]
+    # (245 * 0.125 + 235 * 0.0625) / 0.25 = 122.5 + 58.75 = 181.25 -> 181 (+5)
+    assert qi.add_requant(255, sa, za, 255, sb, zb, s_out, z_out).tolist() == 186
+    assert qi.add_requant(0, sa, za, 0, sb, zb, s_out, z_out).tolist() == 0  # (-1.25 - 1.25) / 0.25 + 5 = -5 -> 0
+
+
+def test_add_requant_within_one_lsb_of_float():
+    rng = np.random.default_rng(2)
+    a, b = rng.integers(0, 256, 500), rng.integers(0, 256, 500)
+    sa, za, sb, zb, s_out, z_out = 0.0371, 101, 0.0129, 17, 0.041, 60
+    out = qi.add_requant(a, sa, za, b, sb, zb, s_out, z_out)
+    ref = (a - za) * sa + (b - zb) * sb
+    inside = (ref / s_out + z_out >= 0) & (ref / s_out + z_out <= 255)
+    assert np.abs((out - z_out) * s_out - ref)[inside].max() <= s_out
+
+
+def test_divide_requant_by_hand():
+    m0, shift = qi.requant_multiplier(1.0)
+    # 7 / 2 = 3.5 -> 4; -7 / 2 -> -4; 6 / 4 = 1.5 -> 2; 0 / (0 + eps 1) -> 0; all + zp 100
+    assert qi.divide_requant([7, -7, 6, 0], [1, 1, 3, 0], m0, shift, 1, 100).tolist() == [104, 96, 102, 100]
+    m0, shift = qi.requant_multiplier(0.5)
+    assert qi.divide_requant([5], [1], m0, shift, 1, 0).tolist() == [1]  # 5 / 2 * 0.5 = 1.25 -> 1
+    m0, shift = qi.requant_multiplier(40.0)
+    assert qi.divide_requant([3], [9], m0, shift, 1, 0).tolist() == [12]  # 3 / 10 * 40
+    assert qi.division_eps_int(1e-5, [1e-3, 1e-7]).tolist() == [1, 100]
+
+
+def test_divide_requant_tracks_float():
+    rng = np.random.default_rng(3)
+    num, den = rng.integers(-(2**20), 2**20, 300), rng.integers(0, 2**22, 300)
+    real = 0.0173
+    m0, shift = qi.requant_multiplier(real)
+    out = qi.divide_requant(num, den, m0, shift, 1, 128)
+    ref = num / (den + 1) * real
+    inside = np.abs(ref) < 120
+    assert np.abs(out - 128 - ref)[inside].max() <= 0.5 + 1e-6
+
+
+def test_log2_division_variant():
+    assert qi.log2_round([1, 2, 3, 5, 6, 11, 12]).tolist() == [0, 1, 2, 2, 3, 3, 4]  # 11 < 8 sqrt2 = 11.31
+    m0, shift = qi.requant_multiplier(1.0)
+    # 40 / (5 + 1): 6 -> 2^3, 40 / 8 = 5
+    assert qi.divide_log2_requant([40], [5], m0, shift, 1, 0).tolist() == [5]
+
+
+def test_global_avg_pool_by_hand():
+    codes = np.array([[[[10, 12], [14, 20]]]])  # zp 10: sum 0 + 2 + 4 + 10 = 16
+    m0, shift = qi.requant_multiplier(0.5 / 4 / 0.25)  # s_in 0.5, H W = 4, s_out 0.25: 16 * 0.5 = 8
+    assert qi.global_avg_pool(codes, 10, m0, shift, 3).tolist() == [[[[11]]]]
+
+
+def test_layer_norm_requant():
+    codes = np.array([[9, 11]])  # zp 10: -s, +s -> normalised -1, +1
+    out = qi.layer_norm_requant(codes, 0.1, 10, [1.0, 1.0], [0.0, 0.0], 1e-9, 1 / 64, 100)
+    assert out.tolist() == [[36, 164]]
+    hs = qi.layer_norm_requant(codes, 0.1, 10, [1.0, 1.0], [0.0, 0.0], 1e-9, 1 / 64, 100, then_hardswish=True)
+    assert hs.tolist() == [[100 - 21, 100 + 43]]  # hardswish(-1) = -1/3 -> -21.3; hardswish(1) = 2/3 -> 42.7
