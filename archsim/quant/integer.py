@@ -9,8 +9,8 @@ Conventions:
   activations are asymmetric, codes in [0, 2^b - 1].
 - Weights are symmetric (zero point 0): ``w_int * s_w`` is the weight, uniform and APoT alike.
 - A real multiplier M > 0 is carried as ``M ~= m0 * 2^-shift`` with m0 in [2^30, 2^31)
-  (the gemmlowp / TFLite fixed-point multiplier, gemmlowp doc/quantization.md and TFLite
-  ``QuantizeMultiplier``), so requantization is one int64 multiply and one rounding shift.
+  (the gemmlowp / TFLite fixed-point multiplier: gemmlowp ``OutputStageQuantizeDownInt32ByFixedPoint``,
+  TFLite ``QuantizeMultiplier``), so requantization is one int64 multiply and one rounding shift.
 - [choice] Rounding is half away from zero everywhere (requantization, bias, LUT building,
   float->code), with a single rounding per requantization (TFLite rounds twice: a
   doubling high multiply, then a rounding shift; the two can differ by one code on ties).
