@@ -1,9 +1,14 @@
 """Quantization policies: which layer gets which bit-width and scheme.
 
-A policy is data (a frozen dataclass); :mod:`archsim.quant.quantize` applies it. Layer roles
-(depthwise, pointwise, stem, classifier ...) are decided by the caller from the module's
-shape and position, see :func:`weight_role`. Every default that is not published is a
-[choice], listed in docs/quantization.md.
+A policy is data: a frozen dataclass (:class:`QuantPolicy`, one :class:`WeightRule` per
+layer role) read from a YAML file by :mod:`archsim.quant.policy_loader`. The bundled
+policies live in ``archsim/quant/policies/*.yaml``; a user policy is any YAML file with the
+same fields. :mod:`archsim.quant.quantize` applies a policy. Layer roles (depthwise,
+pointwise, stem, classifier) are decided from the module's shape and position, see
+:func:`archsim.graph.fx_groups.conv_role`. Every default that is not published is a
+[choice], marked in the YAML files and in docs/quantization.md.
+
+This module imports no torch, so workload validation can list the policies cheaply.
 """
 
 from __future__ import annotations
@@ -17,6 +22,15 @@ ROLE_DENSE = "dense"  # k x k conv with groups == 1 (the stem)
 ROLE_CLASSIFIER = "classifier"  # the last Linear of the network
 ROLES = (ROLE_DEPTHWISE, ROLE_POINTWISE, ROLE_DENSE, ROLE_CLASSIFIER)
 
+# Allowed values of the enumerated fields (the loader reports these in its errors).
+WEIGHT_RANGE_METHODS = ("minmax", "lp")  # lp: Trio-ViT's 80-candidate L2.4 search
+ACT_RANGE_METHODS = ("minmax", "percentile", "lp")
+ATTENTION_DENOMINATORS = ("exact", "log2")  # log2: the division becomes a shift (Trio-ViT)
+WEIGHT_BITS = (2, 8)  # inclusive range of uniform weight bits
+APOT_BITS = (3, 8)  # inclusive range of APoT bits (sign + at least two magnitude bits)
+ACT_BITS = (2, 16)  # inclusive range of activation bits when quantized
+FLOAT_BITS = 32  # act_bits of an unquantized (fp32) policy
+
 
 @dataclass(frozen=True)
 class WeightRule:
@@ -25,10 +39,16 @@ class WeightRule:
     bits: int = 8
     symmetric: bool = True  # [choice] symmetric weights: zero point 0, codes*scale = weight
     per_channel: bool = True
-    mixed_apot: bool = False  # per filter: uniform or APoT, whichever has the lower MSE
+    mixed_apot: bool = False  # per filter: uniform or APoT (by MSE, or by a target fraction)
+    apot_only: bool = False  # every filter APoT at apot_bits (policy all_apot)
     apot_bits: int = 8
     # Bits at which the per-filter MSE of uniform vs APoT is compared (None: apot_bits).
     select_bits: int | None = None
+    range: str = "minmax"  # uniform range method, one of WEIGHT_RANGE_METHODS
+
+    @property
+    def has_apot(self) -> bool:
+        return self.mixed_apot or self.apot_only
 
 
 @dataclass(frozen=True)
@@ -37,6 +57,7 @@ class QuantPolicy:
     quantized: bool = True  # False: fp32, nothing quantized
     act_bits: int = 8  # per-tensor asymmetric activations at layer outputs
     act_symmetric: bool = False
+    act_range: str = "minmax"  # activation range method, one of ACT_RANGE_METHODS
     depthwise: WeightRule = WeightRule()
     pointwise: WeightRule = WeightRule()
     dense: WeightRule = WeightRule()
@@ -44,7 +65,15 @@ class QuantPolicy:
     wide_attention: bool = True  # k^T v and q (k^T v) stay int32 until the division
     classifier_output_wide: bool = True  # logits are not requantized
     apot_mse_tolerance: float = 1.0  # APoT wins when mse_apot <= tolerance * mse_uniform
+    # Mixed layers: None = choose each filter by MSE; a number in [0, 1] = exactly
+    # round(fraction * filters) APoT filters per layer, those with the smallest mse_apot/mse_uniform.
+    apot_target_fraction: float | None = None
+    # Trio-ViT refinements (archsim/quant/transforms.py), exact in float:
+    channel_migration: bool = False  # per-channel scale moved from depthwise inputs into their weights
+    filter_shifting: bool = False  # per-channel offset removed from 1x1 conv inputs, bias compensated
+    attention_denominator: str = "exact"  # one of ATTENTION_DENOMINATORS
     description: str = ""
+    source_file: str | None = None  # the YAML file the policy was read from
 
     def rule(self, role: str) -> WeightRule:
         if role not in ROLES:
@@ -60,40 +89,25 @@ class QuantPolicy:
         return replace(self, **changes)
 
 
-_M2Q = QuantPolicy(
-    name="m2q",
-    depthwise=WeightRule(bits=4),
-    pointwise=WeightRule(bits=8, mixed_apot=True, apot_bits=4, select_bits=4),
-    dense=WeightRule(bits=8),
-    classifier=WeightRule(bits=8),
-    description="M2Q: 4-bit depthwise weights; pointwise filters uniform 8-bit, or APoT 4-bit where APoT "
-    "fits the filter better than a uniform grid at 4 bits (lower MSE); "
-    "8-bit per-tensor activations; attention matmul outputs and logits kept wide",
-)
+def _registry() -> dict[str, QuantPolicy]:
+    from archsim.quant.policy_loader import load_bundled_policies
 
-_UNIFORM_W8A8 = QuantPolicy(
-    name="uniform_w8a8",
-    description="Trio-ViT-like baseline: uniform 8-bit per-channel weights, 8-bit per-tensor activations",
-)
-
-_FP32 = QuantPolicy(name="fp32", quantized=False, act_bits=32, description="no quantization (32-bit floats)")
-
-# The literal reading: uniform-8 vs APoT-8 by MSE. A two-term APoT grid at 8 bits never has
-# the lower MSE, so no filter goes to the SAT; kept to make that finding reproducible.
-_M2Q_APOT8 = _M2Q.with_changes(
-    name="m2q_apot8",
-    pointwise=WeightRule(bits=8, mixed_apot=True, apot_bits=8, select_bits=8),
-    description="M2Q variant: per-filter uniform-8 or APoT-8, whichever has the lower MSE at 8 bits",
-)
-
-POLICIES: dict[str, QuantPolicy] = {p.name: p for p in (_M2Q, _M2Q_APOT8, _UNIFORM_W8A8, _FP32)}
+    return load_bundled_policies()
 
 
-def get_policy(name: str | QuantPolicy) -> QuantPolicy:
-    """The policy registered under ``name`` (a policy object is returned unchanged)."""
-    if isinstance(name, QuantPolicy):
-        return name
-    try:
-        return POLICIES[name]
-    except KeyError:
-        raise ValueError(f"unknown quantization policy {name!r}; known: {', '.join(sorted(POLICIES))}") from None
+# Bundled policies by name, read from archsim/quant/policies/*.yaml at import.
+POLICIES: dict[str, QuantPolicy] = _registry()
+
+
+def get_policy(name_or_path) -> QuantPolicy:
+    """A bundled policy by name, or a user policy from a YAML path (a policy object is returned unchanged)."""
+    from archsim.quant.policy_loader import PolicyError, load_policy_file, looks_like_path
+
+    if isinstance(name_or_path, QuantPolicy):
+        return name_or_path
+    if name_or_path in POLICIES:
+        return POLICIES[name_or_path]
+    if looks_like_path(name_or_path):
+        return load_policy_file(name_or_path)
+    raise PolicyError(f"unknown quantization policy {name_or_path!r}; known: {', '.join(sorted(POLICIES))}, "
+                      "or a path to a policy YAML file")

@@ -5,6 +5,8 @@ name = module path, see :func:`archsim.graph.fx_groups.layer_name`) and a fake-q
 module that computes what the integer datapath computes, up to float rounding: weights are
 replaced by their dequantized values and every 8-bit tensor (layer outputs, network input)
 is quantize-dequantized. Tensors kept wide (attention matmul outputs, logits) are not.
+A policy's Trio-ViT refinements (:mod:`archsim.quant.transforms`) are applied to the float
+model first; what they did per layer is in ``QuantizedModel.layer_attrs``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from archsim.quant.calibrate import ActQuant, calibrate, insert_quantizers
 from archsim.quant.fold import fold_batchnorm
 from archsim.quant.policy import QuantPolicy, WeightRule, get_policy
 from archsim.quant.quantizers import QuantizedTensor, apot_quantize, per_channel_mse, uniform_quantize
+from archsim.quant.transforms import apply_refinements
 
 INPUT_KEY_PREFIX = "input:"  # activation key of a graph input: "input:<placeholder name>"
 
@@ -60,6 +63,9 @@ class QuantizedModel:
     weights: dict[str, WeightQuant] = field(default_factory=dict)  # layer name -> weights
     activations: dict[str, ActQuant] = field(default_factory=dict)  # layer name / "input:x" -> output quant
     wide: set[str] = field(default_factory=set)  # layers whose output is kept wide
+    # Per-layer facts of the policy's graph refinements (archsim/quant/transforms.py ATTR_* keys):
+    # migration divisors, shifts, "denominator": "log2" on DIV layers. Layer name -> dict.
+    layer_attrs: dict[str, dict] = field(default_factory=dict)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)
@@ -71,15 +77,39 @@ class QuantizedModel:
         return 0.0 if total == 0 else sum(int(w.apot_mask.sum()) for w in mixed) / total
 
 
-def quantize_weights(weight: torch.Tensor, rule: WeightRule, tolerance: float = 1.0):
+def apot_penalty(mse_apot: torch.Tensor, mse_uniform: torch.Tensor) -> torch.Tensor:
+    """Relative MSE penalty of APoT per filter: mse_apot / mse_uniform (0/0 -> 1, x/0 -> inf)."""
+    ratio = mse_apot / mse_uniform
+    return torch.where((mse_apot == 0) & (mse_uniform == 0), torch.ones_like(ratio), ratio)
+
+
+def balanced_apot_mask(mse_apot: torch.Tensor, mse_uniform: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Exactly round(fraction * filters) APoT filters: those with the smallest mse_apot/mse_uniform.
+
+    [choice] rounding half up (floor(f*F + 0.5)); ties in the penalty go to the lower filter
+    index (stable sort), so the split is deterministic.
+    """
+    filters = mse_apot.numel()
+    count = min(filters, math.floor(fraction * filters + 0.5))
+    order = torch.sort(apot_penalty(mse_apot, mse_uniform), stable=True).indices
+    mask = torch.zeros(filters, dtype=torch.bool)
+    mask[order[:count]] = True
+    return mask
+
+
+def quantize_weights(weight: torch.Tensor, rule: WeightRule, tolerance: float = 1.0,
+                     target_fraction: float | None = None):
     """Quantize a weight tensor (filters along dim 0) by ``rule``.
 
     Returns (dequantized float tensor, WeightQuant fields as a dict). With ``mixed_apot``
-    each filter is quantized both ways and takes APoT when
-    mse_apot <= tolerance * mse_uniform.
+    each filter is quantized both ways; it takes APoT when mse_apot <= tolerance * mse_uniform,
+    or, with ``target_fraction``, when it is among the round(fraction * filters) filters of
+    smallest mse_apot/mse_uniform (see :func:`balanced_apot_mask`). With ``apot_only`` every
+    filter is APoT.
     """
     axis = 0 if rule.per_channel else None
-    uni: QuantizedTensor = uniform_quantize(weight, rule.bits, symmetric=rule.symmetric, axis=axis)
+    uni: QuantizedTensor = uniform_quantize(weight, rule.bits, symmetric=rule.symmetric, axis=axis,
+                                            range_method=rule.range)
     out = weight.shape[0]
     scale = uni.scale.expand(out) if uni.scale.dim() == 0 else uni.scale
     zp = uni.zero_point.expand(out) if uni.zero_point.dim() == 0 else uni.zero_point
@@ -87,26 +117,33 @@ def quantize_weights(weight: torch.Tensor, rule: WeightRule, tolerance: float = 
     weight_int = uni.codes - zp_b
     deq = uni.dequantize()
     fields = dict(bits=rule.bits, apot_bits=None, apot_mask=np.zeros(out, dtype=bool))
-    if rule.mixed_apot:
+    if rule.has_apot:
         if not rule.per_channel:
             raise ValueError("mixed uniform/APoT needs per-channel (per-filter) quantization")
         apot = apot_quantize(weight, rule.apot_bits, axis=0)
         deq_apot = apot.dequantize()
-        # The scheme is chosen by comparing both schemes at one bit-width (select_bits):
-        # at 8 bits a two-term APoT grid never beats a uniform one on MSE, see docs/quantization.md.
-        sel_bits = rule.select_bits or rule.apot_bits
-        sel_uniform = deq if sel_bits == rule.bits else uniform_quantize(
-            weight, sel_bits, symmetric=rule.symmetric, axis=0).dequantize()
-        sel_apot = deq_apot if sel_bits == rule.apot_bits else apot_quantize(weight, sel_bits, axis=0).dequantize()
-        sel_u, sel_a = per_channel_mse(weight, sel_uniform), per_channel_mse(weight, sel_apot)
-        choose = sel_a <= tolerance * sel_u
+        if rule.apot_only:
+            choose = torch.ones(out, dtype=torch.bool)
+            mse_fields = {}
+        else:
+            # The scheme is chosen by comparing both schemes at one bit-width (select_bits):
+            # at 8 bits a two-term APoT grid never beats a uniform one on MSE, see docs/quantization.md.
+            sel_bits = rule.select_bits or rule.apot_bits
+            sel_uniform = deq if sel_bits == rule.bits else uniform_quantize(
+                weight, sel_bits, symmetric=rule.symmetric, axis=0, range_method=rule.range).dequantize()
+            sel_apot = deq_apot if sel_bits == rule.apot_bits else apot_quantize(weight, sel_bits, axis=0).dequantize()
+            sel_u, sel_a = per_channel_mse(weight, sel_uniform), per_channel_mse(weight, sel_apot)
+            if target_fraction is None:
+                choose = sel_a <= tolerance * sel_u
+            else:
+                choose = balanced_apot_mask(sel_a, sel_u, target_fraction)
+            mse_fields = dict(mse_uniform=sel_u.numpy().copy(), mse_apot=sel_a.numpy().copy())
         sel = choose.reshape((-1,) + (1,) * (weight.dim() - 1))
         weight_int = torch.where(sel, apot.codes, weight_int)
         deq = torch.where(sel, deq_apot, deq)
         scale = torch.where(choose, apot.scale, scale)
         zp = torch.where(choose, torch.zeros_like(zp), zp)
-        fields.update(apot_bits=rule.apot_bits, apot_mask=choose.numpy().copy(),
-                      mse_uniform=sel_u.numpy().copy(), mse_apot=sel_a.numpy().copy())
+        fields.update(apot_bits=rule.apot_bits, apot_mask=choose.numpy().copy(), **mse_fields)
     fields.update(weight_int=weight_int.numpy().copy(), scale=scale.numpy().astype(np.float64).copy(),
                   zero_point=zp.numpy().astype(np.int64).copy())
     return deq.to(weight.dtype), fields
@@ -130,21 +167,26 @@ def quantize_model(model: nn.Module, policy: str | QuantPolicy, calib_batches: I
     gm = fx.symbolic_trace(fq)
     grouped: GroupedGraph = group_graph(gm, (_example_input(batches),))
     qm = QuantizedModel(policy, folded, gm)
+    qm.wide = wide_layers(grouped, policy)
+    # Trio-ViT refinements change float weights/biases and insert per-channel scale/shift nodes;
+    # exact in float, so they run before weight quantization (transforms.py).
+    refinements = apply_refinements(gm, grouped, policy, batches[0], qm.wide)
+    qm.layer_attrs = refinements.layer_attrs
     for g in grouped.groups:
         if not g.kind.has_weights:
             continue
         module = gm.get_submodule(g.module_path)
         rule = policy.rule(g.role)
         with torch.no_grad():
-            deq, fields = quantize_weights(module.weight.detach(), rule, policy.apot_mse_tolerance)
+            deq, fields = quantize_weights(module.weight.detach(), rule, policy.apot_mse_tolerance,
+                                           policy.apot_target_fraction if rule.mixed_apot else None)
             module.weight.copy_(deq)
         bias = None if module.bias is None else module.bias.detach().to(torch.float64).numpy().copy()
         qm.weights[g.name] = WeightQuant(name=g.name, module_path=g.module_path, role=g.role, bias=bias, **fields)
-    qm.wide = wide_layers(grouped, policy)
-    points = {g.name: g.output for g in grouped.groups if g.name not in qm.wide}
+    points = {g.name: refinements.quant_points.get(g.name, g.output) for g in grouped.groups if g.name not in qm.wide}
     for name in grouped.input_names:
         points[INPUT_KEY_PREFIX + name] = next(n for n in gm.graph.nodes if n.name == name)
-    names = insert_quantizers(gm, points, policy.act_bits, policy.act_symmetric)
+    names = insert_quantizers(gm, points, policy.act_bits, policy.act_symmetric, policy.act_range)
     qm.activations = calibrate(gm, names, batches)
     return qm
 

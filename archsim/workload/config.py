@@ -46,6 +46,27 @@ def known_policies() -> tuple[str, ...]:
     return tuple(POLICIES)
 
 
+def _policy_path_like(policy) -> bool:
+    from archsim.quant.policy_loader import looks_like_path
+
+    return looks_like_path(policy)
+
+
+def _policy_file(policy, where, base: Path) -> str:
+    """A user policy file: resolved like other paths, must exist and validate (errors name the file)."""
+    from archsim.quant.policy_loader import PolicyError, load_policy_file
+
+    path = _path(policy, "policy", where, base)
+    if not Path(path).is_file():
+        raise WorkloadError(f"{where('policy')}: policy file {path} does not exist "
+                            "(allowed: a bundled policy name or an existing policy YAML file)")
+    try:
+        load_policy_file(path)
+    except PolicyError as exc:
+        raise WorkloadError(f"{where('policy')}: {exc}") from exc
+    return path
+
+
 RESOLUTION_MIN, RESOLUTION_MAX, RESOLUTION_STEP = 64, 1024, 32
 SEED_MAX = 2**63 - 1 - 10_000_000  # leaves room for derived seeds (seed + offset) in int64
 SYNTHETIC = "synthetic"
@@ -242,11 +263,13 @@ def _validate(data: dict[str, Any], where: _Where, base: Path, default_name: str
 
     policy = data.get("policy", "m2q")
     allowed = known_policies()
-    if policy not in allowed:
+    if policy not in allowed and _policy_path_like(policy):
+        policy = _policy_file(policy, where, base)
+    elif policy not in allowed:
         hint = difflib.get_close_matches(str(policy).lower(), allowed, n=1)
         did_you_mean = f" (did you mean '{hint[0]}'?)" if hint else ""
         raise WorkloadError(f"{where('policy')}: {policy!r} is not a known policy{did_you_mean}; "
-                            f"allowed: {', '.join(allowed)}")
+                            f"allowed: {', '.join(allowed)}, or a path to a policy YAML file")
 
     cal = data.get("calibration")
     if cal is None:

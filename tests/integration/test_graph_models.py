@@ -107,6 +107,27 @@ def test_uniform_w8a8_b1_has_no_apot(b1_model, b1_calibration):
             assert layer.weight_bits == 8 and layer.quant.apot_filters == 0 and layer.quant.apot_bits is None
         assert layer.act_bits in (8, 32)
     assert quant_share_summary(graph)["apot_share"] == 0.0
+    # Trio-ViT refinements recorded per layer (B1: 14 MBConvs, 7 LiteMLAs, 1 DSConv): every division
+    # gets a power-of-two denominator, every MBConv depthwise conv a migration, every
+    # MBConv/DSConv point conv and LiteMLA proj a shift
+    attrs = q.layer_attrs
+    assert sum(a.get("denominator") == "log2" for a in attrs.values()) == 7
+    assert sum("input_channel_divisor" in a for a in attrs.values()) == 14
+    projections = [layer.name for layer in layers(graph) if layer.name.endswith(("main.proj", "main.point_conv"))]
+    assert len(projections) == 22 and all("input_channel_shift" in attrs[name] for name in projections)
+
+
+def test_m2q_balanced_b1_fraction_exact_per_layer(b1_model, b1_calibration):
+    q = quantize_model(b1_model, "m2q_balanced", b1_calibration)
+    mixed = [w for w in q.weights.values() if w.apot_bits is not None]
+    assert len(mixed) > 0 and all(w.role == "pointwise" for w in mixed)
+    for w in mixed:
+        filters = w.apot_mask.size
+        assert int(w.apot_mask.sum()) == math.floor(0.8 * filters + 0.5), w.name
+        penalty = w.mse_apot / w.mse_uniform
+        if 0 < w.apot_mask.sum() < filters:
+            assert penalty[~w.apot_mask].min() >= penalty[w.apot_mask].max(), w.name
+    assert q.apot_share() == pytest.approx(0.8, abs=0.002)
 
 
 def test_build_graph_end_to_end():
