@@ -315,3 +315,23 @@ def test_policy_object_passes_through():
     p = QuantPolicy(name="x")
     assert get_policy(p) is p
     assert not math.isnan(p.apot_mse_tolerance)
+
+
+def test_weight_lp_range_shrinks_a_heavy_tailed_filter():
+    gen = torch.Generator().manual_seed(13)
+    w = torch.randn(2, 256, 1, 1, generator=gen)
+    w[:, 0] = 12.0  # one outlier per filter: the L2.4 search clips it for a finer step on the rest
+    _, minmax = quantize_weights(w, WeightRule(bits=4))
+    _, lp = quantize_weights(w, WeightRule(bits=4, range="lp"))
+    assert (lp["scale"] < minmax["scale"]).all()
+    assert np.allclose(minmax["scale"], 12.0 / 7)  # symmetric 4-bit min-max: max|w| / 7
+
+
+def test_policy_act_range_reaches_every_activation_quantizer(tmp_path):
+    path = tmp_path / "pct.yaml"
+    path.write_text("# percentile activations\nbase: uniform_w8a8_plain\nact_range: percentile\n")
+    batch = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(14))
+    q = quantize_model(_toy(), path, [batch])
+    assert q.policy.name == "pct" and q.activations
+    assert {a.range_method for a in q.activations.values()} == {"percentile"}
+    assert q.layer_attrs == {}  # the plain baseline has no refinements
