@@ -27,7 +27,7 @@ from archsim.quant.calibrate import ActQuant, calibrate, insert_quantizers
 from archsim.quant.fold import fold_batchnorm
 from archsim.quant.policy import QuantPolicy, WeightRule, get_policy
 from archsim.quant.quantizers import QuantizedTensor, apot_quantize, per_channel_mse, uniform_quantize
-from archsim.quant.transforms import apply_refinements
+from archsim.quant.transforms import apply_refinements, compensate_shift
 
 INPUT_KEY_PREFIX = "input:"  # activation key of a graph input: "input:<placeholder name>"
 
@@ -181,6 +181,9 @@ def quantize_model(model: nn.Module, policy: str | QuantPolicy, calib_batches: I
             deq, fields = quantize_weights(module.weight.detach(), rule, policy.apot_mse_tolerance,
                                            policy.apot_target_fraction if rule.mixed_apot else None)
             module.weight.copy_(deq)
+            if g.name in refinements.shifts:  # shifted input: bias compensated with the quantized weights
+                _, z, bias0 = refinements.shifts[g.name]
+                compensate_shift(module, z, bias0)
         bias = None if module.bias is None else module.bias.detach().to(torch.float64).numpy().copy()
         qm.weights[g.name] = WeightQuant(name=g.name, module_path=g.module_path, role=g.role, bias=bias, **fields)
     points = {g.name: refinements.quant_points.get(g.name, g.output) for g in grouped.groups if g.name not in qm.wide}

@@ -11,7 +11,9 @@ quant/quant_block.py (which convs use them) [code]. Applied to the traced, BN-fo
   clamps). The input is divided by s (x / s) and filter c multiplied by s: conv(x/s, W*s) = conv(x, W).
 - **Filter-wise shifting** (inputs of dense 1x1 convs, e.g. the MBConv/DSConv projection and
   LiteMLA's proj): ``z_c = (max_c + min_c) / 2`` (Trio-ViT's rule), the input becomes x - z
-  and the bias b' = b + W z (sum over input channels): conv(x - z, W) + W z = conv(x, W).
+  and the bias b' = b + W z (sum over input channels): conv(x - z, W) + W z = conv(x, W). After
+  weight quantization the bias is recomputed with the quantized W (as Trio-ViT does), so the
+  weight rounding error does not turn into a bias error (W_q - W) z.
 
 Where the scale/offset is applied: Hardswish is not scale- or shift-equivariant, so nothing
 is pushed back into the producer's weights. Instead [choice, correct for every path] an
@@ -70,6 +72,8 @@ class Refinements:
     layer_attrs: dict[str, dict] = field(default_factory=dict)
     # producer group name -> node whose output the producer's activation quantizer observes
     quant_points: dict[str, fx.Node] = field(default_factory=dict)
+    # shifted consumer name -> (module path, offset z, bias before compensation), for recompensation
+    shifts: dict[str, tuple[str, torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
     def attrs(self, name: str) -> dict:
         return self.layer_attrs.setdefault(name, {})
@@ -181,13 +185,25 @@ def apply_filter_shifting(gm, grouped, batch, wide: set[str], out: Refinements) 
     for consumer, producer in pairs:
         z = (stats[consumer.name]["max"] + stats[consumer.name]["min"]) / 2
         conv = gm.get_submodule(consumer.module_path)
-        w = conv.weight.detach().to(torch.float64).flatten(1)  # (out, in) for a 1x1 conv
-        bias = torch.zeros(w.shape[0], dtype=torch.float64) if conv.bias is None else conv.bias.detach().to(torch.float64)
-        conv.bias = nn.Parameter((bias + w @ z).to(conv.weight.dtype))
+        rows = conv.weight.shape[0]
+        bias = torch.zeros(rows, dtype=torch.float64) if conv.bias is None else conv.bias.detach().to(torch.float64)
+        out.shifts[consumer.name] = (consumer.module_path, z, bias.clone())
+        compensate_shift(conv, z, bias)
         out.quant_points[producer.name] = _insert_before(gm, consumer, operator.sub, z, "shift")
         out.attrs(consumer.name)[ATTR_INPUT_SHIFT] = z.tolist()
         out.attrs(producer.name)[ATTR_OUTPUT_SHIFT] = z.tolist()
     gm.recompile()
+
+
+def compensate_shift(conv: nn.Conv2d, z: torch.Tensor, bias: torch.Tensor) -> None:
+    """Set the bias of a 1x1 conv whose input is shifted by -z: b' = b + W z, with W as it is now.
+
+    Called on the float weights (exact in float) and again after weight quantization with the
+    dequantized weights, as Trio-ViT computes the shifted bias from the quantized weight: the
+    integer conv then computes W_q (x - z) + b + W_q z = W_q x + b, with no bias error (W_q - W) z.
+    """
+    w = conv.weight.detach().to(torch.float64).flatten(1)  # (out, in) for a 1x1 conv
+    conv.bias = nn.Parameter((bias + w @ z).to(conv.weight.dtype))
 
 
 def log2_round(x: torch.Tensor) -> torch.Tensor:

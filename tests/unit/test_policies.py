@@ -264,11 +264,13 @@ def test_shift_centres_the_stored_tensor_and_migration_balances_channels():
     assert a.hi - a.lo <= b.hi - b.lo + 1e-6
     assert abs(a.hi + a.lo) < abs(b.hi + b.lo) + 1e-6
     assert z.shape == (16,)
-    # compensated bias: b' = b + W z
+    # compensated bias with the *quantized* weights (as Trio-ViT): b' = b + W_q z
     w = q.weights["ds.main.point_conv"]
     folded_conv = q.folded.get_submodule("ds.main.point_conv.conv")
-    expected = folded_conv.bias.detach().double().numpy() + folded_conv.weight.detach().double().flatten(1).numpy() @ z
+    expected = folded_conv.bias.detach().double().numpy() + w.dequantized().reshape(w.weight_int.shape[0], -1) @ z
     np.testing.assert_allclose(w.bias, expected, rtol=1e-5, atol=1e-5)
+    float_compensated = folded_conv.bias.detach().double().numpy() + folded_conv.weight.detach().double().flatten(1).numpy() @ z
+    assert not np.allclose(w.bias, float_compensated, rtol=0, atol=1e-7)  # the weight rounding is accounted for
 
 
 def test_log2_denominator_in_the_fake_quant_division():
