@@ -263,5 +263,6 @@ def test_synthetic_batches_argument_errors(args):
 def test_calibration_batches_dispatch(tmp_path):
     got = calibration_batches("synthetic", 4, 2, 32, seed=5)
     assert all(torch.equal(a, b) for a, b in zip(got, synthetic_batches(4, 2, 32, 5)))
-    with pytest.raises(NotImplementedError, match="only 'synthetic'"):
+    # a path is read as an image folder (or tensor file); an empty folder is a clear error
+    with pytest.raises(ValueError, match="no class subdirectories"):
         calibration_batches(tmp_path, 4, 2, 32, seed=5)
