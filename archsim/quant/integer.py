@@ -22,6 +22,9 @@ import math
 
 import numpy as np
 
+# The APoT level set is shared with the torch quantizers (pure Python, no torch import).
+from archsim.quant.apot import apot_code_terms, apot_level_codes, apot_unit_exponent  # noqa: F401
+
 M0_BITS = 31  # m0 is a 31-bit magnitude: 2^30 <= m0 < 2^31 (a positive int32)
 REQUANT_ACC_LIMIT = 2**31  # requantize() inputs must fit int32 so acc * m0 fits int64
 DIVIDE_NUM_LIMIT = 2**32  # the division's wide numerator: |num| * m0 < 2^63
@@ -147,48 +150,6 @@ def fold_bias(bias, s_x: float, s_w, zp_x: int, w_int) -> np.ndarray:
 
 
 # -- APoT as shift-add -----------------------------------------------------------------
-def _apot_exponents(bits: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Exponents of the two additive terms (same construction as quantizers._apot_terms, no torch)."""
-    if not 3 <= bits <= 12:
-        raise ValueError(f"APoT bits must be in [3, 12], got {bits}")
-    m = bits - 1
-    need0, need1 = 2 ** math.ceil(m / 2) - 1, 2 ** (m // 2) - 1
-    big: list[int] = []
-    small: list[int] = []
-    turn_big = True
-    for e in range(need0 + need1, 0, -1):  # smallest power first, alternating big/small term
-        if (turn_big and len(big) < need0) or len(small) >= need1:
-            big.append(e)
-        else:
-            small.append(e)
-        turn_big = not turn_big
-    return tuple(sorted(big)), tuple(sorted(small))
-
-
-def apot_unit_exponent(bits: int) -> int:
-    """E: APoT codes are levels in units of 2^-E (4 bits: E = 4, 8 bits: E = 22)."""
-    big, small = _apot_exponents(bits)
-    return max(big + small)
-
-
-def apot_level_codes(bits: int) -> list[int]:
-    """Sorted non-negative APoT code magnitudes (levels * 2^E): 4 bits -> 0, 1, 2, 3, 4, 6, 8, 10."""
-    big, small = _apot_exponents(bits)
-    unit = apot_unit_exponent(bits)
-    terms0 = [0] + [1 << (unit - e) for e in big]
-    terms1 = [0] + [1 << (unit - e) for e in small]
-    return sorted({a + b for a in terms0 for b in terms1})
-
-
-def apot_code_terms(code: int) -> tuple[int, ...]:
-    """Shift amounts of |code| = sum(1 << e); at most two (an APoT level has at most two terms)."""
-    code = abs(int(code))
-    shifts = tuple(e for e in range(code.bit_length()) if code >> e & 1)
-    if len(shifts) > 2:
-        raise ValueError(f"{code} is not a sum of at most two powers of two")
-    return shifts
-
-
 def apot_shift_add(x_int, code) -> np.ndarray:
     """x * code computed as sign(code) * ((x << e1) + (x << e2)): what the SAT does, elementwise."""
     x = np.asarray(x_int, dtype=np.int64)

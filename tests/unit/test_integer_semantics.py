@@ -103,14 +103,12 @@ def test_folded_bias_equals_zero_point_removed_sum():
 
 
 # -- APoT ------------------------------------------------------------------------------
-def test_apot_codes_match_the_torch_quantizer():
-    from archsim.quant.quantizers import apot_levels_exact, apot_unit_exponent
-
+def test_apot_codes_are_the_reference_levels_in_units_of_the_smallest_power():
+    # reference tables (yhhhli/APoT_Quantization) times 2^E: 4 bit x16, 5 bit x64
+    assert qi.apot_unit_exponent(4) == 4
     assert qi.apot_level_codes(4) == [0, 1, 2, 3, 4, 6, 8, 10]
-    for bits in (3, 4, 5, 6, 8):
-        unit = apot_unit_exponent(bits)
-        assert qi.apot_unit_exponent(bits) == unit
-        assert qi.apot_level_codes(bits) == [int(level * 2**unit) for level in apot_levels_exact(bits)]
+    assert qi.apot_unit_exponent(5) == 6
+    assert qi.apot_level_codes(5) == [0, 1, 2, 3, 4, 6, 8, 9, 12, 16, 18, 24, 32, 33, 36, 48]
 
 
 def test_apot_shift_add_equals_multiplication():
