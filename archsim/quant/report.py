@@ -45,12 +45,21 @@ def _module_kind(module: nn.Module) -> str:
     return type(module).__name__
 
 
+def _quantized_reference(quantized: QuantizedModel, name: str, weight: np.ndarray) -> np.ndarray:
+    """The float weight that was quantized: channel migration (Trio-ViT) multiplies a depthwise
+    filter c by s_c before quantization (its input is divided by s_c), so compare against that."""
+    s = quantized.layer_attrs.get(name, {}).get("input_channel_divisor")
+    if s is None:
+        return weight
+    return weight * np.asarray(s, dtype=np.float64).reshape((-1,) + (1,) * (weight.ndim - 1))
+
+
 def layer_rows(quantized: QuantizedModel) -> list[dict]:
     """One row per weighted layer (in model order): bits, scheme counts, APoT fraction, weight SQNR."""
     rows = []
     for name, wq in quantized.weights.items():
         module = quantized.folded.get_submodule(wq.module_path)
-        weight = module.weight.detach().to(torch.float64).numpy()
+        weight = _quantized_reference(quantized, name, module.weight.detach().to(torch.float64).numpy())
         error = weight - wq.dequantized()
         n_apot = int(wq.apot_mask.sum())
         filters = int(wq.apot_mask.size)

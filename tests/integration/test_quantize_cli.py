@@ -103,6 +103,9 @@ def test_text_report_deterministic_json_and_no_checkpoint_warning(small_workload
     assert first.read_bytes() == second.read_bytes()
     data = json.loads(first.read_text())
     assert data["model"]["apot_share"] == 0 and all(r["schemes"]["apot"] == 0 for r in data["layers"])
+    # 8-bit per-channel weights: >= ~40 dB each; migrated depthwise filters are compared with the
+    # migrated float weights they were quantized from (comparing with the unmigrated ones gives ~15 dB)
+    assert all(r["weight_sqnr_db"] is None or r["weight_sqnr_db"] > 35 for r in data["layers"])
     assert data["calibration"]["samples"] == 8 and data["model"]["samples"] == 2
     assert data["model"]["eval"]["samples"] == 4
 
