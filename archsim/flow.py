@@ -37,9 +37,10 @@ def load_workload(name_or_path: str, **overrides):
 
 
 def build_workload_graph(workload) -> nx.DiGraph:
+    """The workload's quantized graph; quality against fp32 is `archsim quantize`'s job, not run's."""
     from archsim.graph.build import build_graph
 
-    return build_graph(workload)
+    return build_graph(workload, quality_samples=0)
 
 
 def load_arch(path: str | Path) -> ArchSpec:
@@ -88,7 +89,9 @@ def run(workload, spec: ArchSpec, times: StageTimes | None = None, graph: nx.DiG
         times.record("model+quantize+extract", t)
     check_arch_supports_graph(graph, spec)
     t = time.perf_counter()
-    result = simulate(graph, spec, workload_meta(workload))
+    meta = workload_meta(workload)
+    meta["quantization"] = graph.graph.get("quant_summary", {})  # APoT share: what the SAT receives
+    result = simulate(graph, spec, meta)
     times.record("simulate", t)
     return result
 

@@ -33,11 +33,16 @@ def test_run_writes_the_result_json_with_the_baseline_comparison(b0_run, capsys)
     assert REQUIRED_KEYS <= data.keys()
     assert data["workload"]["model"] == "efficientvit_b0" and data["workload"]["policy"] == "m2q"
     assert data["arch"]["name"] == "m2vit"
+    # the scheme split the SAT receives is recorded with the result; the uniform baseline has none
+    quant = data["workload"]["quantization"]
+    assert 0 < quant["apot_share"] < 1
+    assert quant["apot_filters"] == round(quant["apot_share"] * quant["mixed_filters"])
     assert all(LAYER_KEYS <= layer.keys() for layer in data["layers"])
     assert all({"busy_cycles", "utilization", "macs"} <= e.keys() for e in data["engines"].values())
     # m2vit.yaml names its baseline: the same model in uniform 8 bit on uniform_int8.yaml
     base = data["baseline"]
     assert base["arch"]["name"] == "uniform_int8" and base["workload"]["policy"] == "uniform_w8a8"
+    assert base["workload"]["quantization"]["apot_share"] == 0
     assert data["comparison"]["edp_ratio"] == pytest.approx(data["edp_js"] / base["edp_js"])
 
 
