@@ -16,10 +16,17 @@ import torch
 from torch import fx, nn
 
 from archsim.graph.fx_groups import Group, GroupedGraph, OperandPart, group_graph
-from archsim.graph.integer_params import channel_broadcast, fill_integer_params, mac_acc_scale
+from archsim.graph.integer_params import (
+    OUTPUT_DIVISOR_MAP_KEY,
+    OUTPUT_SHIFT_MAP_KEY,
+    fill_integer_params,
+    operand_scale_maps,
+)
 from archsim.graph.ir import Layer, OpKind, QuantInfo, add_layer, tensor_bytes
-from archsim.graph.scale_maps import trace_scale_maps
-from archsim.quant.quantize import INPUT_KEY_PREFIX, QuantizedModel
+from archsim.graph.scale_maps import to_producer_layout, trace_index_maps
+from archsim.quant.calibrate import input_key
+from archsim.quant.quantize import QuantizedModel
+from archsim.quant.transforms import ATTR_OUTPUT_CONSUMER, ATTR_OUTPUT_SCALE, ATTR_OUTPUT_SHIFT
 
 FLOAT_BITS = 32  # fp32 tensors and wide (int32 accumulator) outputs
 META_KEYS = ("model", "resolution", "batch", "policy", "seed")
@@ -71,7 +78,8 @@ def extract_graph(model: nn.Module, quantized: QuantizedModel | None, input_shap
     grouped = group_graph(gm, (example,))
     policy_quantized = quantized is not None and quantized.policy.quantized
     wide = quantized.wide if policy_quantized else set()
-    operand_maps = _operand_scale_maps(grouped, quantized) if policy_quantized else {}
+    operand_maps = operand_scale_maps(grouped, quantized) if policy_quantized else {}
+    affine_maps = _output_affine_maps(grouped, quantized.layer_attrs) if policy_quantized else {}
 
     graph = nx.DiGraph()
     graph.graph.update({k: meta[k] for k in META_KEYS})
@@ -79,6 +87,7 @@ def extract_graph(model: nn.Module, quantized: QuantizedModel | None, input_shap
     out_bits: dict[str, int] = {}
     for g in grouped.groups:
         layer = _make_layer(gm, grouped, g, quantized if policy_quantized else None, wide, out_bits)
+        layer.attrs.update(affine_maps.get(g.name, {}))
         parts = grouped.parts[g.name]
         if layer.quant is not None:  # the integer-path parameters (docs/quantization.md)
             out_q = quantized.activations.get(g.name)
@@ -95,23 +104,22 @@ def extract_graph(model: nn.Module, quantized: QuantizedModel | None, input_shap
     return graph
 
 
-def _operand_scale_maps(grouped: GroupedGraph, quantized: QuantizedModel) -> dict[str, list[np.ndarray]]:
-    """Per group, the scale of every element of each operand (8-bit: the producer's scale; wide: its acc scale)."""
-    acts = quantized.activations
-
-    def output_scale(g: Group, maps: list[np.ndarray]):
-        if g.name not in quantized.wide:
-            q = acts.get(g.name)
-            return float("nan") if q is None else q.scale
-        w = quantized.weights.get(g.name)
-        acc = mac_acc_scale(g.kind, maps, None if w is None else w.scale)
-        if acc is None:
-            return float("nan")
-        return acc if g.kind == OpKind.MATMUL else channel_broadcast(acc, g.kind, len(grouped.shapes[g.output.name]))
-
-    input_q = acts.get(INPUT_KEY_PREFIX + _input_name(quantized))
-    operand_maps, _ = trace_scale_maps(grouped, output_scale, float("nan") if input_q is None else input_q.scale)
-    return operand_maps
+def _output_affine_maps(grouped: GroupedGraph, layer_attrs: dict[str, dict]) -> dict[str, dict]:
+    """Producer -> its refinement's divisor / shift maps in its own output layout (the lists index the consumer)."""
+    producers = {name: a for name, a in layer_attrs.items() if ATTR_OUTPUT_CONSUMER in a}
+    if not producers:
+        return {}
+    index_maps = trace_index_maps(grouped, set(producers))
+    out: dict[str, dict] = {}
+    for name, attrs in producers.items():
+        index = index_maps[attrs[ATTR_OUTPUT_CONSUMER]][0]
+        shape = grouped.shapes[grouped.group(name).output.name]
+        maps = out.setdefault(name, {})
+        if ATTR_OUTPUT_SCALE in attrs:
+            maps[OUTPUT_DIVISOR_MAP_KEY] = to_producer_layout(index, shape, attrs[ATTR_OUTPUT_SCALE])
+        if ATTR_OUTPUT_SHIFT in attrs:
+            maps[OUTPUT_SHIFT_MAP_KEY] = to_producer_layout(index, shape, attrs[ATTR_OUTPUT_SHIFT])
+    return out
 
 
 def _make_layer(gm, grouped: GroupedGraph, g: Group, quantized: QuantizedModel | None, wide: set[str],
@@ -171,7 +179,7 @@ def _quant_info(quantized: QuantizedModel, g: Group, parts: list[OperandPart], l
     acts = quantized.activations
 
     def act_of(producer: str | None):
-        key = producer if producer is not None else INPUT_KEY_PREFIX + _input_name(quantized)
+        key = producer if producer is not None else input_key(acts)
         return acts.get(key)
 
     in_q = [act_of(p.producer) for p in parts]
@@ -190,11 +198,6 @@ def _quant_info(quantized: QuantizedModel, g: Group, parts: list[OperandPart], l
         info.weight_scale, info.weight_zero_point, info.weight_int = w.scale, w.zero_point, w.weight_int
         info.bias = w.bias
     return info
-
-
-def _input_name(quantized: QuantizedModel) -> str:
-    keys = [k for k in quantized.activations if k.startswith(INPUT_KEY_PREFIX)]
-    return keys[0][len(INPUT_KEY_PREFIX):] if keys else "x"
 
 
 def _provenance(g: Group) -> str:

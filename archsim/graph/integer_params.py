@@ -12,9 +12,12 @@ import math
 
 import numpy as np
 
+from archsim.graph.fx_groups import Group, GroupedGraph
 from archsim.graph.ir import Layer, OpKind, QuantInfo
-from archsim.graph.scale_maps import matmul_acc_scale
+from archsim.graph.scale_maps import matmul_acc_scale, trace_scale_maps
 from archsim.quant import integer as qi
+from archsim.quant.calibrate import input_key
+from archsim.quant.integer_norm import layer_norm_params
 
 
 def weighted_acc_scale(in_map: np.ndarray, weight_scale: np.ndarray) -> np.ndarray | None:
@@ -41,21 +44,60 @@ def mac_acc_scale(kind: OpKind, operand_maps: list[np.ndarray], weight_scale: np
     return None
 
 
-# Keys of layer.attrs set by the policy's Trio-ViT refinements (archsim/quant/transforms.py):
-# the stored 8-bit tensor of a producer is (y - shift_c) / divisor_c per output channel.
-OUTPUT_DIVISOR_KEY = "output_channel_divisor"
-OUTPUT_SHIFT_KEY = "output_channel_shift"
+def operand_scale_maps(grouped: GroupedGraph, quantized) -> dict[str, list[np.ndarray]]:
+    """Per group, the scale of every element of each operand (8-bit: the producer's scale; wide: its acc scale).
+
+    ``quantized``: a QuantizedModel (its ``activations``, ``weights`` and ``wide``); ``grouped``
+    must be a trace without inserted quantizers (extraction's, or a fresh trace of the folded model).
+    """
+    acts = quantized.activations
+
+    def output_scale(g: Group, maps: list[np.ndarray]):
+        if g.name not in quantized.wide:
+            q = acts.get(g.name)
+            return float("nan") if q is None else q.scale
+        w = quantized.weights.get(g.name)
+        acc = mac_acc_scale(g.kind, maps, None if w is None else w.scale)
+        if acc is None:
+            return float("nan")
+        return acc if g.kind == OpKind.MATMUL else channel_broadcast(acc, g.kind, len(grouped.shapes[g.output.name]))
+
+    input_q = acts.get(input_key(acts))
+    operand_maps, _ = trace_scale_maps(grouped, output_scale, float("nan") if input_q is None else input_q.scale)
+    return operand_maps
+
+
+# Keys of layer.attrs set at extraction from the policy's Trio-ViT refinements
+# (archsim/quant/transforms.py): the stored 8-bit tensor of a producer is (y - shift) / divisor,
+# with divisor and shift maps broadcastable to the producer's output (its own layout; the
+# refinement's per-channel lists index the consumer's input channels).
+OUTPUT_DIVISOR_MAP_KEY = "output_divisor_map"
+OUTPUT_SHIFT_MAP_KEY = "output_shift_map"
 # [choice] bits of a fused Hardswish's LUT input grid (a 2^bits-entry table). Measured on the
 # toy model (docs/quantization.md): 8 bits lands up to 4 codes (m2q) / 11 codes (uniform_w8a8
 # with per-channel refinements) off the fake-quant model, 12 bits within 1 code.
 LUT_IN_BITS = 12
 
 
-def output_channel_affine(layer: Layer, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """(divisor, shift) per output channel of the stored tensor; (1, 0) without refinements."""
-    divisor = np.asarray(layer.attrs.get(OUTPUT_DIVISOR_KEY, np.ones(channels)), dtype=np.float64)
-    shift = np.asarray(layer.attrs.get(OUTPUT_SHIFT_KEY, np.zeros(channels)), dtype=np.float64)
+def output_affine_maps(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
+    """(divisor, shift) maps of the stored output, broadcastable to it; (1, 0) without refinements."""
+    divisor = np.asarray(layer.attrs.get(OUTPUT_DIVISOR_MAP_KEY, 1.0), dtype=np.float64)
+    shift = np.asarray(layer.attrs.get(OUTPUT_SHIFT_MAP_KEY, 0.0), dtype=np.float64)
     return divisor, shift
+
+
+def output_channel_affine(layer: Layer, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(divisor, shift) per output channel of a weighted layer's stored tensor; (1, 0) without refinements."""
+    axis = -1 if layer.kind == OpKind.LINEAR else 1
+    ndim = len(layer.out_shape)
+
+    def per_channel(m: np.ndarray) -> np.ndarray:
+        full_shape = [1] * ndim
+        full_shape[axis] = channels
+        m = np.broadcast_to(m.reshape((1,) * (ndim - m.ndim) + m.shape), full_shape)  # varies along the channel only
+        return np.asarray(m, dtype=np.float64).reshape(channels)
+
+    return tuple(per_channel(m) for m in output_affine_maps(layer))
 
 
 def fill_integer_params(layer: Layer, info: QuantInfo, operand_maps: list[np.ndarray], operand_of_port: list[int],
@@ -97,14 +139,30 @@ def fill_integer_params(layer: Layer, info: QuantInfo, operand_maps: list[np.nda
         return
     if wide_out:
         return
-    if layer.kind == OpKind.POOL and not any(wide_ports):
+    if layer.kind == OpKind.NORM and not any(wide_ports):
+        target = info.out_scale
+        if "hardswish" in layer.epilogue and out_range is not None:  # LayerNorm writes the LUT input grid
+            scale, zero_point = qi.asymmetric_params(*qi.hardswish_input_range(out_range[1], out_range[0]), LUT_IN_BITS)
+            info.lut_in_bits = LUT_IN_BITS
+            info.lut_in_scale = np.array([scale])
+            info.lut_in_zero_point = np.array([zero_point], dtype=np.int64)
+            target = scale
+        info.norm_params = layer_norm_params(layer.attrs["norm_weight"], layer.attrs["norm_bias"], layer.attrs["eps"],
+                                             info.in_scales[0], target, layer.in_shapes[0][-1])
+    elif layer.kind == OpKind.POOL and not any(wide_ports):
         hw = math.prod(layer.in_shapes[0][-2:])
         info.requant_m0, info.requant_shift = qi.requant_multipliers(np.array([info.in_scales[0] / (hw * info.out_scale)]))
     elif layer.kind == OpKind.ADD and len(info.in_scales) == 2 and not any(wide_ports):
-        m_a, m_b, shift = qi.add_multipliers(info.in_scales[0], info.in_scales[1], info.out_scale)
-        info.requant_m0 = np.array([m_a, m_b], dtype=np.int64)
-        info.requant_shift = np.array([shift, shift], dtype=np.int64)
+        divisor, shift = output_affine_maps(layer)
+        m_a, m_b, common_shift, offset = qi.add_channel_params(info.in_scales[0], info.in_scales[1], info.out_scale,
+                                                              divisor, shift)
+        info.requant_m0 = np.stack([m_a, m_b])  # port order; each broadcastable to the output
+        info.requant_shift = np.stack([common_shift, common_shift])
+        info.requant_offset = offset if np.any(offset != 0) else None
     elif layer.kind == OpKind.DIV and len(operand_maps) == 2:
         num, den = (np.asarray(m) for m in operand_maps)
-        info.requant_m0, info.requant_shift = qi.requant_multipliers(num / (den * info.out_scale))
+        divisor, shift = output_affine_maps(layer)
+        info.requant_m0, info.requant_shift = qi.requant_multipliers(num / (den * info.out_scale * divisor))
         info.eps_int = qi.division_eps_int(layer.attrs.get("eps", 0.0), den)
+        if np.any(shift != 0):  # in output codes with OFFSET_FRACTION_BITS fraction bits
+            info.requant_offset = qi.offset_fixed(shift / divisor, info.out_scale)

@@ -90,6 +90,10 @@ class QuantInfo:
     # out_scale); pool: one entry; add: one m0 per input with a common shift; div: per head.
     requant_m0: np.ndarray | None = None  # int64; None for wide outputs
     requant_shift: np.ndarray | None = None  # int64, same shape as requant_m0
+    # add / div whose stored output is shifted for its consumer (Trio-ViT filter shifting): the
+    # offset in output codes, add: on the common shift (2^-S units), div: with
+    # integer.OFFSET_FRACTION_BITS fraction bits; broadcastable to the output. None: no offset.
+    requant_offset: np.ndarray | None = None
     bias_int: np.ndarray | None = None  # int64[out]: round(bias / (s_in s_w)) - zp_in * sum_k w_int
     acc_scale: np.ndarray | None = None  # MAC layers: real = acc * acc_scale; float64[out] (weighted) or a map broadcastable to the output (matmul)
     in_acc_scales: tuple[np.ndarray | None, ...] = ()  # per input: the scale map of a wide input (None: 8-bit)
@@ -97,6 +101,9 @@ class QuantInfo:
     lut_in_scale: np.ndarray | None = None  # float64[out]: the LUT input grid per output channel
     lut_in_zero_point: np.ndarray | None = None  # int64[out] (the LUT output grid is out_scale / out_zero_point)
     eps_int: np.ndarray | None = None  # div: eps in denominator units (>= 1), per head
+    # norm: the integer LayerNorm's parameters (archsim.quant.integer_norm.LayerNormParams: fixed-point
+    # gamma / beta on the output grid, or on the LUT input grid when a Hardswish follows; eps_int)
+    norm_params: object | None = None
 
     @property
     def apot_filters(self) -> int:

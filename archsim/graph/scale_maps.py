@@ -89,6 +89,44 @@ def trace_scale_maps(grouped: GroupedGraph, output_scale: Callable[[Group, list[
     return interp.operand_maps, interp.out_maps
 
 
+def trace_index_maps(grouped: GroupedGraph, producers: set[str]) -> dict[str, list[np.ndarray]]:
+    """For every group, per operand: the flat index into a ``producers`` output of each element (NaN elsewhere).
+
+    The same propagation as the scale maps, with a producer's output numbered 0..n-1 instead of
+    filled with its scale: it tells where a consumer's input element sits in its producer's
+    output through any chain of layout ops (the linear attention's transpose and reshape).
+    """
+    def numbering(g: Group, _maps):
+        if g.name not in producers:
+            return float("nan")
+        shape = grouped.shapes[g.output.name]
+        return np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape)
+
+    operand_maps, _ = trace_scale_maps(grouped, numbering, float("nan"))
+    return operand_maps
+
+
+def to_producer_layout(index_map: np.ndarray, producer_shape, per_channel, axis: int = 1) -> np.ndarray:
+    """Per-channel values of a consumer's input, placed where each element sits in the producer's output.
+
+    ``index_map``: the consumer operand's index map (:func:`trace_index_maps`); ``per_channel``:
+    one value per consumer input channel (along ``axis``). Returns the compressed map over the
+    producer's output; every producer element must reach the consumer.
+    """
+    index_map = np.asarray(index_map)
+    values = np.asarray(per_channel, dtype=np.float64)
+    shape = [1] * index_map.ndim
+    shape[axis] = -1
+    values = np.broadcast_to(values.reshape(shape), index_map.shape)
+    out = np.full(int(np.prod(producer_shape)), np.nan)
+    if np.isnan(index_map).any():
+        raise ValueError("to_producer_layout: the consumer operand mixes producers")
+    out[index_map.reshape(-1).astype(np.int64)] = values.reshape(-1)
+    if np.isnan(out).any():
+        raise ValueError("to_producer_layout: some producer elements never reach the consumer")
+    return compress(out.reshape(tuple(producer_shape)))
+
+
 def matmul_acc_scale(a_map: np.ndarray, b_map: np.ndarray) -> np.ndarray | None:
     """Scale of (..., M, K) @ (..., K, N) accumulators: s_a[..., m] * s_b[..., n].
 

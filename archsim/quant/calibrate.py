@@ -20,6 +20,12 @@ from archsim.quant.quantizers import fake_quantize, tensor_range, uniform_params
 # [choice] values kept per calibration batch for the percentile / lp range search: an evenly
 # strided subsample (the global min/max are always kept), bounding memory on large maps.
 SAMPLES_PER_BATCH = 1 << 16
+INPUT_KEY_PREFIX = "input:"  # activation key of a graph input: "input:<placeholder name>"
+
+
+def input_key(activations) -> str:
+    """The activation key of the (first) graph input among ``activations``' keys ("input:x" if none)."""
+    return next((k for k in activations if k.startswith(INPUT_KEY_PREFIX)), INPUT_KEY_PREFIX + "x")
 
 
 @dataclass(frozen=True)

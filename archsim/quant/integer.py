@@ -26,8 +26,12 @@ import numpy as np
 from archsim.quant.apot import apot_code_terms, apot_level_codes, apot_unit_exponent  # noqa: F401
 
 M0_BITS = 31  # m0 is a 31-bit magnitude: 2^30 <= m0 < 2^31 (a positive int32)
-REQUANT_ACC_LIMIT = 2**31  # requantize() inputs must fit int32 so acc * m0 fits int64
+REQUANT_ACC_LIMIT = 2**31  # int32 accumulators: acc * m0 fits int64 (the fast path of requantize)
+WIDE_ACC_LIMIT = 2**63  # int64 accumulators (8-bit APoT filters): requantized exactly with Python integers
 DIVIDE_NUM_LIMIT = 2**32  # the division's wide numerator: |num| * m0 < 2^63
+# [choice] fraction bits of the quotient before a per-channel output offset is subtracted
+# (a Trio-ViT-shifted division output): the offset then costs a second rounding of at most 2^-17 code.
+OFFSET_FRACTION_BITS = 16
 
 
 # -- rounding --------------------------------------------------------------------------
@@ -95,16 +99,31 @@ def requantize(acc, m0, shift, zero_point, bits: int, symmetric: bool = False, a
     """Output codes: clamp(round(acc * m0 / 2^shift) + zero_point) to the code range.
 
     ``m0`` / ``shift`` / ``zero_point`` are scalars or per-channel arrays (along ``axis`` of ``acc``, or
-    already broadcastable when axis is None). |acc| must be < 2^31 (int32 accumulator).
+    already broadcastable when axis is None). Accumulators within int32 take the int64 fast path;
+    wider ones (int64, e.g. 8-bit APoT filters) are requantized with the same rounding in exact
+    Python integers, so the result never depends on the accumulator's width.
     """
     acc = np.asarray(acc, dtype=np.int64)
-    if acc.size and np.abs(acc).max() >= REQUANT_ACC_LIMIT:
-        raise OverflowError("requantize: accumulator exceeds int32; the spec's accumulator is int32")
     m0 = _along(np.asarray(m0, dtype=np.int64), acc.ndim, axis)
     shift = _along(np.asarray(shift, dtype=np.int64), acc.ndim, axis)
     zero_point = _along(np.asarray(zero_point, dtype=np.int64), acc.ndim, axis)
     lo, hi = code_range(bits, symmetric)
-    return np.clip(rounding_right_shift(acc * m0, shift) + zero_point, lo, hi)
+    if acc.size and np.abs(acc).max() >= REQUANT_ACC_LIMIT:
+        scaled = _exact_rounding_shift(acc, m0, shift)
+    else:
+        scaled = rounding_right_shift(acc * m0, shift)
+    return np.clip(scaled + zero_point, lo, hi)
+
+
+def _exact_rounding_shift(acc: np.ndarray, m0: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """round(acc * m0 / 2^shift), ties away from zero, in Python integers (products beyond int64)."""
+    acc, m0, shift = np.broadcast_arrays(acc, m0, shift)
+    out = np.empty(acc.shape, dtype=np.int64)
+    for index, (a, m, s) in enumerate(zip(acc.reshape(-1).tolist(), m0.reshape(-1).tolist(), shift.reshape(-1).tolist())):
+        product = a * m
+        magnitude = (abs(product) + (1 << (s - 1))) >> s if s > 0 else abs(product) << -s
+        out.reshape(-1)[index] = magnitude if product >= 0 else -magnitude
+    return out
 
 
 # -- accumulators ----------------------------------------------------------------------
@@ -227,10 +246,35 @@ def add_multipliers(sa: float, sb: float, s_out: float) -> tuple[int, int, int]:
 def add_requant(a, sa, za, b, sb, zb, s_out, z_out, bits: int = 8) -> np.ndarray:
     """Residual add: clamp(z_out + round(((a - za) m_a + (b - zb) m_b) / 2^shift)), one rounding."""
     m_a, m_b, shift = add_multipliers(sa, sb, s_out)
+    return add_requant_fixed(a, za, b, zb, m_a, m_b, shift, 0, z_out, bits)
+
+
+def add_channel_params(sa: float, sb: float, s_out: float, divisor=1.0, offset=0.0):
+    """Fixed-point parameters of an add whose stored output is (y - offset_c) / divisor_c per element.
+
+    Returns int64 arrays (m_a, m_b, shift, offset_int) of the broadcast shape of ``divisor`` and
+    ``offset`` (a Trio-ViT refinement of the add's consumer; scalars 1 and 0 without one):
+    per element the multipliers of sa / (s_out d) and sb / (s_out d) on one shift S, and the
+    offset in output codes on the same shift, offset_int = round(offset / (s_out d) * 2^S).
+    """
+    divisor, offset = np.broadcast_arrays(np.asarray(divisor, dtype=np.float64), np.asarray(offset, dtype=np.float64))
+    params = [add_multipliers(sa, sb, s_out * d) for d in divisor.reshape(-1)]
+    m_a, m_b, shift = (np.array([p[i] for p in params], dtype=np.int64).reshape(divisor.shape) for i in range(3))
+    offset_int = round_half_away(offset / (s_out * divisor) * np.exp2(shift.astype(np.float64)))
+    return m_a, m_b, shift, offset_int
+
+
+def add_requant_fixed(a, za, b, zb, m_a, m_b, shift, offset_int, z_out, bits: int = 8) -> np.ndarray:
+    """clamp(z_out + round(((a - za) m_a + (b - zb) m_b - offset_int) / 2^shift)): the add from graph parameters.
+
+    Parameters broadcast against the codes (per element maps from :func:`add_channel_params`).
+    |terms| < 2^9 * 2^31 and |offset_int| < 2^50 for offsets below 2^18 codes: int64 throughout.
+    """
     a = np.asarray(a, dtype=np.int64) - za
     b = np.asarray(b, dtype=np.int64) - zb
+    total = a * np.asarray(m_a, dtype=np.int64) + b * np.asarray(m_b, dtype=np.int64) - np.asarray(offset_int, dtype=np.int64)
     lo, hi = code_range(bits)
-    return np.clip(rounding_right_shift(a * m_a + b * m_b, shift) + z_out, lo, hi)
+    return np.clip(rounding_right_shift(total, shift) + z_out, lo, hi)
 
 
 # -- linear-attention division -----------------------------------------------------------
@@ -239,13 +283,38 @@ def division_eps_int(eps: float, den_scale) -> np.ndarray:
     return np.maximum(round_half_away(eps / np.asarray(den_scale, dtype=np.float64)), 1)
 
 
-def divide_requant(num, den, m0, shift, eps_int, zero_point: int, bits: int = 8) -> np.ndarray:
+def offset_fixed(offset, s_out: float, fraction_bits: int = OFFSET_FRACTION_BITS) -> np.ndarray:
+    """A real output offset in output codes with ``fraction_bits`` fraction bits: round(offset / s_out * 2^F)."""
+    return round_half_away(np.asarray(offset, dtype=np.float64) / s_out * 2.0**fraction_bits)
+
+
+def _subtract_offset(quotient, offset_int, fraction_bits: int) -> np.ndarray:
+    """round((quotient - offset_int) / 2^F): a fixed-point quotient minus an offset, back to codes."""
+    return rounding_right_shift(np.asarray(quotient, dtype=np.int64) - np.asarray(offset_int, dtype=np.int64),
+                                fraction_bits)
+
+
+def divide_requant(num, den, m0, shift, eps_int, zero_point: int, bits: int = 8, offset_int=None,
+                   fraction_bits: int = OFFSET_FRACTION_BITS) -> np.ndarray:
     """clamp(zp + round(num * m0 / ((den + eps_int) * 2^shift))), ties away from zero, exact in int64.
 
     num, den: wide accumulators (int64; num at scale s_num, den >= 0 at s_den); the real multiplier
     m0 * 2^-shift is s_num / (s_den * s_out). Uses round(a / (D 2^s)) =
     (floor(2a / 2^s) + D) // (2D) for a >= 0, D > 0.
+    With ``offset_int`` (the stored output is y - offset per element, a Trio-ViT shift of the
+    consumer's input; :func:`offset_fixed`) the quotient is first rounded to ``fraction_bits``
+    fraction bits, the offset subtracted there, and the difference rounded to codes [choice].
     """
+    if offset_int is not None:
+        quotient = _divide_round(num, den, m0, np.asarray(shift, dtype=np.int64) - fraction_bits, eps_int)
+        lo, hi = code_range(bits)
+        return np.clip(_subtract_offset(quotient, offset_int, fraction_bits) + zero_point, lo, hi)
+    lo, hi = code_range(bits)
+    return np.clip(_divide_round(num, den, m0, shift, eps_int) + zero_point, lo, hi)
+
+
+def _divide_round(num, den, m0, shift, eps_int) -> np.ndarray:
+    """round(num * m0 / ((den + eps_int) 2^shift)) in int64, ties away from zero (shift >= 0)."""
     num = np.asarray(num, dtype=np.int64)
     divisor = np.asarray(den, dtype=np.int64) + np.asarray(eps_int, dtype=np.int64)
     if divisor.size and divisor.min() <= 0:
@@ -254,11 +323,11 @@ def divide_requant(num, den, m0, shift, eps_int, zero_point: int, bits: int = 8)
         raise OverflowError("divide_requant: |numerator| must be < 2^32 so num * m0 fits int64")
     m0 = np.asarray(m0, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
+    if shift.size and shift.min() < 1:
+        raise OverflowError("divide_requant: shift must be >= 1 (a smaller one would overflow the int64 product)")
     a = np.abs(num) * m0
     twice = np.where(shift >= 1, np.right_shift(a, np.maximum(shift - 1, 0)), np.left_shift(a, np.maximum(1 - shift, 0)))
-    q = (twice + divisor) // (2 * divisor)
-    lo, hi = code_range(bits)
-    return np.clip(np.sign(num) * q + zero_point, lo, hi)
+    return np.sign(num) * ((twice + divisor) // (2 * divisor))
 
 
 def log2_round(den) -> np.ndarray:
@@ -270,33 +339,30 @@ def log2_round(den) -> np.ndarray:
     return floor_log2 + (den * den >= np.left_shift(np.int64(1), 2 * floor_log2 + 1))
 
 
-def divide_log2_requant(num, den, m0, shift, eps_int, zero_point: int, bits: int = 8) -> np.ndarray:
-    """Trio-ViT variant: the denominator rounded to 2^p, so the division is a shift by p."""
+def divide_log2_requant(num, den, m0, shift, eps_int, zero_point: int, bits: int = 8, offset_int=None,
+                        fraction_bits: int = OFFSET_FRACTION_BITS) -> np.ndarray:
+    """Trio-ViT variant: the denominator rounded to 2^p, so the division is a shift by p.
+
+    ``offset_int`` as in :func:`divide_requant` (quotient at ``fraction_bits`` fraction bits, offset subtracted).
+    """
     p = log2_round(np.asarray(den, dtype=np.int64) + eps_int)
     num = np.asarray(num, dtype=np.int64)
+    if num.size and np.abs(num).max() >= DIVIDE_NUM_LIMIT:
+        raise OverflowError("divide_log2_requant: |numerator| must be < 2^32 so num * m0 fits int64")
+    product = num * np.asarray(m0, dtype=np.int64)
     lo, hi = code_range(bits)
-    return np.clip(rounding_right_shift(num * np.asarray(m0, dtype=np.int64), np.asarray(shift) + p) + zero_point, lo, hi)
+    if offset_int is None:
+        return np.clip(rounding_right_shift(product, np.asarray(shift) + p) + zero_point, lo, hi)
+    quotient_shift = np.asarray(shift) + p - fraction_bits
+    if quotient_shift.size and quotient_shift.min() < 0:
+        raise OverflowError("divide_log2_requant: shift + p must be >= fraction_bits")
+    quotient = rounding_right_shift(product, quotient_shift)
+    return np.clip(_subtract_offset(quotient, offset_int, fraction_bits) + zero_point, lo, hi)
 
 
-# -- pooling and normalisation ---------------------------------------------------------
+# -- pooling ---------------------------------------------------------
 def global_avg_pool(codes, zp_in: int, m0, shift, zp_out: int, bits: int = 8) -> np.ndarray:
     """(N, C, H, W) codes -> (N, C, 1, 1): sum_hw (x - zp_in), requantized by s_in / (H W s_out)."""
     x = np.asarray(codes, dtype=np.int64) - zp_in
     acc = x.sum(axis=(-2, -1), keepdims=True)
     return requantize(acc, m0, shift, zp_out, bits)
-
-
-def layer_norm_requant(codes, s_in: float, zp_in: int, gamma, beta, eps: float, s_out: float, zp_out: int,
-                       bits: int = 8, then_hardswish: bool = False) -> np.ndarray:
-    """[choice] LayerNorm over the last axis in float32 on dequantized values, then quantized.
-
-    Not an integer kernel: the float32 result is only reproducible to the last float ulp
-    across numpy builds, so an output exactly on a rounding boundary may differ by 1 code.
-    """
-    x = ((np.asarray(codes, dtype=np.int64) - zp_in) * np.float32(s_in)).astype(np.float32)
-    mean = x.mean(axis=-1, keepdims=True, dtype=np.float32)
-    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True, dtype=np.float32)
-    y = (x - mean) / np.sqrt(var + np.float32(eps)) * np.asarray(gamma, np.float32) + np.asarray(beta, np.float32)
-    if then_hardswish:
-        y = hardswish(y)
-    return quantize_real(y, s_out, zp_out, bits)

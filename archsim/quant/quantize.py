@@ -22,14 +22,13 @@ import torch.fx as fx
 from torch import nn
 
 from archsim.graph.fx_groups import GroupedGraph, group_graph
+from archsim.graph.integer_params import operand_scale_maps
 from archsim.graph.ir import OpKind
-from archsim.quant.calibrate import ActQuant, calibrate, insert_quantizers
+from archsim.quant.calibrate import INPUT_KEY_PREFIX, ActQuant, calibrate, insert_quantizers
 from archsim.quant.fold import fold_batchnorm
 from archsim.quant.policy import QuantPolicy, WeightRule, get_policy
 from archsim.quant.quantizers import QuantizedTensor, apot_quantize, per_channel_mse, uniform_quantize
 from archsim.quant.transforms import apply_refinements, compensate_shift
-
-INPUT_KEY_PREFIX = "input:"  # activation key of a graph input: "input:<placeholder name>"
 
 
 @dataclass
@@ -66,9 +65,33 @@ class QuantizedModel:
     # Per-layer facts of the policy's graph refinements (archsim/quant/transforms.py ATTR_* keys):
     # migration divisors, shifts, "denominator": "log2" on DIV layers. Layer name -> dict.
     layer_attrs: dict[str, dict] = field(default_factory=dict)
+    # activation key (layer name / "input:x") -> the submodule of ``module`` that fake-quantizes it
+    quantizer_modules: dict[str, str] = field(default_factory=dict)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)
+
+    def activation_codes(self, x: torch.Tensor) -> dict[str, np.ndarray]:
+        """The fake-quant model's 8-bit codes at every activation point on input ``x`` (key as in ``activations``).
+
+        A producer refined for its consumer (Trio-ViT) is observed where its quantizer sits: after
+        the per-channel shift / division, in the consumer's layout.
+        """
+        seen: dict[str, np.ndarray] = {}
+        hooks = []
+        for key, sub in self.quantizer_modules.items():
+            q = self.activations[key]
+
+            def hook(_m, _i, out, key=key, q=q):
+                seen[key] = np.rint(out.detach().to(torch.float64).numpy() / q.scale).astype(np.int64) + q.zero_point
+            hooks.append(self.module.get_submodule(sub).register_forward_hook(hook))
+        try:
+            with torch.no_grad():
+                self.module(x)
+        finally:
+            for h in hooks:
+                h.remove()
+        return seen
 
     def apot_share(self) -> float:
         """Fraction of mixed-scheme filters (over all layers that had the choice) that chose APoT."""
@@ -191,6 +214,11 @@ def quantize_model(model: nn.Module, policy: str | QuantPolicy, calib_batches: I
         points[INPUT_KEY_PREFIX + name] = next(n for n in gm.graph.nodes if n.name == name)
     names = insert_quantizers(gm, points, policy.act_bits, policy.act_symmetric, policy.act_range)
     qm.activations = calibrate(gm, names, batches)
+    qm.quantizer_modules = names
+    if refinements.log2_modules:  # the power-of-two denominator is rounded in integer units from now on
+        den_maps = operand_scale_maps(group_graph(fx.symbolic_trace(folded), (_example_input(batches),)), qm)
+        for name, path in refinements.log2_modules.items():
+            gm.get_submodule(path).set_scale(den_maps[name][1])
     return qm
 
 

@@ -42,6 +42,7 @@ import math
 import operator
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.fx as fx
 from torch import nn
@@ -62,6 +63,7 @@ ATTR_INPUT_SCALE = "input_channel_divisor"  # consumer: its input was divided by
 ATTR_INPUT_SHIFT = "input_channel_shift"  # consumer: its input had these subtracted (per channel)
 ATTR_OUTPUT_SCALE = "output_channel_divisor"  # producer: requantized with a per-channel 1/s
 ATTR_OUTPUT_SHIFT = "output_channel_shift"  # producer: requantized with a per-channel offset
+ATTR_OUTPUT_CONSUMER = "output_channel_consumer"  # producer: the layer whose input channels the lists index
 ATTR_DENOMINATOR = "denominator"  # DIV layer: "log2" when the denominator is a power of two
 
 
@@ -74,6 +76,8 @@ class Refinements:
     quant_points: dict[str, fx.Node] = field(default_factory=dict)
     # shifted consumer name -> (module path, offset z, bias before compensation), for recompensation
     shifts: dict[str, tuple[str, torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    # DIV layer name -> submodule path of its Log2Denominator (its scale is set after calibration)
+    log2_modules: dict[str, str] = field(default_factory=dict)
 
     def attrs(self, name: str) -> dict:
         return self.layer_attrs.setdefault(name, {})
@@ -176,6 +180,7 @@ def apply_channel_migration(gm, grouped, batch, wide: set[str], out: Refinements
         out.quant_points[producer.name] = _insert_before(gm, consumer, operator.truediv, s, "migrate")
         out.attrs(consumer.name)[ATTR_INPUT_SCALE] = s.tolist()
         out.attrs(producer.name)[ATTR_OUTPUT_SCALE] = s.tolist()
+        out.attrs(producer.name)[ATTR_OUTPUT_CONSUMER] = consumer.name
     gm.recompile()
 
 
@@ -192,6 +197,7 @@ def apply_filter_shifting(gm, grouped, batch, wide: set[str], out: Refinements) 
         out.quant_points[producer.name] = _insert_before(gm, consumer, operator.sub, z, "shift")
         out.attrs(consumer.name)[ATTR_INPUT_SHIFT] = z.tolist()
         out.attrs(producer.name)[ATTR_OUTPUT_SHIFT] = z.tolist()
+        out.attrs(producer.name)[ATTR_OUTPUT_CONSUMER] = consumer.name
     gm.recompile()
 
 
@@ -213,16 +219,52 @@ def log2_round(x: torch.Tensor) -> torch.Tensor:
     return log2_dequantize(log2_quantize(x, LOG2_DENOMINATOR_BITS)).to(x.dtype)
 
 
+class Log2Denominator(nn.Module):
+    """The attention denominator ``den + eps`` rounded to a power of two, as the integer spec rounds it.
+
+    The spec rounds the *integer* denominator: D = den_int + eps_int -> 2^round(log2 D) in units
+    of the denominator's scale s_den (per head), so the division is a shift. That scale is known
+    only after calibration (it is s_q s_k); until :meth:`set_scale`, while calibrating, the real
+    value is rounded instead (same power-of-two rounding, in real units).
+    """
+
+    def __init__(self, eps: float):
+        super().__init__()
+        self.eps = float(eps)
+        self.scale: torch.Tensor | None = None
+        self.eps_int: torch.Tensor | None = None
+
+    def set_scale(self, den_scale) -> None:
+        """Round in units of ``den_scale`` (the denominator's scale map, broadcastable to it) from now on."""
+        from archsim.quant.integer import division_eps_int
+
+        den_scale = np.asarray(den_scale, dtype=np.float64)
+        self.scale = torch.from_numpy(den_scale)
+        self.eps_int = torch.from_numpy(division_eps_int(self.eps, den_scale))
+
+    def forward(self, den_plus_eps: torch.Tensor) -> torch.Tensor:
+        if self.scale is None:
+            return log2_round(den_plus_eps)
+        from archsim.quant.integer import log2_round as integer_log2_round
+
+        den = torch.round((den_plus_eps.detach().to(torch.float64) - self.eps) / self.scale).clamp(min=0)
+        exponent = integer_log2_round((den + self.eps_int).to(torch.int64).numpy())
+        return (torch.from_numpy(np.exp2(exponent.astype(np.float64))) * self.scale).to(den_plus_eps.dtype)
+
+
 def apply_log2_denominator(gm: fx.GraphModule, grouped: GroupedGraph, out: Refinements) -> None:
-    """Round every attention division's denominator to a power of two (fake-quant model only)."""
+    """Round every attention division's denominator to a power of two (a :class:`Log2Denominator` module)."""
     for g in grouped.groups:
         if g.kind != OpKind.DIV:
             continue
         den = g.anchor.args[1]
+        path = f"_log2_{g.name.replace('.', '_')}"
+        gm.add_submodule(path, Log2Denominator(g.attrs.get("eps", 0.0)))
         with gm.graph.inserting_before(g.anchor):
-            rounded = gm.graph.call_function(log2_round, (den,))
+            rounded = gm.graph.call_module(path, (den,))
         g.anchor.replace_input_with(den, rounded)
         out.attrs(g.name)[ATTR_DENOMINATOR] = "log2"
+        out.log2_modules[g.name] = path
 
 
 def apply_refinements(gm: fx.GraphModule, grouped: GroupedGraph, policy: QuantPolicy, batch: torch.Tensor,

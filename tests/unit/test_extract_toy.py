@@ -354,7 +354,7 @@ def test_refinement_divisor_and_shift_fold_into_multiplier_and_bias():
     from archsim.graph.ir import Layer, QuantInfo
 
     layer = Layer("c", OpKind.CONV_POINTWISE, ((1, 1, 1, 1),), (1, 1, 1, 1), epilogue=("bias", "requant"),
-                  attrs={"output_channel_divisor": [2.0], "output_channel_shift": [0.5]})
+                  attrs={"output_divisor_map": np.full((1, 1, 1, 1), 2.0), "output_shift_map": np.full((1, 1, 1, 1), 0.5)})
     info = QuantInfo(weight_scale=np.array([0.5]), weight_int=np.array([[[[1]]]]), bias=np.array([1.0]),
                      in_scales=(0.1,), in_zero_points=(3,), out_scale=0.25, out_zero_point=0)
     fill_integer_params(layer, info, [np.full((1, 1, 1, 1), 0.1)], [0], [False], (0.0, 1.0))

@@ -49,9 +49,15 @@ def test_requantize_per_channel():
     assert qi.requantize(acc, m0, shift, 0, 8, axis=0).tolist() == [[[2, 3]], [[1, 2]]]  # 6*0.25 = 1.5 -> 2
 
 
-def test_requantize_rejects_wider_than_int32():
-    with pytest.raises(OverflowError):
-        qi.requantize([2**31], 2**30, 31, 0, 8)
+def test_requantize_wide_accumulators_exactly():
+    # 8-bit APoT filters need int64 accumulators: acc * m0 no longer fits int64, the rounding stays exact.
+    m0, shift = 3 * 2**29, 40  # 1.5 * 2^30 * 2^-40 = 1.5 * 2^-10
+    acc = [2**40 + 2**9, -(2**40 + 2**9), 2**41 + 3]
+    # 2^40 * 1.5 * 2^-10 = 1.5 * 2^30 = 1610612736; 2^9 * 1.5 * 2^-10 = 0.75 -> 1610612737 (sign symmetric);
+    # (2^41 + 3) * 1.5 * 2^-10 = 3 * 2^30 + 0.0044 -> 3221225472 (a 34-bit code range keeps it unclamped)
+    assert qi.requantize(acc, m0, shift, 0, 34, symmetric=True).tolist() == [1610612737, -1610612737, 3221225472]
+    # the same rounding as the int64 fast path where both apply: ties away from zero
+    assert qi.requantize([2**31, 2**31 + 2**9], 2**30, 40, 0, 32, symmetric=True).tolist() == [2**21, 2**21 + 1]
 
 
 # -- accumulators, bias ----------------------------------------------------------------
@@ -202,6 +208,34 @@ def test_divide_requant_by_hand():
     assert qi.division_eps_int(1e-5, [1e-3, 1e-7]).tolist() == [1, 100]
 
 
+def test_add_with_per_channel_divisor_and_offset_by_hand():
+    # stored output (y - offset_c) / divisor_c: channel 0 plain, channel 1 shifted by 1.0 and halved
+    sa, za, sb, zb, s_out, z_out = 0.125, 10, 0.0625, 20, 0.25, 5
+    m_a, m_b, shift, off = qi.add_channel_params(sa, sb, s_out, divisor=[1.0, 2.0], offset=[0.0, 1.0])
+    assert m_a.tolist() == [2**30, 2**30] and m_b.tolist() == [2**29, 2**29] and shift.tolist() == [31, 32]
+    assert off.tolist() == [0, 2 * 2**32]  # 1.0 / (0.25 * 2) = 2 codes on the shift 2^32
+    # a = 26 (2.0), b = 52 (2.0): y = 4.0 -> ch0 16 codes, ch1 (4 - 1) / 2 = 1.5 / 0.25 = 6 codes (+5)
+    out = qi.add_requant_fixed([26, 26], za, [52, 52], zb, m_a, m_b, shift, off, z_out)
+    assert out.tolist() == [21, 11]
+    # no refinement: identical to add_requant
+    m_a, m_b, shift, off = qi.add_channel_params(sa, sb, s_out)
+    assert qi.add_requant_fixed(255, za, 255, zb, m_a, m_b, shift, off, z_out).tolist() == 186
+
+
+def test_division_with_output_offset_by_hand():
+    m0, shift = qi.requant_multiplier(1.0)  # m0 2^30, shift 30
+    off = qi.offset_fixed([0.5, -0.25], 0.5)  # 1 code and -0.5 code, 16 fraction bits
+    assert off.tolist() == [2**16, -(2**15)]
+    # 7 / (1 + 1) = 3.5: minus 1 -> 2.5 -> 3; minus -0.5 -> 4.0 -> 4 (+ zp 100)
+    out = qi.divide_requant([7, 7], [1, 1], m0, shift, 1, 100, offset_int=off)
+    assert out.tolist() == [103, 104]
+    # without offsets the two-step path equals the one-step one
+    num, den = np.arange(-50, 50), np.arange(100) * 3
+    assert np.array_equal(qi.divide_requant(num, den, m0, shift, 1, 0, offset_int=0), qi.divide_requant(num, den, m0, shift, 1, 0))
+    # log2 variant: 40 / 8 = 5, minus 1 code -> 4
+    assert qi.divide_log2_requant([40], [5], m0, shift, 1, 0, offset_int=[2**16]).tolist() == [4]
+
+
 def test_divide_requant_tracks_float():
     rng = np.random.default_rng(3)
     num, den = rng.integers(-(2**20), 2**20, 300), rng.integers(0, 2**22, 300)
@@ -224,11 +258,3 @@ def test_global_avg_pool_by_hand():
     codes = np.array([[[[10, 12], [14, 20]]]])  # zp 10: sum 0 + 2 + 4 + 10 = 16
     m0, shift = qi.requant_multiplier(0.5 / 4 / 0.25)  # s_in 0.5, H W = 4, s_out 0.25: 16 * 0.5 = 8
     assert qi.global_avg_pool(codes, 10, m0, shift, 3).tolist() == [[[[11]]]]
-
-
-def test_layer_norm_requant():
-    codes = np.array([[9, 11]])  # zp 10: -s, +s -> normalised -1, +1
-    out = qi.layer_norm_requant(codes, 0.1, 10, [1.0, 1.0], [0.0, 0.0], 1e-9, 1 / 64, 100)
-    assert out.tolist() == [[36, 164]]
-    hs = qi.layer_norm_requant(codes, 0.1, 10, [1.0, 1.0], [0.0, 0.0], 1e-9, 1 / 64, 100, then_hardswish=True)
-    assert hs.tolist() == [[100 - 21, 100 + 43]]  # hardswish(-1) = -1/3 -> -21.3; hardswish(1) = 2/3 -> 42.7
