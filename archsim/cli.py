@@ -74,6 +74,8 @@ NO_CHECKPOINT_EVAL_WARNING = (
 
 def cmd_quantize(args) -> int:
     from archsim.graph.build import QUALITY_SEED_OFFSET
+    from archsim.graph.extract import extract_graph
+    from archsim.quant.integer_model import IntegerModel
     from archsim.quant.quantize import quantize_model
     from archsim.quant.report import format_report, quality_report
     from archsim.report.writers import write_json
@@ -103,7 +105,13 @@ def cmd_quantize(args) -> int:
     model = build_model(workload.model, seed=workload.seed, checkpoint=workload.checkpoint,
                         resolution=workload.resolution)
     quantized = quantize_model(model, workload.policy, batches)
-    report = quality_report(model, quantized, quality, eval_batches=eval_batches)
+    integer_model = None
+    if quantized.policy.quantized:  # report what the integer datapath computes
+        meta = {"model": workload.model, "resolution": workload.resolution, "batch": 1,
+                "policy": quantized.policy.name, "seed": workload.seed}
+        graph = extract_graph(model, quantized, (1, 3, workload.resolution, workload.resolution), meta)
+        integer_model = IntegerModel(quantized.folded, graph)
+    report = quality_report(model, quantized, quality, eval_batches=eval_batches, integer_model=integer_model)
     out = {
         "workload": workload.to_dict(),
         "calibration": {"source": cal.source, "samples": sum(int(b.shape[0]) for b in batches)},

@@ -10,6 +10,7 @@ import time
 import networkx as nx
 
 from archsim.graph.extract import extract_graph, quant_share_summary
+from archsim.quant.integer_model import IntegerModel
 from archsim.quant.quantize import compare_outputs, quantize_model
 
 QUALITY_SEED_OFFSET = 2_000_003  # held-out synthetic images for the quality check, apart from calibration
@@ -21,7 +22,7 @@ def build_graph(workload, *, quality_samples: int = QUALITY_SAMPLES) -> nx.DiGra
 
     ``workload`` needs .model, .resolution, .batch, .policy, .seed and .calibration
     (.samples, .batch_size, optionally .source); .checkpoint is optional. The graph carries
-    ``G.graph["quant_summary"]`` (output SQNR/cosine/top-1 agreement against fp32 on
+    ``G.graph["quant_summary"]`` (the integer model's output SQNR/cosine/top-1 agreement against fp32 on
     ``quality_samples`` held-out synthetic images, 0 to skip; APoT share) and
     ``G.graph["build_seconds"]``.
     """
@@ -39,10 +40,12 @@ def build_graph(workload, *, quality_samples: int = QUALITY_SAMPLES) -> nx.DiGra
                 policy=quantized.policy.name, seed=workload.seed)
     graph = extract_graph(model, quantized, (workload.batch, 3, workload.resolution, workload.resolution), meta)
     summary = quant_share_summary(graph)
-    if quality_samples > 0:
+    if quality_samples > 0:  # what the integer datapath computes, against fp32
         held_out = synthetic_batches(quality_samples, quality_samples, workload.resolution,
                                      workload.seed + QUALITY_SEED_OFFSET)
-        summary.update(compare_outputs(model, quantized, held_out))
+        candidate = IntegerModel(quantized.folded, graph) if quantized.policy.quantized else quantized
+        summary.update(compare_outputs(model, candidate, held_out), policy=quantized.policy.name,
+                       computed_by="integer model" if quantized.policy.quantized else "fp32 model")
     graph.graph["quant_summary"] = summary
     graph.graph["build_seconds"] = time.perf_counter() - start
     return graph

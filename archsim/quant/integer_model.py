@@ -14,9 +14,10 @@ Between layers a tensor travels as float64 reals ``(code - z) * s`` (a wide tens
 ``acc * acc_scale``) so that torch's layout ops and the padded ones column (real 1 = integer 1
 at scale 1) need no special cases; each layer turns its operands back into integers by
 dividing by their scale map and rounding. That is exact, and checked: the relative error of
-one float64 product is 2^-53, so an operand is within 2^-40 of its integer; a MAC layer's
-sum of K products of integers below 2^53 is computed exactly by float64 convolutions and
-matmuls (integer partial sums below 2^53; ``q (k^T [v|1])``, up to 2^37 in the worst case,
+one float64 product is 2^-53, so an operand is within 2^-40 of its integer; a conv / linear
+sums products of integers, exact in float32 when every partial sum is below 2^24 (bounded
+per call by max|x| * max_o sum_k |w[o, k]|) and in float64 otherwise (below 2^53); the
+attention matmuls multiply reals in float64 (``q (k^T [v|1])``, up to 2^37 in the worst case,
 carries at most K * 2^-53 relative error, 1e-4 of a unit). A value further than
 ``RECOVERY_TOLERANCE`` from an integer raises :class:`IntegerRecoveryError` instead of
 rounding silently.
@@ -38,6 +39,7 @@ from archsim.quant import integer as qi
 from archsim.quant.integer_norm import layer_norm_int
 from archsim.quant.transforms import ATTR_OUTPUT_CONSUMER
 
+FLOAT32_EXACT = 2**24  # integers below this are exact in float32
 RECOVERY_TOLERANCE = 1e-3  # largest distance from an integer accepted when turning a real back into one
 # dtype conversions in the traced model (EfficientViT's attention casts to float32) keep float64 here
 DTYPE_METHODS = {"float", "double", "half", "to", "type_as"}
@@ -90,6 +92,7 @@ class IntegerModel:
         if missing:
             raise ValueError(f"IntegerModel: the graph lacks layers of the traced model: {missing[:3]}")
         self._luts: dict[str, np.ndarray] = {}
+        self._l1: dict[str, int] = {}
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)[0]
@@ -109,16 +112,16 @@ class IntegerModel:
 
     def producer_layout(self, name: str, codes: np.ndarray) -> np.ndarray:
         """Codes of layer ``name`` given in its consumer's layout (a refined producer's stored tensor) -> its own."""
-        shape = self.grouped.shapes[self.grouped.group(name).output.name]
         codes = np.asarray(codes)
-        if codes.shape == tuple(shape):
+        shape = (codes.shape[0],) + self.grouped.shapes[self.grouped.group(name).output.name][1:]  # traced at batch 1
+        if codes.shape == shape:
             return codes
         consumer = self.layers[name].attrs.get(ATTR_OUTPUT_CONSUMER)
         if consumer is None:
             raise ValueError(f"{name}: codes of shape {codes.shape} for an output of shape {shape}")
-        index = trace_index_maps(self.grouped, {name})[consumer][0]
-        out = np.empty(int(np.prod(shape)), dtype=codes.dtype)
-        out[index.reshape(-1).astype(np.int64)] = codes.reshape(-1)
+        index = trace_index_maps(self.grouped, {name})[consumer][0].reshape(-1).astype(np.int64)
+        out = np.empty((shape[0], index.size), dtype=codes.dtype)
+        out[:, index] = codes.reshape(shape[0], -1)
         return out.reshape(shape)
 
     # -- per layer ---------------------------------------------------------------------
@@ -136,7 +139,7 @@ class IntegerModel:
         if layer.kind == OpKind.POOL:
             codes = qi.global_avg_pool(self._codes(operands[0], q, 0, layer), q.in_zero_points[0], q.requant_m0,
                                        q.requant_shift, q.out_zero_point, q.out_bits)
-            codes = codes.reshape(self.grouped.shapes[g.output.name])
+            codes = codes.reshape(codes.shape[:1] + self.grouped.shapes[g.output.name][1:])  # traced at batch 1
             return _reals(codes, q.out_scale, q.out_zero_point), codes
         if layer.kind == OpKind.NORM:
             return self._norm(layer, q, operands[0])
@@ -150,9 +153,13 @@ class IntegerModel:
 
     def _weighted(self, g: Group, layer: Layer, q: QuantInfo, x: torch.Tensor):
         xi = recover_integers(x, q.in_scales[0], f"{layer.name} input")  # zero point removed: padding is real 0
-        w = torch.from_numpy(q.weight_int.astype(np.float64))
+        # Every partial sum is at most max|x| * max_o sum_k |w[o, k]|: below 2^24 float32 holds
+        # them all exactly (a direct / GEMM convolution sums products only), else float64 (2^53).
+        bound = int(np.abs(xi).max(initial=0)) * self._filter_l1(layer.name, q)
+        dtype = np.float32 if bound < FLOAT32_EXACT else np.float64
+        w = torch.from_numpy(q.weight_int.astype(dtype))
         module = self.gm.get_submodule(g.module_path)
-        xt = torch.from_numpy(xi.astype(np.float64))
+        xt = torch.from_numpy(xi.astype(dtype))
         if layer.kind == OpKind.LINEAR:
             sums = xt @ w.T
         else:
@@ -172,6 +179,12 @@ class IntegerModel:
             codes = qi.requantize(acc, m0, shift, q.out_zero_point, q.out_bits)
             codes = self._fused_activation(layer, q, codes)
         return _reals(codes, q.out_scale, q.out_zero_point), codes
+
+    def _filter_l1(self, name: str, q: QuantInfo) -> int:
+        """max over filters of sum_k |w[o, k]| (cached)."""
+        if name not in self._l1:
+            self._l1[name] = int(np.abs(q.weight_int).reshape(q.weight_int.shape[0], -1).sum(axis=1).max())
+        return self._l1[name]
 
     def _fused_activation(self, layer: Layer, q: QuantInfo, codes: np.ndarray) -> np.ndarray:
         acts = [e for e in layer.epilogue if e in ("relu", "relu6", "hardswish", "gelu", "silu")]

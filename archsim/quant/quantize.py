@@ -233,14 +233,17 @@ def wide_layers(grouped: GroupedGraph, policy: QuantPolicy) -> set[str]:
     return wide
 
 
-def compare_outputs(fp32_model: nn.Module, quantized: QuantizedModel, batches: Iterable[torch.Tensor]) -> dict:
-    """Output quality of the fake-quant model against fp32: SQNR (dB), mean cosine, top-1 agreement."""
+def compare_outputs(fp32_model: nn.Module, candidate, batches: Iterable[torch.Tensor]) -> dict:
+    """Output quality of ``candidate`` (a callable: the integer model, or a fake-quant model) against fp32.
+
+    Returns output SQNR (dB), mean cosine similarity and top-1 agreement over the batches.
+    """
     fp32_model = fp32_model.eval()
     refs, outs = [], []
     with torch.no_grad():
         for batch in batches:
             refs.append(fp32_model(batch).to(torch.float64))
-            outs.append(quantized(batch).to(torch.float64))
+            outs.append(candidate(batch).to(torch.float64))
     if not refs:
         raise ValueError("compare_outputs needs at least one batch")
     ref, out = torch.cat(refs), torch.cat(outs)
@@ -249,5 +252,4 @@ def compare_outputs(fp32_model: nn.Module, quantized: QuantizedModel, batches: I
     sqnr = math.inf if noise == 0 else 10 * math.log10(signal / noise)
     cosine = float(torch.nn.functional.cosine_similarity(ref.flatten(1), out.flatten(1), dim=1).mean())
     agree = float((ref.argmax(-1) == out.argmax(-1)).to(torch.float64).mean())
-    return {"sqnr_db": sqnr, "cosine": cosine, "top1_agreement": agree, "samples": int(ref.shape[0]),
-            "policy": quantized.policy.name, "apot_share": quantized.apot_share()}
+    return {"sqnr_db": sqnr, "cosine": cosine, "top1_agreement": agree, "samples": int(ref.shape[0])}

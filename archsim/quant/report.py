@@ -6,7 +6,9 @@
   APoT fraction and the weight SQNR (folded fp32 weights vs the dequantized integers);
 * per activation point: the calibrated range, scale, zero point and bits;
 * model level against the fp32 model on the given batches: output SQNR, mean cosine
-  similarity, top-1 agreement; with labelled batches, the real top-1 of both models.
+  similarity, top-1 agreement; with labelled batches, the real top-1 of both models. These
+  are the integer model's numbers (the graph run by its integer rules) when one is given;
+* per 8-bit layer, how the integer model's codes compare with the float fake-quant model's.
 
 SQNR is ``10 log10(sum x^2 / sum (x - x_q)^2)`` in dB; an exact quantization (no error)
 is reported as None (JSON null) rather than infinity, which JSON cannot hold.
@@ -96,13 +98,30 @@ def top1_accuracy(model: nn.Module, labelled: Iterable[tuple[torch.Tensor, torch
     return correct / total, total
 
 
+def agreement_rows(quantized: QuantizedModel, integer_model, image: torch.Tensor) -> list[dict]:
+    """Per 8-bit layer: the integer model's codes against the fake-quant model's, each layer on the same inputs."""
+    from archsim.quant.integer_model import layer_agreement
+
+    return [{"name": name, **a} for name, a in layer_agreement(quantized, integer_model, image).items()]
+
+
 def quality_report(model: nn.Module, quantized: QuantizedModel, fp32_batches: Iterable[torch.Tensor], *,
-                   eval_batches: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None) -> dict:
-    """The quality report of ``quantized`` (see the module docstring); JSON-ready (no NaN/inf)."""
+                   eval_batches: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
+                   integer_model=None) -> dict:
+    """The quality report of ``quantized`` (see the module docstring); JSON-ready (no NaN/inf).
+
+    With ``integer_model`` (:class:`~archsim.quant.integer_model.IntegerModel` of the quantized
+    graph) the model-level numbers are the integer datapath's, and ``agreement`` lists how each
+    layer's codes compare with the fake-quant model on the first comparison image; without it
+    they are the fake-quant model's (float arithmetic, see docs/quantization.md).
+    """
     model = model.eval()
-    cmp = compare_outputs(model, quantized, fp32_batches)
+    fp32_batches = list(fp32_batches)
+    candidate = integer_model if integer_model is not None else quantized
+    cmp = compare_outputs(model, candidate, fp32_batches)
     summary = {
         "policy": quantized.policy.name,
+        "computed_by": "integer model" if integer_model is not None else "fake-quant model",
         "samples": cmp["samples"],
         "output_sqnr_db": _finite_or_none(cmp["sqnr_db"]),
         "cosine": cmp["cosine"],
@@ -112,9 +131,12 @@ def quality_report(model: nn.Module, quantized: QuantizedModel, fp32_batches: It
     if eval_batches is not None:
         eval_batches = list(eval_batches)
         fp32_top1, n = top1_accuracy(model, eval_batches)
-        quant_top1, _ = top1_accuracy(quantized, eval_batches)
+        quant_top1, _ = top1_accuracy(candidate, eval_batches)
         summary["eval"] = {"samples": n, "top1_fp32": fp32_top1, "top1_quantized": quant_top1}
-    return {"model": summary, "layers": layer_rows(quantized), "activations": activation_rows(quantized)}
+    report = {"model": summary, "layers": layer_rows(quantized), "activations": activation_rows(quantized)}
+    if integer_model is not None and fp32_batches:
+        report["agreement"] = agreement_rows(quantized, integer_model, fp32_batches[0][:1])
+    return report
 
 
 def _fmt(x: float | None, spec: str) -> str:
@@ -135,7 +157,7 @@ def format_report(report: dict) -> str:
     """A readable text version of :func:`quality_report`: model-level numbers, then the tables."""
     m = report["model"]
     lines = [
-        f"policy {m['policy']}: output vs fp32 on {m['samples']} image(s)",
+        f"policy {m['policy']}: {m.get('computed_by', 'quantized model')} output vs fp32 on {m['samples']} image(s)",
         f"  output SQNR        {_fmt(m['output_sqnr_db'], '.2f')} dB",
         f"  cosine similarity  {m['cosine']:.4f} (mean over images)",
         f"  top-1 agreement    {100 * m['top1_agreement']:.1f} %",
@@ -145,6 +167,12 @@ def format_report(report: dict) -> str:
         e = m["eval"]
         lines.append(f"  top-1 accuracy     fp32 {100 * e['top1_fp32']:.1f} %, quantized "
                      f"{100 * e['top1_quantized']:.1f} % on {e['samples']} labelled image(s)")
+    agreement = report.get("agreement")
+    if agreement:
+        worst = min(agreement, key=lambda r: r["identical"])
+        lines.append(f"  integer vs fake-quant model, each layer on the same inputs: max "
+                     f"{max(r['max_diff'] for r in agreement)} code(s), identical codes >= "
+                     f"{100 * worst['identical']:.1f} % ({worst['name']}) over {len(agreement)} layers")
     layers = report["layers"]
     if layers:
         lines += ["", "weights:"]

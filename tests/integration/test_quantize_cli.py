@@ -57,11 +57,20 @@ def test_report_json_has_model_layer_and_activation_sections(b0_report):
     assert {"workload", "calibration", "quality_data", "model", "layers", "activations"} <= b0_report.keys()
     m = b0_report["model"]
     assert m["policy"] == "m2q" and m["samples"] == 8
+    assert m["computed_by"] == "integer model"  # the quantized numbers are the integer datapath's
     assert b0_report["calibration"] == {"source": "synthetic", "samples": 32}
     assert 0 < m["cosine"] <= 1
     assert m["output_sqnr_db"] is not None and math.isfinite(m["output_sqnr_db"])
     assert 0 <= m["top1_agreement"] <= 1 and 0 < m["apot_share"] < 1
     assert "eval" not in m
+
+
+def test_integer_and_fake_quant_models_agree_per_layer(b0_report):
+    agreement = b0_report["agreement"]
+    stored = [a for a in b0_report["activations"] if not a["name"].startswith("input:")]
+    assert len(agreement) == len(stored) == 68  # every 8-bit layer output of B0
+    assert all(r["max_diff"] <= 1 for r in agreement)
+    assert min(r["identical"] for r in agreement) > 0.9  # measured on B1: >= 97.8 %
 
 
 def test_m2q_layers_depthwise_4_bit_and_scheme_counts_add_up(b0_report):
