@@ -100,7 +100,7 @@ class QuantInfo:
     lut_in_bits: int | None = None  # fused Hardswish: bits of the LUT input grid (table of 2^bits entries)
     lut_in_scale: np.ndarray | None = None  # float64[out]: the LUT input grid per output channel
     lut_in_zero_point: np.ndarray | None = None  # int64[out] (the LUT output grid is out_scale / out_zero_point)
-    eps_int: np.ndarray | None = None  # div: eps in denominator units (>= 1), per head
+    eps_int: np.ndarray | None = None  # div: eps in units of s_den / 2^8 (>= 1), per head
     # norm: the integer LayerNorm's parameters (archsim.quant.integer_norm.LayerNormParams: fixed-point
     # gamma / beta on the output grid, or on the LUT input grid when a Hardswish follows; eps_int)
     norm_params: object | None = None

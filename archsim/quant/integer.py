@@ -278,9 +278,23 @@ def add_requant_fixed(a, za, b, zb, m_a, m_b, shift, offset_int, z_out, bits: in
 
 
 # -- linear-attention division -----------------------------------------------------------
+# [choice] fraction bits of the division's denominator: eps (1e-5 in real units) is usually far
+# below one denominator unit s_den = s_q s_k, so it is carried as eps_int in units of
+# s_den / 2^EPS_FRACTION_BITS and the denominator as D = den * 2^EPS_FRACTION_BITS + eps_int.
+EPS_FRACTION_BITS = 8
+
+
 def division_eps_int(eps: float, den_scale) -> np.ndarray:
-    """[choice] eps in denominator units, at least 1 so a zero denominator never divides."""
-    return np.maximum(round_half_away(eps / np.asarray(den_scale, dtype=np.float64)), 1)
+    """eps in units of s_den / 2^EPS_FRACTION_BITS, at least 1 so a zero denominator never divides [choice]."""
+    return np.maximum(round_half_away(eps / np.asarray(den_scale, dtype=np.float64) * 2.0**EPS_FRACTION_BITS), 1)
+
+
+def fixed_denominator(den, eps_int) -> np.ndarray:
+    """D = den * 2^EPS_FRACTION_BITS + eps_int (> 0): den + eps with EPS_FRACTION_BITS fraction bits."""
+    divisor = np.left_shift(np.asarray(den, dtype=np.int64), EPS_FRACTION_BITS) + np.asarray(eps_int, dtype=np.int64)
+    if divisor.size and divisor.min() <= 0:
+        raise ValueError("division: denominator + eps must be positive")
+    return divisor
 
 
 def offset_fixed(offset, s_out: float, fraction_bits: int = OFFSET_FRACTION_BITS) -> np.ndarray:
@@ -296,37 +310,34 @@ def _subtract_offset(quotient, offset_int, fraction_bits: int) -> np.ndarray:
 
 def divide_requant(num, den, m0, shift, eps_int, zero_point: int, bits: int = 8, offset_int=None,
                    fraction_bits: int = OFFSET_FRACTION_BITS) -> np.ndarray:
-    """clamp(zp + round(num * m0 / ((den + eps_int) * 2^shift))), ties away from zero, exact in int64.
+    """clamp(zp + round(num * m0 / ((den + eps) * 2^shift))), ties away from zero, exact in int64.
 
     num, den: wide accumulators (int64; num at scale s_num, den >= 0 at s_den); the real multiplier
-    m0 * 2^-shift is s_num / (s_den * s_out). Uses round(a / (D 2^s)) =
-    (floor(2a / 2^s) + D) // (2D) for a >= 0, D > 0.
+    m0 * 2^-shift is s_num / (s_den * s_out); eps is ``eps_int`` / 2^EPS_FRACTION_BITS denominator
+    units, so with D = :func:`fixed_denominator` the value is num * m0 / (D * 2^(shift - EPS_FRACTION_BITS)).
+    Uses round(a / (D 2^s)) = (floor(2a / 2^s) + D) // (2D) for a >= 0, D > 0.
     With ``offset_int`` (the stored output is y - offset per element, a Trio-ViT shift of the
     consumer's input; :func:`offset_fixed`) the quotient is first rounded to ``fraction_bits``
     fraction bits, the offset subtracted there, and the difference rounded to codes [choice].
     """
-    if offset_int is not None:
-        quotient = _divide_round(num, den, m0, np.asarray(shift, dtype=np.int64) - fraction_bits, eps_int)
-        lo, hi = code_range(bits)
-        return np.clip(_subtract_offset(quotient, offset_int, fraction_bits) + zero_point, lo, hi)
+    divisor = fixed_denominator(den, eps_int)
+    shift = np.asarray(shift, dtype=np.int64) - EPS_FRACTION_BITS
     lo, hi = code_range(bits)
-    return np.clip(_divide_round(num, den, m0, shift, eps_int) + zero_point, lo, hi)
+    if offset_int is not None:
+        quotient = _divide_round(num, divisor, m0, shift - fraction_bits)
+        return np.clip(_subtract_offset(quotient, offset_int, fraction_bits) + zero_point, lo, hi)
+    return np.clip(_divide_round(num, divisor, m0, shift) + zero_point, lo, hi)
 
 
-def _divide_round(num, den, m0, shift, eps_int) -> np.ndarray:
-    """round(num * m0 / ((den + eps_int) 2^shift)) in int64, ties away from zero (shift >= 0)."""
+def _divide_round(num, divisor, m0, shift) -> np.ndarray:
+    """round(num * m0 / (divisor 2^shift)) in int64, ties away from zero (divisor > 0, shift >= 1)."""
     num = np.asarray(num, dtype=np.int64)
-    divisor = np.asarray(den, dtype=np.int64) + np.asarray(eps_int, dtype=np.int64)
-    if divisor.size and divisor.min() <= 0:
-        raise ValueError("divide_requant: denominator + eps must be positive")
     if num.size and np.abs(num).max() >= DIVIDE_NUM_LIMIT:
         raise OverflowError("divide_requant: |numerator| must be < 2^32 so num * m0 fits int64")
     m0 = np.asarray(m0, dtype=np.int64)
-    shift = np.asarray(shift, dtype=np.int64)
     if shift.size and shift.min() < 1:
         raise OverflowError("divide_requant: shift must be >= 1 (a smaller one would overflow the int64 product)")
-    a = np.abs(num) * m0
-    twice = np.where(shift >= 1, np.right_shift(a, np.maximum(shift - 1, 0)), np.left_shift(a, np.maximum(1 - shift, 0)))
+    twice = np.right_shift(np.abs(num) * m0, shift - 1)
     return np.sign(num) * ((twice + divisor) // (2 * divisor))
 
 
@@ -341,11 +352,12 @@ def log2_round(den) -> np.ndarray:
 
 def divide_log2_requant(num, den, m0, shift, eps_int, zero_point: int, bits: int = 8, offset_int=None,
                         fraction_bits: int = OFFSET_FRACTION_BITS) -> np.ndarray:
-    """Trio-ViT variant: the denominator rounded to 2^p, so the division is a shift by p.
+    """Trio-ViT variant: the denominator rounded to a power of two, so the division is a shift.
 
-    ``offset_int`` as in :func:`divide_requant` (quotient at ``fraction_bits`` fraction bits, offset subtracted).
+    D = :func:`fixed_denominator` is rounded to 2^p (log domain); the value is
+    num * m0 / 2^(shift + p - EPS_FRACTION_BITS). ``offset_int`` as in :func:`divide_requant`.
     """
-    p = log2_round(np.asarray(den, dtype=np.int64) + eps_int)
+    p = log2_round(fixed_denominator(den, eps_int)) - EPS_FRACTION_BITS
     num = np.asarray(num, dtype=np.int64)
     if num.size and np.abs(num).max() >= DIVIDE_NUM_LIMIT:
         raise OverflowError("divide_log2_requant: |numerator| must be < 2^32 so num * m0 fits int64")

@@ -26,6 +26,7 @@ ROLES = (ROLE_DEPTHWISE, ROLE_POINTWISE, ROLE_DENSE, ROLE_CLASSIFIER)
 WEIGHT_RANGE_METHODS = ("minmax", "lp")  # lp: Trio-ViT's 80-candidate L2.4 search
 ACT_RANGE_METHODS = ("minmax", "percentile", "lp")
 ATTENTION_DENOMINATORS = ("exact", "log2")  # log2: the division becomes a shift (Trio-ViT)
+WEIGHT_ROUNDINGS = ("nearest", "adaround")  # adaround: learned up/down rounding (archsim/quant/adaround.py)
 WEIGHT_BITS = (2, 8)  # inclusive range of uniform weight bits
 APOT_BITS = (3, 8)  # inclusive range of APoT bits (sign + at least two magnitude bits)
 ACT_BITS = (2, 16)  # inclusive range of activation bits when quantized
@@ -72,6 +73,14 @@ class QuantPolicy:
     channel_migration: bool = False  # per-channel scale moved from depthwise inputs into their weights
     filter_shifting: bool = False  # per-channel offset removed from 1x1 conv inputs, bias compensated
     attention_denominator: str = "exact"  # one of ATTENTION_DENOMINATORS
+    # Weight rounding after the scheme and scale are chosen (one of WEIGHT_ROUNDINGS) and the
+    # AdaRound parameters ([choice], see archsim/quant/adaround.py AdaRoundSettings).
+    weight_rounding: str = "nearest"
+    adaround_iterations: int = 300
+    adaround_rows: int = 1024
+    adaround_images: int = 16
+    adaround_lambda: float = 0.01
+    adaround_lr: float = 0.01
     description: str = ""
     source_file: str | None = None  # the YAML file the policy was read from
 

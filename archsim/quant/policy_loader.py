@@ -21,6 +21,7 @@ from archsim.quant.policy import (
     ACT_RANGE_METHODS,
     APOT_BITS,
     ATTENTION_DENOMINATORS,
+    WEIGHT_ROUNDINGS,
     FLOAT_BITS,
     ROLES,
     WEIGHT_BITS,
@@ -34,7 +35,7 @@ POLICY_SUFFIXES = (".yaml", ".yml")
 # Listing order of the bundled policies (error messages, `archsim policies`): the reference
 # pair first, then the variants.
 BUNDLED_ORDER = ("m2q", "m2q_apot8", "uniform_w8a8", "fp32", "uniform_w8a8_plain", "m2q_dw3", "m2q_balanced",
-                 "all_apot")
+                 "all_apot", "m2q_adaround")
 
 
 class PolicyError(ValueError):
@@ -67,6 +68,12 @@ _POLICY_FIELDS: dict[str, tuple[str, Any]] = {
     "channel_migration": ("bool", None),
     "filter_shifting": ("bool", None),
     "attention_denominator": ("enum", ATTENTION_DENOMINATORS),
+    "weight_rounding": ("enum", WEIGHT_ROUNDINGS),
+    "adaround_iterations": ("int", (1, 1_000_000)),
+    "adaround_rows": ("int", (1, 1_000_000)),
+    "adaround_images": ("int", (1, 100_000)),
+    "adaround_lambda": ("float", (0.0, None)),
+    "adaround_lr": ("float", (0.0, None)),
 }
 _TOP_LEVEL = ("base", *_POLICY_FIELDS)
 

@@ -24,6 +24,7 @@ from torch import nn
 from archsim.graph.fx_groups import GroupedGraph, group_graph
 from archsim.graph.integer_params import operand_scale_maps
 from archsim.graph.ir import OpKind
+from archsim.quant.adaround import AdaRoundSettings, adaround_layer, capture_samples, grid_neighbours
 from archsim.quant.calibrate import INPUT_KEY_PREFIX, ActQuant, calibrate, insert_quantizers
 from archsim.quant.fold import fold_batchnorm
 from archsim.quant.policy import QuantPolicy, WeightRule, get_policy
@@ -48,6 +49,8 @@ class WeightQuant:
     # Per-filter MSE of each scheme at the policy's select_bits: what the scheme choice compared.
     mse_uniform: np.ndarray | None = None  # float64[out]
     mse_apot: np.ndarray | None = None
+    # AdaRound (policy weight_rounding: adaround): sampled output MSE with nearest and learned rounding
+    adaround: dict | None = None
 
     def dequantized(self) -> np.ndarray:
         shape = (-1,) + (1,) * (self.weight_int.ndim - 1)
@@ -195,6 +198,10 @@ def quantize_model(model: nn.Module, policy: str | QuantPolicy, calib_batches: I
     # exact in float, so they run before weight quantization (transforms.py).
     refinements = apply_refinements(gm, grouped, policy, batches[0], qm.wide)
     qm.layer_attrs = refinements.layer_attrs
+    samples = {}
+    if policy.weight_rounding == "adaround":  # float inputs / outputs of every weighted layer, one pass
+        samples = capture_samples(gm, {g.name: g.module_path for g in grouped.groups if g.kind.has_weights},
+                                  batches, adaround_settings(policy))
     for g in grouped.groups:
         if not g.kind.has_weights:
             continue
@@ -203,6 +210,8 @@ def quantize_model(model: nn.Module, policy: str | QuantPolicy, calib_batches: I
         with torch.no_grad():
             deq, fields = quantize_weights(module.weight.detach(), rule, policy.apot_mse_tolerance,
                                            policy.apot_target_fraction if rule.mixed_apot else None)
+            if g.name in samples:
+                deq = apply_adaround(module, fields, samples.pop(g.name), adaround_settings(policy))
             module.weight.copy_(deq)
             if g.name in refinements.shifts:  # shifted input: bias compensated with the quantized weights
                 _, z, bias0 = refinements.shifts[g.name]
@@ -220,6 +229,24 @@ def quantize_model(model: nn.Module, policy: str | QuantPolicy, calib_batches: I
         for name, path in refinements.log2_modules.items():
             gm.get_submodule(path).set_scale(den_maps[name][1])
     return qm
+
+
+def adaround_settings(policy: QuantPolicy) -> AdaRoundSettings:
+    return AdaRoundSettings(iterations=policy.adaround_iterations, rows=policy.adaround_rows,
+                            reg_lambda=policy.adaround_lambda, lr=policy.adaround_lr, images=policy.adaround_images)
+
+
+def apply_adaround(module: nn.Module, fields: dict, samples, settings: AdaRoundSettings) -> torch.Tensor:
+    """Replace round-to-nearest codes in ``fields`` by AdaRound's; returns the dequantized weight."""
+    weight = module.weight.detach()
+    scale = torch.from_numpy(fields["scale"])
+    lo, hi = grid_neighbours(weight, scale, fields["apot_mask"], fields["bits"], fields["apot_bits"])
+    nearest = torch.from_numpy(fields["weight_int"]).to(torch.float64)
+    codes, stats = adaround_layer(weight, scale, lo, hi, module.bias, samples, settings, nearest)
+    fields["weight_int"] = codes.to(torch.int64).numpy().copy()
+    fields["adaround"] = stats
+    shape = (-1,) + (1,) * (weight.dim() - 1)
+    return (codes * scale.reshape(shape)).to(weight.dtype)
 
 
 def wide_layers(grouped: GroupedGraph, policy: QuantPolicy) -> set[str]:

@@ -75,6 +75,7 @@ def layer_rows(quantized: QuantizedModel) -> list[dict]:
             "schemes": {"uniform": filters - n_apot, "apot": n_apot},
             "apot_fraction": n_apot / filters if filters else 0.0,
             "weight_sqnr_db": sqnr_db(float(np.sum(weight**2)), float(np.sum(error**2))),
+            "adaround": wq.adaround,  # sampled output MSE, nearest vs learned rounding (None: nearest)
         })
     return rows
 
@@ -167,6 +168,12 @@ def format_report(report: dict) -> str:
         e = m["eval"]
         lines.append(f"  top-1 accuracy     fp32 {100 * e['top1_fp32']:.1f} %, quantized "
                      f"{100 * e['top1_quantized']:.1f} % on {e['samples']} labelled image(s)")
+    rounded = [r["adaround"] for r in report["layers"] if r.get("adaround")]
+    if rounded:
+        ratios = sorted(a["mse_adaround"] / a["mse_nearest"] for a in rounded if a["mse_nearest"] > 0)
+        better = sum(a["mse_adaround"] < a["mse_nearest"] for a in rounded)
+        lines.append(f"  AdaRound           layer output MSE lower on {better} of {len(rounded)} layers, "
+                     f"median ratio {ratios[len(ratios) // 2]:.3f} (sampled calibration rows)")
     agreement = report.get("agreement")
     if agreement:
         worst = min(agreement, key=lambda r: r["identical"])

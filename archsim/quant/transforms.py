@@ -222,8 +222,8 @@ def log2_round(x: torch.Tensor) -> torch.Tensor:
 class Log2Denominator(nn.Module):
     """The attention denominator ``den + eps`` rounded to a power of two, as the integer spec rounds it.
 
-    The spec rounds the *integer* denominator: D = den_int + eps_int -> 2^round(log2 D) in units
-    of the denominator's scale s_den (per head), so the division is a shift. That scale is known
+    The spec rounds the *integer* denominator: D = den_int + eps (eps with 8 fraction bits) ->
+    2^round(log2 D) in units of the denominator's scale s_den (per head), so the division is a shift. That scale is known
     only after calibration (it is s_q s_k); until :meth:`set_scale`, while calibrating, the real
     value is rounded instead (same power-of-two rounding, in real units).
     """
@@ -245,11 +245,13 @@ class Log2Denominator(nn.Module):
     def forward(self, den_plus_eps: torch.Tensor) -> torch.Tensor:
         if self.scale is None:
             return log2_round(den_plus_eps)
+        from archsim.quant.integer import EPS_FRACTION_BITS, fixed_denominator
         from archsim.quant.integer import log2_round as integer_log2_round
 
         den = torch.round((den_plus_eps.detach().to(torch.float64) - self.eps) / self.scale).clamp(min=0)
-        exponent = integer_log2_round((den + self.eps_int).to(torch.int64).numpy())
-        return (torch.from_numpy(np.exp2(exponent.astype(np.float64))) * self.scale).to(den_plus_eps.dtype)
+        exponent = integer_log2_round(fixed_denominator(den.to(torch.int64).numpy(), self.eps_int.numpy()))
+        power = torch.from_numpy(np.exp2(exponent.astype(np.float64) - EPS_FRACTION_BITS))
+        return (power * self.scale).to(den_plus_eps.dtype)
 
 
 def apply_log2_denominator(gm: fx.GraphModule, grouped: GroupedGraph, out: Refinements) -> None:

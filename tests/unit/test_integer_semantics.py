@@ -197,15 +197,21 @@ def test_add_requant_within_one_lsb_of_float():
     assert np.abs((out - z_out) * s_out - ref)[inside].max() <= s_out
 
 
+ONE = 2**qi.EPS_FRACTION_BITS  # eps_int of eps = one denominator unit
+
+
 def test_divide_requant_by_hand():
     m0, shift = qi.requant_multiplier(1.0)
     # 7 / 2 = 3.5 -> 4; -7 / 2 -> -4; 6 / 4 = 1.5 -> 2; 0 / (0 + eps 1) -> 0; all + zp 100
-    assert qi.divide_requant([7, -7, 6, 0], [1, 1, 3, 0], m0, shift, 1, 100).tolist() == [104, 96, 102, 100]
+    assert qi.divide_requant([7, -7, 6, 0], [1, 1, 3, 0], m0, shift, ONE, 100).tolist() == [104, 96, 102, 100]
     m0, shift = qi.requant_multiplier(0.5)
-    assert qi.divide_requant([5], [1], m0, shift, 1, 0).tolist() == [1]  # 5 / 2 * 0.5 = 1.25 -> 1
+    assert qi.divide_requant([5], [1], m0, shift, ONE, 0).tolist() == [1]  # 5 / 2 * 0.5 = 1.25 -> 1
     m0, shift = qi.requant_multiplier(40.0)
-    assert qi.divide_requant([3], [9], m0, shift, 1, 0).tolist() == [12]  # 3 / 10 * 40
-    assert qi.division_eps_int(1e-5, [1e-3, 1e-7]).tolist() == [1, 100]
+    assert qi.divide_requant([3], [9], m0, shift, ONE, 0).tolist() == [12]  # 3 / 10 * 40
+    # a fraction of a unit: eps 1/4 -> 7 / 1.25 = 5.6 -> 6 (the eps_int >= 1 unit rule gave 3.5 -> 4)
+    assert qi.divide_requant([7], [1], *qi.requant_multiplier(1.0), ONE // 4, 0).tolist() == [6]
+    # eps in units of s_den / 256: 1e-5 / 1e-3 * 256 = 2.56 -> 3; 1e-5 / 1e-7 * 256 = 25600; tiny -> 1
+    assert qi.division_eps_int(1e-5, [1e-3, 1e-7, 1e3]).tolist() == [3, 25600, 1]
 
 
 def test_add_with_per_channel_divisor_and_offset_by_hand():
@@ -227,13 +233,14 @@ def test_division_with_output_offset_by_hand():
     off = qi.offset_fixed([0.5, -0.25], 0.5)  # 1 code and -0.5 code, 16 fraction bits
     assert off.tolist() == [2**16, -(2**15)]
     # 7 / (1 + 1) = 3.5: minus 1 -> 2.5 -> 3; minus -0.5 -> 4.0 -> 4 (+ zp 100)
-    out = qi.divide_requant([7, 7], [1, 1], m0, shift, 1, 100, offset_int=off)
+    out = qi.divide_requant([7, 7], [1, 1], m0, shift, ONE, 100, offset_int=off)
     assert out.tolist() == [103, 104]
     # without offsets the two-step path equals the one-step one
     num, den = np.arange(-50, 50), np.arange(100) * 3
-    assert np.array_equal(qi.divide_requant(num, den, m0, shift, 1, 0, offset_int=0), qi.divide_requant(num, den, m0, shift, 1, 0))
+    assert np.array_equal(qi.divide_requant(num, den, m0, shift, ONE, 0, offset_int=0),
+                          qi.divide_requant(num, den, m0, shift, ONE, 0))
     # log2 variant: 40 / 8 = 5, minus 1 code -> 4
-    assert qi.divide_log2_requant([40], [5], m0, shift, 1, 0, offset_int=[2**16]).tolist() == [4]
+    assert qi.divide_log2_requant([40], [5], m0, shift, ONE, 0, offset_int=[2**16]).tolist() == [4]
 
 
 def test_divide_requant_tracks_float():
@@ -241,7 +248,7 @@ def test_divide_requant_tracks_float():
     num, den = rng.integers(-(2**20), 2**20, 300), rng.integers(0, 2**22, 300)
     real = 0.0173
     m0, shift = qi.requant_multiplier(real)
-    out = qi.divide_requant(num, den, m0, shift, 1, 128)
+    out = qi.divide_requant(num, den, m0, shift, ONE, 128)
     ref = num / (den + 1) * real
     inside = np.abs(ref) < 120
     assert np.abs(out - 128 - ref)[inside].max() <= 0.5 + 1e-6
@@ -251,7 +258,7 @@ def test_log2_division_variant():
     assert qi.log2_round([1, 2, 3, 5, 6, 11, 12]).tolist() == [0, 1, 2, 2, 3, 3, 4]  # 11 < 8 sqrt2 = 11.31
     m0, shift = qi.requant_multiplier(1.0)
     # 40 / (5 + 1): 6 -> 2^3, 40 / 8 = 5
-    assert qi.divide_log2_requant([40], [5], m0, shift, 1, 0).tolist() == [5]
+    assert qi.divide_log2_requant([40], [5], m0, shift, ONE, 0).tolist() == [5]
 
 
 def test_global_avg_pool_by_hand():
