@@ -131,3 +131,27 @@ def test_agreement_on_a_batch(toy):
     agreement = layer_agreement(q, model, x)
     assert agreement["block.context_module.main.truediv"]["elements"] == 2 * 8 * 64 * 8
     assert max(a["max_diff"] for a in agreement.values()) <= 1
+
+
+def test_eight_bit_apot_layers_need_and_get_int64_accumulators(toy, tmp_path):
+    """8-bit APoT codes reach 2^21 + 2^13: a pointwise sum exceeds int32; requantization stays exact."""
+    path = tmp_path / "apot8.yaml"
+    path.write_text("base: all_apot\nname: apot8\npointwise: {bits: 8, apot_only: true, apot_bits: 8}\n")
+    q, graph, model = _build(toy, str(path))
+    x = _input()
+    _, integers = model.run(x)
+    widest = 0
+    for layer in layers(graph):
+        info = layer.quant
+        producers = list(graph.predecessors(layer.name))
+        if info.apot_bits == 8 and layer.kind == OpKind.CONV_POINTWISE and len(producers) == 1 \
+                and integers[producers[0]].shape == tuple(layer.in_shapes[0]):
+            # the accumulator behind this layer's codes, recomputed from its input codes
+            producer = producers[0]
+            xi = torch.tensor(integers[producer] - info.in_zero_points[0], dtype=torch.float64)
+            acc = torch.nn.functional.conv2d(xi, torch.tensor(info.weight_int, dtype=torch.float64), None,
+                                             layer.stride, layer.padding, 1, layer.groups)
+            widest = max(widest, float(acc.abs().max()))
+    assert widest >= 2**31  # an int32 accumulator would overflow
+    agreement = layer_agreement(q, model, x)
+    assert max(a["max_diff"] for a in agreement.values()) <= 1
