@@ -215,6 +215,21 @@ def hardswish_input_range(out_hi: float, out_lo: float | None = None) -> tuple[f
     return lo, hardswish_inverse(out_hi)
 
 
+ACTIVATIONS = {
+    "relu": lambda x: np.maximum(x, 0.0),
+    "relu6": lambda x: np.clip(x, 0.0, 6.0),
+    "hardswish": hardswish,
+}
+
+
+def activation_lut(name: str, s_in: float, zp_in: int, s_out: float, zp_out: int, bits: int = 8) -> np.ndarray:
+    """int64[2^bits]: the codes of ``name`` applied to every input code, f((c - zp_in) s_in) quantized (exact)."""
+    if name not in ACTIVATIONS:
+        raise NotImplementedError(f"no integer rule for activation {name!r} (supported: {', '.join(ACTIVATIONS)})")
+    codes = np.arange(2**bits, dtype=np.int64)
+    return quantize_real(ACTIVATIONS[name]((codes - zp_in) * s_in), s_out, zp_out, bits)
+
+
 def asymmetric_params(lo: float, hi: float, bits: int) -> tuple[float, int]:
     """Scale and zero point of an asymmetric b-bit grid over [lo, hi] widened to include 0."""
     lo, hi = min(lo, 0.0), max(hi, 0.0)

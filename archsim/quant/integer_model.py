@@ -139,6 +139,7 @@ class IntegerModel:
         if layer.kind == OpKind.POOL:
             codes = qi.global_avg_pool(self._codes(operands[0], q, 0, layer), q.in_zero_points[0], q.requant_m0,
                                        q.requant_shift, q.out_zero_point, q.out_bits)
+            codes = self._fused_activation(layer, q, codes)
             codes = codes.reshape(codes.shape[:1] + self.grouped.shapes[g.output.name][1:])  # traced at batch 1
             return _reals(codes, q.out_scale, q.out_zero_point), codes
         if layer.kind == OpKind.NORM:
@@ -190,9 +191,10 @@ class IntegerModel:
         acts = [e for e in layer.epilogue if e in ("relu", "relu6", "hardswish", "gelu", "silu")]
         if not acts:
             return codes
-        if acts == ["relu"]:
+        if acts == ["relu"]:  # exact on codes: real 0 is the zero point
             return qi.relu_codes(codes, q.out_zero_point)
-        raise NotImplementedError(f"{layer.name}: fused {acts} without a LUT grid has no integer rule")
+        raise NotImplementedError(f"{layer.name}: a fused {'/'.join(acts)} after a {layer.kind.value} has no integer rule "
+                                  "(supported: ReLU on codes, Hardswish through a LUT grid on conv / linear / norm)")
 
     def _lookup(self, layer: Layer, q: QuantInfo, pre: np.ndarray) -> np.ndarray:
         """Fused Hardswish: index the per-channel table (one shared table when all channels agree)."""
@@ -231,6 +233,7 @@ class IntegerModel:
         rule = qi.divide_log2_requant if layer.attrs.get("denominator") == "log2" else qi.divide_requant
         codes = rule(num, den, q.requant_m0, q.requant_shift, q.eps_int, q.out_zero_point, q.out_bits,
                      offset_int=q.requant_offset)
+        codes = self._fused_activation(layer, q, codes)
         return _reals(codes, q.out_scale, q.out_zero_point), codes
 
     def _add(self, layer: Layer, q: QuantInfo, operands: list[torch.Tensor]):
@@ -238,6 +241,7 @@ class IntegerModel:
         offset = 0 if q.requant_offset is None else q.requant_offset
         codes = qi.add_requant_fixed(a, q.in_zero_points[0], b, q.in_zero_points[1], q.requant_m0[0], q.requant_m0[1],
                                      q.requant_shift[0], offset, q.out_zero_point, q.out_bits)
+        codes = self._fused_activation(layer, q, codes)
         return _reals(codes, q.out_scale, q.out_zero_point), codes
 
     def _norm(self, layer: Layer, q: QuantInfo, x: torch.Tensor):
@@ -251,15 +255,11 @@ class IntegerModel:
         return _reals(codes, q.out_scale, q.out_zero_point), codes
 
     def _activation(self, layer: Layer, q: QuantInfo, x: torch.Tensor):
-        codes = self._codes(x, q, 0, layer)
-        if layer.epilogue == ("relu",) or layer.epilogue == ("relu", "requant"):
-            out = qi.requantize(qi.relu_codes(codes, q.in_zero_points[0]) - q.in_zero_points[0],
-                                *qi.requant_multiplier(q.in_scales[0] / q.out_scale), q.out_zero_point, q.out_bits)
-        elif "hardswish" in layer.epilogue:  # an 8-bit input: the 256-entry table is exact
-            out = qi.hardswish_lut(q.in_scales[0], q.in_zero_points[0], q.out_scale, q.out_zero_point, q.out_bits)[codes]
-        else:
-            raise NotImplementedError(f"{layer.name}: standalone {layer.epilogue} has no integer rule")
-        return _reals(out, q.out_scale, q.out_zero_point), out
+        """A standalone activation on an 8-bit tensor: a 256-entry table, exact (none in EfficientViT)."""
+        (name,) = [e for e in layer.epilogue if e != "requant"]
+        table = qi.activation_lut(name, q.in_scales[0], q.in_zero_points[0], q.out_scale, q.out_zero_point, q.out_bits)
+        codes = table[self._codes(x, q, 0, layer)]
+        return _reals(codes, q.out_scale, q.out_zero_point), codes
 
 
 class _IntegerInterpreter(fx.Interpreter):

@@ -155,3 +155,36 @@ def test_eight_bit_apot_layers_need_and_get_int64_accumulators(toy, tmp_path):
     assert widest >= 2**31  # an int32 accumulator would overflow
     agreement = layer_agreement(q, model, x)
     assert max(a["max_diff"] for a in agreement.values()) <= 1
+
+
+class _Branchy(torch.nn.Module):
+    """A conv output read twice (so its ReLU6 stands alone) and a ReLU fused after a residual add."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(8, 8, 1)
+        self.pool = torch.nn.AdaptiveAvgPool2d(1)
+        self.fc = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        y = torch.relu(self.conv2(torch.nn.functional.relu6(x)) + x)
+        return self.fc(self.pool(y).flatten(1))
+
+
+def test_standalone_activation_and_relu_after_an_add():
+    torch.manual_seed(3)
+    model = _Branchy().eval()
+    batches = [torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(i)) for i in range(2)]
+    q = quantize_model(model, "uniform_w8a8_plain", batches)
+    graph = extract_graph(model, q, (1, 3, 16, 16), dict(META, resolution=16, policy="uniform_w8a8_plain"))
+    kinds = {layer.name: (layer.kind, layer.epilogue) for layer in layers(graph)}
+    assert (OpKind.ACTIVATION, ("relu6", "requant")) in kinds.values()
+    assert any(kind == OpKind.ADD and "relu" in epilogue for kind, epilogue in kinds.values())
+    integer_model = IntegerModel(model, graph)
+    agreement = layer_agreement(q, integer_model, batches[0][:1])
+    assert len(agreement) == 5 and max(a["max_diff"] for a in agreement.values()) <= 1
+    _, integers = integer_model.run(batches[0][:1])
+    add = next(name for name, (kind, _) in kinds.items() if kind == OpKind.ADD)
+    assert integers[add].min() >= graph.nodes[add]["layer"].quant.out_zero_point  # ReLU on codes

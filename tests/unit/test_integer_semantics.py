@@ -265,3 +265,13 @@ def test_global_avg_pool_by_hand():
     codes = np.array([[[[10, 12], [14, 20]]]])  # zp 10: sum 0 + 2 + 4 + 10 = 16
     m0, shift = qi.requant_multiplier(0.5 / 4 / 0.25)  # s_in 0.5, H W = 4, s_out 0.25: 16 * 0.5 = 8
     assert qi.global_avg_pool(codes, 10, m0, shift, 3).tolist() == [[[[11]]]]
+
+
+def test_activation_lut_by_hand():
+    # s_in 0.5, zp_in 4: codes 0..7 are -2 .. 1.5; relu6 onto s_out 0.25, zp_out 0
+    table = qi.activation_lut("relu6", 0.5, 4, 0.25, 0, bits=3)
+    assert table.tolist() == [0, 0, 0, 0, 0, 2, 4, 6]
+    relu = qi.activation_lut("relu", 0.5, 4, 0.5, 4, bits=3)
+    assert relu.tolist() == [4, 4, 4, 4, 4, 5, 6, 7]  # max(code, zp) when the grids agree
+    with pytest.raises(NotImplementedError, match="gelu"):
+        qi.activation_lut("gelu", 0.5, 4, 0.5, 4)
