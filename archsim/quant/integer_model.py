@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from archsim.graph.fx_groups import Group, _is_scalar_add, group_graph
-from archsim.graph.integer_params import output_channel_affine
+from archsim.graph.integer_params import output_affine_maps, output_channel_affine
 from archsim.graph.ir import Layer, OpKind, QuantInfo
 from archsim.graph.scale_maps import trace_index_maps
 from archsim.quant import integer as qi
@@ -124,6 +124,44 @@ class IntegerModel:
         out[:, index] = codes.reshape(shape[0], -1)
         return out.reshape(shape)
 
+    def layer_reals(self, integers: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The real values the integers of :meth:`run` stand for, per layer (float64).
+
+        8-bit codes: (c - z) s, undoing a Trio-ViT refinement of the stored tensor (y = stored *
+        divisor + shift), so they compare with the float model's layer outputs; wide
+        accumulators: acc * acc_scale.
+        """
+        reals = {}
+        for name, values in integers.items():
+            if name not in self.layers:
+                continue
+            layer, q = self.layers[name], self.layers[name].quant
+            if q.out_scale is None:
+                scale = q.acc_scale if layer.kind == OpKind.MATMUL else \
+                    np.asarray(q.acc_scale).reshape(_channel_shape(layer.kind, values.ndim))
+                reals[name] = values * scale
+                continue
+            stored = (values - q.out_zero_point) * q.out_scale
+            divisor, shift = output_affine_maps(layer)
+            reals[name] = stored * divisor + shift
+        return reals
+
+    def float_outputs(self, x: torch.Tensor) -> dict[str, np.ndarray]:
+        """Every layer's output in the float (BN-folded, unquantized) model on ``x`` (float64)."""
+        outputs: dict[str, np.ndarray] = {}
+        by_output = {g.output: g.name for g in self.grouped.groups}
+
+        class _Recorder(fx.Interpreter):
+            def run_node(self, n):
+                value = super().run_node(n)
+                if n in by_output:
+                    outputs[by_output[n]] = value.detach().to(torch.float64).numpy()
+                return value
+
+        with torch.no_grad():
+            _Recorder(self.gm).run(x)
+        return outputs
+
     # -- per layer ---------------------------------------------------------------------
     def compute(self, g: Group, operands: list[torch.Tensor]) -> tuple[torch.Tensor, np.ndarray]:
         layer = self.layers[g.name]
@@ -203,9 +241,9 @@ class IntegerModel:
             table = self._luts[layer.name] = self._hardswish_tables(layer, q)
         channels = pre.shape[-1 if layer.kind == OpKind.LINEAR else 1]
         if table.shape[0] == 1:
-            return table[0][pre]
+            return table[0][pre].astype(np.int64)  # tables are stored as uint8: codes leave as int64
         index = np.arange(channels).reshape(_channel_shape(layer.kind, pre.ndim))
-        return table[index, pre]
+        return table[index, pre].astype(np.int64)
 
     @staticmethod
     def _hardswish_tables(layer: Layer, q: QuantInfo) -> np.ndarray:
@@ -325,4 +363,21 @@ def layer_agreement(quantized, model: IntegerModel, x: torch.Tensor) -> dict[str
         ref = model.producer_layout(name, ref)
         diff = np.abs(mine - ref)
         out[name] = {"max_diff": int(diff.max()), "identical": float((diff == 0).mean()), "elements": int(diff.size)}
+    return out
+
+
+def layer_output_sqnr(model: IntegerModel, x: torch.Tensor) -> dict[str, float | None]:
+    """Per layer: SQNR (dB) of the integer model's output against the float model's, both run freely on ``x``.
+
+    Shows where quantization error enters and how it builds up through the network; None when
+    the two are identical.
+    """
+    _, integers = model.run(x)
+    reals = model.layer_reals(integers)
+    reference = model.float_outputs(x)
+    out = {}
+    for name, ref in reference.items():
+        noise = float(((ref - reals[name]) ** 2).sum())
+        signal = float((ref**2).sum())
+        out[name] = None if noise == 0 else (10 * np.log10(signal / noise) if signal > 0 else -np.inf)
     return out

@@ -8,7 +8,8 @@
 * model level against the fp32 model on the given batches: output SQNR, mean cosine
   similarity, top-1 agreement; with labelled batches, the real top-1 of both models. These
   are the integer model's numbers (the graph run by its integer rules) when one is given;
-* per 8-bit layer, how the integer model's codes compare with the float fake-quant model's.
+* per layer, the integer model's output SQNR against fp32 (where error enters and builds up)
+  and how its codes compare with the float fake-quant model's on the same inputs.
 
 SQNR is ``10 log10(sum x^2 / sum (x - x_q)^2)`` in dB; an exact quantization (no error)
 is reported as None (JSON null) rather than infinity, which JSON cannot hold.
@@ -99,11 +100,25 @@ def top1_accuracy(model: nn.Module, labelled: Iterable[tuple[torch.Tensor, torch
     return correct / total, total
 
 
-def agreement_rows(quantized: QuantizedModel, integer_model, image: torch.Tensor) -> list[dict]:
-    """Per 8-bit layer: the integer model's codes against the fake-quant model's, each layer on the same inputs."""
-    from archsim.quant.integer_model import layer_agreement
+def layer_output_rows(quantized: QuantizedModel, integer_model, image: torch.Tensor) -> list[dict]:
+    """Per layer (model order): the integer model's output against fp32, and its codes against the fake-quant model.
 
-    return [{"name": name, **a} for name, a in layer_agreement(quantized, integer_model, image).items()]
+    ``output_sqnr_db``: integer model and float model each run freely on ``image`` (where the
+    error enters and how it builds up); ``max_diff`` / ``identical``: each 8-bit layer on the
+    fake-quant model's inputs (None for wide layers).
+    """
+    from archsim.quant.integer_model import layer_agreement, layer_output_sqnr
+
+    sqnr = layer_output_sqnr(integer_model, image)
+    agreement = layer_agreement(quantized, integer_model, image)
+    rows = []
+    for name in integer_model.graph.graph.get("order", list(integer_model.graph.nodes)):
+        layer = integer_model.layers[name]
+        a = agreement.get(name, {})
+        rows.append({"name": name, "kind": layer.kind.value, "bits": int(layer.out_bits),
+                     "output_sqnr_db": _finite_or_none(sqnr[name]) if sqnr.get(name) is not None else None,
+                     "max_diff": a.get("max_diff"), "identical": a.get("identical"), "elements": a.get("elements")})
+    return rows
 
 
 def quality_report(model: nn.Module, quantized: QuantizedModel, fp32_batches: Iterable[torch.Tensor], *,
@@ -112,8 +127,9 @@ def quality_report(model: nn.Module, quantized: QuantizedModel, fp32_batches: It
     """The quality report of ``quantized`` (see the module docstring); JSON-ready (no NaN/inf).
 
     With ``integer_model`` (:class:`~archsim.quant.integer_model.IntegerModel` of the quantized
-    graph) the model-level numbers are the integer datapath's, and ``agreement`` lists how each
-    layer's codes compare with the fake-quant model on the first comparison image; without it
+    graph) the model-level numbers are the integer datapath's, and ``layer_outputs`` gives every
+    layer's output SQNR against fp32 and how its codes compare with the fake-quant model, on the
+    first comparison image (:func:`layer_output_rows`); without it
     they are the fake-quant model's (float arithmetic, see docs/quantization.md).
     """
     model = model.eval()
@@ -136,7 +152,7 @@ def quality_report(model: nn.Module, quantized: QuantizedModel, fp32_batches: It
         summary["eval"] = {"samples": n, "top1_fp32": fp32_top1, "top1_quantized": quant_top1}
     report = {"model": summary, "layers": layer_rows(quantized), "activations": activation_rows(quantized)}
     if integer_model is not None and fp32_batches:
-        report["agreement"] = agreement_rows(quantized, integer_model, fp32_batches[0][:1])
+        report["layer_outputs"] = layer_output_rows(quantized, integer_model, fp32_batches[0][:1])
     return report
 
 
@@ -174,12 +190,13 @@ def format_report(report: dict) -> str:
         better = sum(a["mse_adaround"] < a["mse_nearest"] for a in rounded)
         lines.append(f"  AdaRound           layer output MSE lower on {better} of {len(rounded)} layers, "
                      f"median ratio {ratios[len(ratios) // 2]:.3f} (sampled calibration rows)")
-    agreement = report.get("agreement")
-    if agreement:
-        worst = min(agreement, key=lambda r: r["identical"])
+    outputs = report.get("layer_outputs")
+    if outputs:
+        compared = [r for r in outputs if r["max_diff"] is not None]
+        worst = min(compared, key=lambda r: r["identical"])
         lines.append(f"  integer vs fake-quant model, each layer on the same inputs: max "
-                     f"{max(r['max_diff'] for r in agreement)} code(s), identical codes >= "
-                     f"{100 * worst['identical']:.1f} % ({worst['name']}) over {len(agreement)} layers")
+                     f"{max(r['max_diff'] for r in compared)} code(s), identical codes >= "
+                     f"{100 * worst['identical']:.1f} % ({worst['name']}) over {len(compared)} layers")
     layers = report["layers"]
     if layers:
         lines += ["", "weights:"]
@@ -190,6 +207,14 @@ def format_report(report: dict) -> str:
               str(r["filters"]), str(r["schemes"]["uniform"]), str(r["schemes"]["apot"]),
               f"{100 * r['apot_fraction']:.1f}", _fmt(r["weight_sqnr_db"], ".2f")] for r in layers],
             left=3)
+    if outputs:
+        lines += ["", "layer outputs (integer model vs fp32, first image; codes vs the fake-quant model on its inputs):"]
+        lines += _table(
+            ["layer", "kind", "out bits", "output SQNR [dB]", "max diff", "identical [%]"],
+            [[r["name"], r["kind"], str(r["bits"]), _fmt(r["output_sqnr_db"], ".2f"),
+              "-" if r["max_diff"] is None else str(r["max_diff"]),
+              "-" if r["identical"] is None else f"{100 * r['identical']:.1f}"] for r in outputs],
+            left=2)
     acts = report["activations"]
     if acts:
         lines += ["", "activations (per tensor):"]
