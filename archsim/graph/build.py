@@ -45,7 +45,7 @@ def build_graph(workload, *, quality_samples: int = QUALITY_SAMPLES) -> nx.DiGra
                                      workload.seed + QUALITY_SEED_OFFSET)
         candidate = IntegerModel(quantized.folded, graph) if quantized.policy.quantized else quantized
         summary.update(compare_outputs(model, candidate, held_out), policy=quantized.policy.name,
-                       computed_by="integer model" if quantized.policy.quantized else "fp32 model")
+                       computed_by="integer model" if quantized.policy.quantized else "fp32 model, BN folded")
     graph.graph["quant_summary"] = summary
     graph.graph["build_seconds"] = time.perf_counter() - start
     return graph

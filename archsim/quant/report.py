@@ -138,7 +138,8 @@ def quality_report(model: nn.Module, quantized: QuantizedModel, fp32_batches: It
     cmp = compare_outputs(model, candidate, fp32_batches)
     summary = {
         "policy": quantized.policy.name,
-        "computed_by": "integer model" if integer_model is not None else "fake-quant model",
+        "computed_by": "integer model" if integer_model is not None else (
+            "fake-quant model" if quantized.policy.quantized else "fp32 model, BN folded"),
         "samples": cmp["samples"],
         "output_sqnr_db": _finite_or_none(cmp["sqnr_db"]),
         "cosine": cmp["cosine"],
