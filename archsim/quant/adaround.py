@@ -119,12 +119,23 @@ def capture_samples(gm: fx.GraphModule, module_paths: dict[str, str], batches: l
 
 
 def grid_neighbours(weight: torch.Tensor, scale: torch.Tensor, apot_mask: np.ndarray, bits: int,
-                    apot_bits: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Codes (lo, hi) around each weight / scale on its filter's grid (uniform symmetric or APoT)."""
+                    apot_bits: int | None, zero_point: np.ndarray | None = None,
+                    symmetric: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Codes (lo, hi) around each weight / scale on its filter's grid, zero point removed.
+
+    Uniform filters: floor(w / s) and floor(w / s) + 1 clipped to the code range ([-2^(b-1),
+    2^(b-1) - 1], or [-zp, 2^b - 1 - zp] for asymmetric weights); APoT filters: the levels at and
+    above w / s (outside the level range both are the end level).
+    """
     out = weight.shape[0]
     t = (weight.detach().double().reshape(out, -1) / scale.double().reshape(out, 1))
-    uniform = torch.arange(-(2 ** (bits - 1)), 2 ** (bits - 1), dtype=torch.float64)
-    lo, hi = _neighbours(t, uniform)
+    zp = torch.zeros(out, 1, dtype=torch.float64) if zero_point is None else \
+        torch.as_tensor(np.asarray(zero_point, dtype=np.float64)).reshape(out, 1)
+    lower = torch.full_like(zp, -(2.0 ** (bits - 1))) if symmetric else -zp
+    upper = torch.full_like(zp, 2.0 ** (bits - 1) - 1) if symmetric else 2.0**bits - 1 - zp
+    # as the paper: clip(floor(w / s) + h, lower, upper), h in {0, 1}
+    lo = torch.minimum(torch.maximum(torch.floor(t), lower), upper)
+    hi = torch.minimum(torch.maximum(torch.floor(t) + 1, lower), upper)
     if apot_mask.any():
         magnitudes = torch.tensor(apot_level_codes(apot_bits), dtype=torch.float64)
         levels = torch.unique(torch.cat([-magnitudes, magnitudes]))

@@ -211,7 +211,7 @@ def quantize_model(model: nn.Module, policy: str | QuantPolicy, calib_batches: I
             deq, fields = quantize_weights(module.weight.detach(), rule, policy.apot_mse_tolerance,
                                            policy.apot_target_fraction if rule.mixed_apot else None)
             if g.name in samples:
-                deq = apply_adaround(module, fields, samples.pop(g.name), adaround_settings(policy))
+                deq = apply_adaround(module, fields, samples.pop(g.name), adaround_settings(policy), rule.symmetric)
             module.weight.copy_(deq)
             if g.name in refinements.shifts:  # shifted input: bias compensated with the quantized weights
                 _, z, bias0 = refinements.shifts[g.name]
@@ -236,11 +236,13 @@ def adaround_settings(policy: QuantPolicy) -> AdaRoundSettings:
                             reg_lambda=policy.adaround_lambda, lr=policy.adaround_lr, images=policy.adaround_images)
 
 
-def apply_adaround(module: nn.Module, fields: dict, samples, settings: AdaRoundSettings) -> torch.Tensor:
+def apply_adaround(module: nn.Module, fields: dict, samples, settings: AdaRoundSettings,
+                   symmetric: bool = True) -> torch.Tensor:
     """Replace round-to-nearest codes in ``fields`` by AdaRound's; returns the dequantized weight."""
     weight = module.weight.detach()
     scale = torch.from_numpy(fields["scale"])
-    lo, hi = grid_neighbours(weight, scale, fields["apot_mask"], fields["bits"], fields["apot_bits"])
+    lo, hi = grid_neighbours(weight, scale, fields["apot_mask"], fields["bits"], fields["apot_bits"],
+                             fields["zero_point"], symmetric)
     nearest = torch.from_numpy(fields["weight_int"]).to(torch.float64)
     codes, stats = adaround_layer(weight, scale, lo, hi, module.bias, samples, settings, nearest)
     fields["weight_int"] = codes.to(torch.int64).numpy().copy()

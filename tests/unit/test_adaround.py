@@ -20,6 +20,10 @@ def test_grid_neighbours_uniform_and_apot():
     assert lo[0].tolist() == [1, -2, 7] and hi[0].tolist() == [2, -1, 7]
     # filter 1, 4-bit APoT codes +-{0, 1, 2, 3, 4, 6, 8, 10}: 3.6 -> (3, 4); 0 -> (0, 1); -12 -> (-10, -10)
     assert lo[1].tolist() == [3, 0, -10] and hi[1].tolist() == [4, 1, -10]
+    # asymmetric 4-bit, zero point 3: codes minus zp in [-3, 12]; 2 -> (2, 3), -4 -> (-3, -3), 14 -> (12, 12)
+    lo, hi = grid_neighbours(torch.tensor([[1.0, -2.0, 7.0]]), torch.tensor([0.5]), np.array([False]), bits=4,
+                             apot_bits=None, zero_point=np.array([3]), symmetric=False)
+    assert lo.tolist() == [[2, -3, 12]] and hi.tolist() == [[3, -3, 12]]
 
 
 def _problem(seed=0, rows=256, k=12, out=6):
