@@ -81,6 +81,8 @@ def test_adaround_policy_end_to_end_on_the_toy(toy, tmp_path):
         assert np.array_equal(w.apot_mask, ref.apot_mask) and np.allclose(w.scale, ref.scale)
     changed = sum(int((w.weight_int != nearest.weights[n].weight_int).sum()) for n, w in q.weights.items())
     assert changed > 0
+    again = quantize_model(toy, str(path), batches)  # seeded sampling, deterministic optimisation
+    assert all(np.array_equal(w.weight_int, again.weights[n].weight_int) for n, w in q.weights.items())
     graph = extract_graph(toy, q, (1, 3, RES, RES), dict(META, policy="fast_adaround"))
     agreement = layer_agreement(q, IntegerModel(q.folded, graph), batches[0][:1])
     assert max(a["max_diff"] for a in agreement.values()) <= 1
