@@ -27,7 +27,6 @@ from archsim.quant.apot import apot_code_terms, apot_level_codes, apot_unit_expo
 
 M0_BITS = 31  # m0 is a 31-bit magnitude: 2^30 <= m0 < 2^31 (a positive int32)
 REQUANT_ACC_LIMIT = 2**31  # int32 accumulators: acc * m0 fits int64 (the fast path of requantize)
-WIDE_ACC_LIMIT = 2**63  # int64 accumulators (8-bit APoT filters): requantized exactly with Python integers
 DIVIDE_NUM_LIMIT = 2**32  # the division's wide numerator: |num| * m0 < 2^63
 # [choice] fraction bits of the quotient before a per-channel output offset is subtracted
 # (a Trio-ViT-shifted division output): the offset then costs a second rounding of at most 2^-17 code.
@@ -118,12 +117,12 @@ def requantize(acc, m0, shift, zero_point, bits: int, symmetric: bool = False, a
 def _exact_rounding_shift(acc: np.ndarray, m0: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """round(acc * m0 / 2^shift), ties away from zero, in Python integers (products beyond int64)."""
     acc, m0, shift = np.broadcast_arrays(acc, m0, shift)
-    out = np.empty(acc.shape, dtype=np.int64)
-    for index, (a, m, s) in enumerate(zip(acc.reshape(-1).tolist(), m0.reshape(-1).tolist(), shift.reshape(-1).tolist())):
+    out = []
+    for a, m, s in zip(acc.reshape(-1).tolist(), m0.reshape(-1).tolist(), shift.reshape(-1).tolist()):
         product = a * m
         magnitude = (abs(product) + (1 << (s - 1))) >> s if s > 0 else abs(product) << -s
-        out.reshape(-1)[index] = magnitude if product >= 0 else -magnitude
-    return out
+        out.append(magnitude if product >= 0 else -magnitude)
+    return np.array(out, dtype=np.int64).reshape(acc.shape)
 
 
 # -- accumulators ----------------------------------------------------------------------
@@ -287,7 +286,8 @@ def add_requant_fixed(a, za, b, zb, m_a, m_b, shift, offset_int, z_out, bits: in
     """
     a = np.asarray(a, dtype=np.int64) - za
     b = np.asarray(b, dtype=np.int64) - zb
-    total = a * np.asarray(m_a, dtype=np.int64) + b * np.asarray(m_b, dtype=np.int64) - np.asarray(offset_int, dtype=np.int64)
+    m_a, m_b, offset_int = (np.asarray(v, dtype=np.int64) for v in (m_a, m_b, offset_int))
+    total = a * m_a + b * m_b - offset_int
     lo, hi = code_range(bits)
     return np.clip(rounding_right_shift(total, shift) + z_out, lo, hi)
 
