@@ -85,37 +85,26 @@ def _sample_linear(x: torch.Tensor, y: torch.Tensor, rows: int, gen: torch.Gener
 
 def capture_samples(gm: fx.GraphModule, module_paths: dict[str, str], batches: list[torch.Tensor],
                     settings: AdaRoundSettings) -> dict[str, LayerSamples]:
-    """One float pass over (at most ``settings.images``) calibration images; sampled patches per layer."""
-    images = []
-    for batch in batches:
-        images.append(batch[: settings.images - sum(int(b.shape[0]) for b in images)])
-        if sum(int(b.shape[0]) for b in images) >= settings.images:
-            break
+    """One float forward of (at most ``settings.images``) calibration images; sampled rows per layer."""
+    images = torch.cat(batches)[: settings.images]
     gen = torch.Generator().manual_seed(settings.seed)
-    per_batch = [max(1, settings.rows * int(b.shape[0]) // sum(int(i.shape[0]) for i in images)) for b in images]
-    found: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {name: [] for name in module_paths}
-    state = {"rows": 0}
+    found: dict[str, LayerSamples] = {}
     hooks = []
     for name, path in module_paths.items():
-        module = gm.get_submodule(path)
 
         def hook(m, args, out, name=name):
             x, y = args[0].detach().float(), out.detach().float()
-            if isinstance(m, nn.Conv2d):
-                found[name].append(_sample_conv(m, x, y, state["rows"], gen))
-            else:
-                found[name].append(_sample_linear(x, y, state["rows"], gen))
-        hooks.append(module.register_forward_hook(hook))
+            sample = _sample_conv(m, x, y, settings.rows, gen) if isinstance(m, nn.Conv2d) else \
+                _sample_linear(x, y, settings.rows, gen)
+            found[name] = LayerSamples(*sample)
+        hooks.append(gm.get_submodule(path).register_forward_hook(hook))
     try:
         with torch.no_grad():
-            for batch, rows in zip(images, per_batch):
-                state["rows"] = rows
-                gm(batch)
+            gm(images)
     finally:
         for h in hooks:
             h.remove()
-    return {name: LayerSamples(torch.cat([p for p, _ in parts]), torch.cat([t for _, t in parts]))
-            for name, parts in found.items() if parts}
+    return found
 
 
 def grid_neighbours(weight: torch.Tensor, scale: torch.Tensor, apot_mask: np.ndarray, bits: int,
@@ -146,14 +135,9 @@ def grid_neighbours(weight: torch.Tensor, scale: torch.Tensor, apot_mask: np.nda
 
 
 def _neighbours(t: torch.Tensor, levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    index = torch.searchsorted(levels, t.contiguous(), right=True) - 1
+    index = torch.searchsorted(levels, t.contiguous(), right=True) - 1  # -1 below the first level
     last = levels.numel() - 1
-    lo = levels[index.clamp(0, last)]
-    hi = levels[(index + 1).clamp(0, last)]
-    below = t < levels[0]
-    lo = torch.where(below, levels[0], lo)
-    hi = torch.where(below, levels[0], hi)
-    return lo, hi
+    return levels[index.clamp(0, last)], levels[(index + 1).clamp(0, last)]
 
 
 def _rectified_sigmoid(v: torch.Tensor) -> torch.Tensor:
@@ -207,7 +191,7 @@ def adaround_layer(weight: torch.Tensor, scale: torch.Tensor, lo: torch.Tensor, 
     w = weight.detach().float()
     lo_f, step = lo.float(), (hi - lo).float()
     frac = torch.where(step > 0, (w / s - lo_f) / torch.where(step > 0, step, 1.0), torch.zeros_like(w))
-    frac = frac.clamp(0.01, 0.99)  # an exact grid point stays where it is (h saturates at 0 or 1)
+    frac = frac.clamp(0.01, 0.99)  # keeps V finite (an exact grid point starts just above its lower code)
     v = nn.Parameter(-torch.log((ZETA - GAMMA) / (frac - GAMMA) - 1))
     b = None if bias is None else bias.detach().float()
     target = samples.target

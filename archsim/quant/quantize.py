@@ -198,10 +198,10 @@ def quantize_model(model: nn.Module, policy: str | QuantPolicy, calib_batches: I
     # exact in float, so they run before weight quantization (transforms.py).
     refinements = apply_refinements(gm, grouped, policy, batches[0], qm.wide)
     qm.layer_attrs = refinements.layer_attrs
-    samples = {}
+    samples, adaround = {}, adaround_settings(policy)
     if policy.weight_rounding == "adaround":  # float inputs / outputs of every weighted layer, one pass
         samples = capture_samples(gm, {g.name: g.module_path for g in grouped.groups if g.kind.has_weights},
-                                  batches, adaround_settings(policy))
+                                  batches, adaround)
     for g in grouped.groups:
         if not g.kind.has_weights:
             continue
@@ -211,7 +211,7 @@ def quantize_model(model: nn.Module, policy: str | QuantPolicy, calib_batches: I
             deq, fields = quantize_weights(module.weight.detach(), rule, policy.apot_mse_tolerance,
                                            policy.apot_target_fraction if rule.mixed_apot else None)
             if g.name in samples:
-                deq = apply_adaround(module, fields, samples.pop(g.name), adaround_settings(policy), rule.symmetric)
+                deq = apply_adaround(module, fields, samples.pop(g.name), adaround, rule.symmetric)
             module.weight.copy_(deq)
             if g.name in refinements.shifts:  # shifted input: bias compensated with the quantized weights
                 _, z, bias0 = refinements.shifts[g.name]
