@@ -49,6 +49,7 @@ from torch import nn
 
 from archsim.graph.fx_groups import Group, GroupedGraph
 from archsim.graph.ir import OpKind
+from archsim.quant import integer as qi
 from archsim.quant.policy import ROLE_DEPTHWISE, QuantPolicy
 
 MIGRATION_QUANTILE = 0.99  # Trio-ViT get_ratio: percentile_alpha = 0.99
@@ -223,9 +224,9 @@ class Log2Denominator(nn.Module):
     """The attention denominator ``den + eps`` rounded to a power of two, as the integer spec rounds it.
 
     The spec rounds the *integer* denominator: D = den_int + eps (eps with 8 fraction bits) ->
-    2^round(log2 D) in units of the denominator's scale s_den (per head), so the division is a shift. That scale is known
-    only after calibration (it is s_q s_k); until :meth:`set_scale`, while calibrating, the real
-    value is rounded instead (same power-of-two rounding, in real units).
+    2^round(log2 D) in units of the denominator's scale s_den (per head), so the division is a
+    shift. That scale is known only after calibration (it is s_q s_k); until :meth:`set_scale`,
+    while calibrating, the real value is rounded instead (same power-of-two rounding, in real units).
     """
 
     def __init__(self, eps: float):
@@ -236,21 +237,16 @@ class Log2Denominator(nn.Module):
 
     def set_scale(self, den_scale) -> None:
         """Round in units of ``den_scale`` (the denominator's scale map, broadcastable to it) from now on."""
-        from archsim.quant.integer import division_eps_int
-
         den_scale = np.asarray(den_scale, dtype=np.float64)
         self.scale = torch.from_numpy(den_scale)
-        self.eps_int = torch.from_numpy(division_eps_int(self.eps, den_scale))
+        self.eps_int = torch.from_numpy(qi.division_eps_int(self.eps, den_scale))
 
     def forward(self, den_plus_eps: torch.Tensor) -> torch.Tensor:
         if self.scale is None:
             return log2_round(den_plus_eps)
-        from archsim.quant.integer import EPS_FRACTION_BITS, fixed_denominator
-        from archsim.quant.integer import log2_round as integer_log2_round
-
         den = torch.round((den_plus_eps.detach().to(torch.float64) - self.eps) / self.scale).clamp(min=0)
-        exponent = integer_log2_round(fixed_denominator(den.to(torch.int64).numpy(), self.eps_int.numpy()))
-        power = torch.from_numpy(np.exp2(exponent.astype(np.float64) - EPS_FRACTION_BITS))
+        exponent = qi.log2_round(qi.fixed_denominator(den.to(torch.int64).numpy(), self.eps_int.numpy()))
+        power = torch.from_numpy(np.exp2(exponent.astype(np.float64) - qi.EPS_FRACTION_BITS))
         return (power * self.scale).to(den_plus_eps.dtype)
 
 
