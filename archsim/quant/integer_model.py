@@ -57,7 +57,8 @@ def recover_integers(real: torch.Tensor, scale, what: str) -> np.ndarray:
     if ratio.size:
         error = float(np.abs(ratio - integers).max())
         if not error <= RECOVERY_TOLERANCE:
-            raise IntegerRecoveryError(f"{what}: values are {error:.3g} away from integers (tolerance {RECOVERY_TOLERANCE})")
+            raise IntegerRecoveryError(f"{what}: values are {error:.3g} away from integers "
+                                       f"(tolerance {RECOVERY_TOLERANCE})")
     return integers.astype(np.int64)
 
 
@@ -92,12 +93,13 @@ class IntegerModel:
         if missing:
             raise ValueError(f"IntegerModel: the graph lacks layers of the traced model: {missing[:3]}")
         self._luts: dict[str, np.ndarray] = {}
-        self._l1: dict[str, int] = {}
+        self._weights: dict[str, tuple[int, np.ndarray]] = {}
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)[0]
 
-    def run(self, x: torch.Tensor, forced: dict[str, np.ndarray] | None = None) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+    def run(self, x: torch.Tensor,
+            forced: dict[str, np.ndarray] | None = None) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
         """(output, integers): per layer its output codes (8-bit) or accumulators (wide), plus "input".
 
         ``forced`` (layer name -> 8-bit codes, e.g. the fake-quant model's, see
@@ -194,7 +196,8 @@ class IntegerModel:
         xi = recover_integers(x, q.in_scales[0], f"{layer.name} input")  # zero point removed: padding is real 0
         # Every partial sum is at most max|x| * max_o sum_k |w[o, k]|: below 2^24 float32 holds
         # them all exactly (a direct / GEMM convolution sums products only), else float64 (2^53).
-        bound = int(np.abs(xi).max(initial=0)) * self._filter_l1(layer.name, q)
+        l1, bias = self._weight_facts(layer.name, q)
+        bound = int(np.abs(xi).max(initial=0)) * l1
         dtype = np.float32 if bound < FLOAT32_EXACT else np.float64
         w = torch.from_numpy(q.weight_int.astype(dtype))
         module = self.gm.get_submodule(g.module_path)
@@ -204,8 +207,6 @@ class IntegerModel:
         else:
             sums = F.conv2d(xt, w, None, module.stride, module.padding, module.dilation, module.groups)
         acc = recover_integers(sums, 1.0, f"{layer.name} accumulator")
-        # bias_int already holds -z_x sum_k w; the zero-point-free sum needs it added back
-        bias = q.bias_int + q.in_zero_points[0] * q.weight_int.reshape(q.weight_int.shape[0], -1).sum(axis=1)
         shape = _channel_shape(layer.kind, acc.ndim)
         acc = acc + bias.reshape(shape)
         if q.out_scale is None:  # wide output (the classifier's logits)
@@ -219,11 +220,15 @@ class IntegerModel:
             codes = self._fused_activation(layer, q, codes)
         return _reals(codes, q.out_scale, q.out_zero_point), codes
 
-    def _filter_l1(self, name: str, q: QuantInfo) -> int:
-        """max over filters of sum_k |w[o, k]| (cached)."""
-        if name not in self._l1:
-            self._l1[name] = int(np.abs(q.weight_int).reshape(q.weight_int.shape[0], -1).sum(axis=1).max())
-        return self._l1[name]
+    def _weight_facts(self, name: str, q: QuantInfo) -> tuple[int, np.ndarray]:
+        """(max over filters of sum_k |w[o, k]|, the bias of a zero-point-free input sum), cached per layer.
+
+        ``bias_int`` holds -z_x sum_k w; the layer sums (x - z_x) w, so that term is added back.
+        """
+        if name not in self._weights:
+            w = q.weight_int.reshape(q.weight_int.shape[0], -1)
+            self._weights[name] = (int(np.abs(w).sum(axis=1).max()), q.bias_int + q.in_zero_points[0] * w.sum(axis=1))
+        return self._weights[name]
 
     def _fused_activation(self, layer: Layer, q: QuantInfo, codes: np.ndarray) -> np.ndarray:
         acts = [e for e in layer.epilogue if e in ("relu", "relu6", "hardswish", "gelu", "silu")]
@@ -231,7 +236,8 @@ class IntegerModel:
             return codes
         if acts == ["relu"]:  # exact on codes: real 0 is the zero point
             return qi.relu_codes(codes, q.out_zero_point)
-        raise NotImplementedError(f"{layer.name}: a fused {'/'.join(acts)} after a {layer.kind.value} has no integer rule "
+        raise NotImplementedError(f"{layer.name}: a fused {'/'.join(acts)} after a {layer.kind.value} "
+                                  "has no integer rule "
                                   "(supported: ReLU on codes, Hardswish through a LUT grid on conv / linear / norm)")
 
     def _lookup(self, layer: Layer, q: QuantInfo, pre: np.ndarray) -> np.ndarray:
