@@ -73,7 +73,7 @@ NO_CHECKPOINT_EVAL_WARNING = (
 
 
 def cmd_quantize(args) -> int:
-    from archsim.graph.build import QUALITY_SEED_OFFSET
+    from archsim.graph.build import QUALITY_SEED_OFFSET, graph_meta
     from archsim.graph.extract import extract_graph
     from archsim.quant.integer_model import IntegerModel
     from archsim.quant.quantize import quantize_model
@@ -107,9 +107,8 @@ def cmd_quantize(args) -> int:
     quantized = quantize_model(model, workload.policy, batches)
     integer_model = None
     if quantized.policy.quantized:  # report what the integer datapath computes
-        meta = {"model": workload.model, "resolution": workload.resolution, "batch": 1,
-                "policy": quantized.policy.name, "seed": workload.seed}
-        graph = extract_graph(model, quantized, (1, 3, workload.resolution, workload.resolution), meta)
+        graph = extract_graph(model, quantized, (1, 3, workload.resolution, workload.resolution),
+                              graph_meta(workload, quantized.policy.name, batch=1))
         integer_model = IntegerModel(quantized.folded, graph)
     report = quality_report(model, quantized, quality, eval_batches=eval_batches, integer_model=integer_model)
     out = {

@@ -17,6 +17,12 @@ QUALITY_SEED_OFFSET = 2_000_003  # held-out synthetic images for the quality che
 QUALITY_SAMPLES = 4  # [choice] cheap: a few images give SQNR/cosine to ~0.1 dB / 1e-3, not accuracy
 
 
+def graph_meta(workload, policy: str, batch: int) -> dict:
+    """The graph attributes extract_graph needs (model, resolution, batch, policy, seed) for ``workload``."""
+    return {"model": workload.model, "resolution": workload.resolution, "batch": batch, "policy": policy,
+            "seed": workload.seed}
+
+
 def build_graph(workload, *, quality_samples: int = QUALITY_SAMPLES) -> nx.DiGraph:
     """Build the model of ``workload``, quantize it by its policy and extract its graph.
 
@@ -36,8 +42,7 @@ def build_graph(workload, *, quality_samples: int = QUALITY_SAMPLES) -> nx.DiGra
     batches = calibration_batches(getattr(calib, "source", "synthetic"), calib.samples, calib.batch_size,
                                   workload.resolution, workload.seed)
     quantized = quantize_model(model, workload.policy, batches)
-    meta = dict(model=workload.model, resolution=workload.resolution, batch=workload.batch,
-                policy=quantized.policy.name, seed=workload.seed)
+    meta = graph_meta(workload, quantized.policy.name, workload.batch)
     graph = extract_graph(model, quantized, (workload.batch, 3, workload.resolution, workload.resolution), meta)
     summary = quant_share_summary(graph)
     if quality_samples > 0:  # what the integer datapath computes, against fp32
