@@ -73,8 +73,8 @@ NO_CHECKPOINT_EVAL_WARNING = (
 
 
 def cmd_quantize(args) -> int:
-    from archsim.graph.build import QUALITY_SEED_OFFSET, graph_meta
-    from archsim.graph.extract import extract_graph
+    from archsim.frontend.build import QUALITY_SEED_OFFSET, graph_meta
+    from archsim.frontend.extract import extract_graph
     from archsim.quant.integer_model import IntegerModel
     from archsim.quant.quantize import quantize_model
     from archsim.quant.report import format_report, quality_report

@@ -1,7 +1,7 @@
 """The end-to-end flow: workload -> graph -> (arch spec) -> simulation -> result.
 
 Each stage is its own function so a test, a sweep or a notebook can call any one alone.
-Torch is imported only by :func:`build_workload_graph` (through archsim.graph.build).
+Torch is imported only by :func:`build_workload_graph` (through archsim.frontend.build).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def load_workload(name_or_path: str, **overrides):
 
 def build_workload_graph(workload) -> nx.DiGraph:
     """The workload's quantized graph; quality against fp32 is `archsim quantize`'s job, not run's."""
-    from archsim.graph.build import build_graph
+    from archsim.frontend.build import build_graph
 
     return build_graph(workload, quality_samples=0)
 

@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from archsim.graph.extract import extract_graph
+from archsim.frontend.extract import extract_graph
 from archsim.quant.integer_model import IntegerModel, layer_agreement
 from archsim.quant.quantize import quantize_model
 from archsim.workload.config import load_workload

@@ -84,7 +84,7 @@ class QuantInfo:
     out_bits: int = 8  # bits of the output after requantization (32 = kept wide)
     out_scale: float | None = None
     out_zero_point: int = 0
-    # Integer-path parameters (docs/quantization.md "Integer semantics"; archsim.quant.integer).
+    # Integer-path parameters (docs/quantization.md "Integer semantics"; archsim.numerics.integer).
     # requant: real multiplier ~= requant_m0 * 2^-requant_shift. MAC layers: per output channel,
     # s_in * s_w / s_target (s_target = lut_in_scale when a Hardswish LUT follows, else
     # out_scale); pool: one entry; add: one m0 per input with a common shift; div: per head.
@@ -101,7 +101,7 @@ class QuantInfo:
     lut_in_scale: np.ndarray | None = None  # float64[out]: the LUT input grid per output channel
     lut_in_zero_point: np.ndarray | None = None  # int64[out] (the LUT output grid is out_scale / out_zero_point)
     eps_int: np.ndarray | None = None  # div: eps in units of s_den / 2^8 (>= 1), per head
-    # norm: the integer LayerNorm's parameters (archsim.quant.integer_norm.LayerNormParams: fixed-point
+    # norm: the integer LayerNorm's parameters (archsim.numerics.integer_norm.LayerNormParams: fixed-point
     # gamma / beta on the output grid, or on the LUT input grid when a Hardswish follows; eps_int)
     norm_params: object | None = None
 

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import fx, nn
 
-from archsim.quant.apot import apot_level_codes
+from archsim.numerics.apot import apot_level_codes
 
 ZETA, GAMMA = 1.1, -0.1  # stretch of the rectified sigmoid (paper, BRECQ)
 BETA_RANGE = (20.0, 2.0)  # annealing of the rounding regulariser's exponent (BRECQ b_range)

@@ -5,7 +5,7 @@ BN-folded model: torch executes the layout ops (reshape, transpose, slicing, con
 the ones column of v) and the prologue ReLUs, and every layer is replaced by its integer rule
 from docs/quantization.md ("Integer semantics"), computed from its ``QuantInfo`` alone
 (``weight_int``, ``bias_int``, ``requant_m0``/``shift``/``offset``, LUT grids, ``eps_int``,
-``acc_scale``) with the numpy reference functions of :mod:`archsim.quant.integer`. No float
+``acc_scale``) with the numpy reference functions of :mod:`archsim.numerics.integer`. No float
 weight, scale product or activation of the fake-quant model enters, so its outputs are the
 quantized model's numbers bit for bit; the float fake-quant module
 (``QuantizedModel.module``) only serves calibration and stays within a code of it.
@@ -31,12 +31,12 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from archsim.graph.fx_groups import Group, _is_scalar_add, group_graph
-from archsim.graph.integer_params import output_affine_maps, output_channel_affine
+from archsim.frontend.fx_groups import Group, _is_scalar_add, group_graph
+from archsim.frontend.integer_params import output_affine_maps, output_channel_affine
 from archsim.graph.ir import Layer, OpKind, QuantInfo
-from archsim.graph.scale_maps import trace_index_maps
-from archsim.quant import integer as qi
-from archsim.quant.integer_norm import layer_norm_int
+from archsim.frontend.scale_maps import trace_index_maps
+from archsim.numerics import integer as qi
+from archsim.numerics.integer_norm import layer_norm_int
 from archsim.quant.transforms import ATTR_OUTPUT_CONSUMER
 
 FLOAT32_EXACT = 2**24  # integers below this are exact in float32

@@ -5,7 +5,7 @@ layer role) read from a YAML file by :mod:`archsim.quant.policy_loader`. The bun
 policies live in ``archsim/quant/policies/*.yaml``; a user policy is any YAML file with the
 same fields. :mod:`archsim.quant.quantize` applies a policy. Layer roles (depthwise,
 pointwise, stem, classifier) are decided from the module's shape and position, see
-:func:`archsim.graph.fx_groups.conv_role`. Every default that is not published is a
+:func:`archsim.frontend.fx_groups.conv_role`. Every default that is not published is a
 [choice], marked in the YAML files and in docs/quantization.md.
 
 This module imports no torch, so workload validation can list the policies cheaply.

@@ -1,7 +1,7 @@
 """Apply a quantization policy to a model: fold BN, quantize weights, calibrate activations.
 
 The result, :class:`QuantizedModel`, holds the per-layer integer decisions (keyed by layer
-name = module path, see :func:`archsim.graph.fx_groups.layer_name`) and a fake-quant torch
+name = module path, see :func:`archsim.frontend.fx_groups.layer_name`) and a fake-quant torch
 module that computes what the integer datapath computes, up to float rounding: weights are
 replaced by their dequantized values and every 8-bit tensor (layer outputs, network input)
 is quantize-dequantized. Tensors kept wide (attention matmul outputs, logits) are not.
@@ -21,8 +21,8 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from archsim.graph.fx_groups import GroupedGraph, group_graph
-from archsim.graph.integer_params import operand_scale_maps
+from archsim.frontend.fx_groups import GroupedGraph, group_graph
+from archsim.frontend.integer_params import operand_scale_maps
 from archsim.graph.ir import OpKind
 from archsim.quant.adaround import AdaRoundSettings, adaround_layer, capture_samples, grid_neighbours
 from archsim.quant.calibrate import INPUT_KEY_PREFIX, ActQuant, calibrate, insert_quantizers

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 # The level construction is pure Python, shared with the numpy integer reference.
-from archsim.quant.apot import (  # noqa: F401  (re-exported: callers import them from here)
+from archsim.numerics.apot import (  # noqa: F401  (re-exported: callers import them from here)
     apot_code_terms,
     apot_level_codes,
     apot_levels,

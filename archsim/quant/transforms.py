@@ -47,9 +47,9 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from archsim.graph.fx_groups import Group, GroupedGraph
+from archsim.frontend.fx_groups import Group, GroupedGraph
 from archsim.graph.ir import OpKind
-from archsim.quant import integer as qi
+from archsim.numerics import integer as qi
 from archsim.quant.policy import ROLE_DEPTHWISE, QuantPolicy
 
 MIGRATION_QUANTILE = 0.99  # Trio-ViT get_ratio: percentile_alpha = 0.99

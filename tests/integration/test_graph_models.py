@@ -6,8 +6,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from archsim.graph.build import build_graph
-from archsim.graph.extract import extract_graph, quant_share_summary
+from archsim.frontend.build import build_graph
+from archsim.frontend.extract import extract_graph, quant_share_summary
 from archsim.graph.ir import OpKind, graph_outputs, layers, total_macs
 from archsim.quant.quantize import quantize_model
 from archsim.quant.quantizers import apot_levels, apot_unit_exponent

@@ -5,7 +5,7 @@ import pytest
 import torch
 from test_extract_toy import META, RES, Toy
 
-from archsim.graph.extract import extract_graph
+from archsim.frontend.extract import extract_graph
 from archsim.quant.adaround import AdaRoundSettings, LayerSamples, _OutputError, adaround_layer, grid_neighbours
 from archsim.quant.integer_model import IntegerModel, layer_agreement
 from archsim.quant.policy_loader import PolicyError, load_policy_file

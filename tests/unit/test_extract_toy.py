@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from archsim.graph.extract import extract_graph
+from archsim.frontend.extract import extract_graph
 from archsim.graph.ir import OpKind, graph_outputs, layers, total_macs
 from archsim.quant.quantize import quantize_model
 from archsim.workload.efficientvit import ClassifierHead, ConvNormAct, DSConv, EfficientVitBlock, ResidualBlock
@@ -284,7 +284,7 @@ def test_fp32_graph_has_no_integer_parameters(fp32_graph):
 
 def _integer_layer_vs_fake_quant(q, layer):
     """Run one weighted layer in integers from the graph's parameters; return (integer codes, fake-quant codes)."""
-    from archsim.quant import integer as qi
+    from archsim.numerics import integer as qi
 
     info = layer.quant
     module = q.module.get_submodule(q.weights[layer.name].module_path)
@@ -350,7 +350,7 @@ def test_layer_norm_parameters_are_in_the_graph(fp32_graph, toy):
 
 def test_refinement_divisor_and_shift_fold_into_multiplier_and_bias():
     """A conv without activation whose stored output is (y - 0.5) / 2 (hand-computed)."""
-    from archsim.graph.integer_params import fill_integer_params
+    from archsim.frontend.integer_params import fill_integer_params
     from archsim.graph.ir import Layer, QuantInfo
 
     layer = Layer("c", OpKind.CONV_POINTWISE, ((1, 1, 1, 1),), (1, 1, 1, 1), epilogue=("bias", "requant"),

@@ -5,9 +5,9 @@ import pytest
 import torch
 from test_extract_toy import META, RES, Toy
 
-from archsim.graph.extract import extract_graph
+from archsim.frontend.extract import extract_graph
 from archsim.graph.ir import OpKind, layers
-from archsim.quant import integer as qi
+from archsim.numerics import integer as qi
 from archsim.quant.integer_model import IntegerModel, IntegerRecoveryError, layer_agreement
 from archsim.quant.quantize import quantize_model
 

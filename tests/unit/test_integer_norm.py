@@ -1,12 +1,12 @@
-"""Integer LayerNorm (archsim.quant.integer_norm): a hand-worked example, the float64 reference, guards."""
+"""Integer LayerNorm (archsim.numerics.integer_norm): a hand-worked example, the float64 reference, guards."""
 
 import math
 
 import numpy as np
 import pytest
 
-from archsim.quant import integer as qi
-from archsim.quant.integer_norm import (
+from archsim.numerics import integer as qi
+from archsim.numerics.integer_norm import (
     LayerNormParams,
     isqrt_floor,
     isqrt_nearest,

@@ -1,9 +1,9 @@
-"""The integer semantics of archsim.quant.integer, on examples computed by hand."""
+"""The integer semantics of archsim.numerics.integer, on examples computed by hand."""
 
 import numpy as np
 import pytest
 
-from archsim.quant import integer as qi
+from archsim.numerics import integer as qi
 
 
 # -- rounding and requantization -------------------------------------------------------

@@ -9,7 +9,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from archsim.graph.fx_groups import group_graph
+from archsim.frontend.fx_groups import group_graph
 from archsim.quant.calibrate import ActivationQuantizer
 from archsim.quant.fold import fold_batchnorm
 from archsim.quant.policy import POLICIES, QuantPolicy, WeightRule, get_policy

@@ -3,7 +3,7 @@
 One Layer per conv / linear / matmul with its BN, activation and requantization in the
 epilogue; vector nodes for residual adds, the attention division, global pooling, layer
 norm and activations that could not be fused. Layout ops are folded away (see
-:mod:`archsim.graph.fx_groups`).
+:mod:`archsim.frontend.fx_groups`).
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ import numpy as np
 import torch
 from torch import fx, nn
 
-from archsim.graph.fx_groups import Group, GroupedGraph, OperandPart, group_graph
-from archsim.graph.integer_params import (
+from archsim.frontend.fx_groups import Group, GroupedGraph, OperandPart, group_graph
+from archsim.frontend.integer_params import (
     OUTPUT_DIVISOR_MAP_KEY,
     OUTPUT_SHIFT_MAP_KEY,
     fill_integer_params,
     operand_scale_maps,
 )
 from archsim.graph.ir import Layer, OpKind, QuantInfo, add_layer, tensor_bytes
-from archsim.graph.scale_maps import to_producer_layout, trace_index_maps
+from archsim.frontend.scale_maps import to_producer_layout, trace_index_maps
 from archsim.quant.calibrate import input_key
 from archsim.quant.quantize import QuantizedModel
 from archsim.quant.transforms import ATTR_OUTPUT_CONSUMER, ATTR_OUTPUT_SCALE, ATTR_OUTPUT_SHIFT

@@ -4,7 +4,7 @@ Needed where a tensor does not have one scale: the linear-attention operands are
 concatenations of two producers (qkv conv and multi-scale aggregation, one scale each),
 v is padded with a constant ones column (integer 1 at scale 1), and the wide matmul outputs
 carry a product of input scales per head and per column. The pass reuses the label
-propagation of :mod:`archsim.graph.fx_groups` (layout ops run on the maps as they are)
+propagation of :mod:`archsim.frontend.fx_groups` (layout ops run on the maps as they are)
 with scale values instead of producer labels.
 """
 
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx
 
-from archsim.graph.fx_groups import Group, GroupedGraph, _is_scalar_add, _LabelInterpreter, activation_name
+from archsim.frontend.fx_groups import Group, GroupedGraph, _is_scalar_add, _LabelInterpreter, activation_name
 
 PAD_SCALE = 1.0  # the padded ones column: integer 1 at scale 1.0 (real 1 exactly)
 

@@ -1,5 +1,5 @@
 """The APoT level set, in pure Python (no torch): shared by the torch quantizers and the
-numpy integer reference (:mod:`archsim.quant.integer`).
+numpy integer reference (:mod:`archsim.numerics.integer`).
 
 APoT (additive powers of two, Li et al., ICLR 2020; reference code yhhhli/APoT_Quantization):
 each magnitude level is a sum of at most two powers of two. Codes are levels in units of the

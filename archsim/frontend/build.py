@@ -9,7 +9,7 @@ import time
 
 import networkx as nx
 
-from archsim.graph.extract import extract_graph, quant_share_summary
+from archsim.frontend.extract import extract_graph, quant_share_summary
 from archsim.quant.integer_model import IntegerModel
 from archsim.quant.quantize import compare_outputs, quantize_model
 

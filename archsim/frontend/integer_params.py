@@ -3,7 +3,7 @@
 From the float scales that quantization chose, derive what the functional executor needs to
 run a layer in integers: accumulator scale, fixed-point requantization multipliers, the
 bias with the input zero-point correction folded in, Hardswish LUT grids, division eps.
-No torch: inputs are numpy scale maps (see :mod:`archsim.graph.scale_maps`).
+No torch: inputs are numpy scale maps (see :mod:`archsim.frontend.scale_maps`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import math
 
 import numpy as np
 
-from archsim.graph.fx_groups import Group, GroupedGraph
+from archsim.frontend.fx_groups import Group, GroupedGraph
 from archsim.graph.ir import Layer, OpKind, QuantInfo
-from archsim.graph.scale_maps import matmul_acc_scale, trace_scale_maps
-from archsim.quant import integer as qi
+from archsim.frontend.scale_maps import matmul_acc_scale, trace_scale_maps
+from archsim.numerics import integer as qi
 from archsim.quant.calibrate import input_key
-from archsim.quant.integer_norm import layer_norm_params
+from archsim.numerics.integer_norm import layer_norm_params
 
 
 def weighted_acc_scale(in_map: np.ndarray, weight_scale: np.ndarray) -> np.ndarray | None:

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 # The APoT level set is shared with the torch quantizers (pure Python, no torch import).
-from archsim.quant.apot import apot_code_terms, apot_level_codes, apot_unit_exponent  # noqa: F401
+from archsim.numerics.apot import apot_code_terms, apot_level_codes, apot_unit_exponent  # noqa: F401
 
 M0_BITS = 31  # m0 is a 31-bit magnitude: 2^30 <= m0 < 2^31 (a positive int32)
 REQUANT_ACC_LIMIT = 2**31  # int32 accumulators: acc * m0 fits int64 (the fast path of requantize)

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from archsim.quant.integer import code_range, round_half_away
+from archsim.numerics.integer import code_range, round_half_away
 
 MAX_N = 4096  # features; the overflow bounds above assume it
 IN_CODE_MAX = 255  # 8-bit input codes and zero point
