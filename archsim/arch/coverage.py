@@ -1,9 +1,10 @@
 """Can an architecture run a workload? Checked before simulating, with messages for humans.
 
-A *need* is ``(OpKind, weight_bits | None, act_bits, Scheme)``: one kind of work a graph
-contains. A mode supports it under the contract of :class:`archsim.arch.spec.EngineMode`:
-kind listed, weight bits <= mode weight_bits (None counts as 0), act bits <= act_bits,
-scheme listed.
+A *need* (:class:`archsim.graph.opkinds.Need`) is one kind of work a graph contains, derived by
+the op-kind rule table (:func:`archsim.graph.opkinds.layer_needs`), the same table the
+simulator's mapper reads. :func:`mode_supports` is the one acceptance rule both use: kind
+listed, scheme listed, act bits <= the mode's act_bits, weight bits (when the work has
+weights) <= its weight_bits.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import networkx as nx
 
 from archsim.arch.spec import ArchSpec, EngineMode, EngineSpec
 from archsim.graph.ir import OpKind, Scheme, layers
-
-Need = tuple[OpKind, "int | None", int, Scheme]
+from archsim.graph.opkinds import Need, layer_needs
 
 # Every op kind an EfficientViT graph contains; load_arch requires each to be listed by some mode.
 EFFICIENTVIT_KINDS: tuple[OpKind, ...] = (
@@ -32,16 +32,13 @@ EFFICIENTVIT_KINDS: tuple[OpKind, ...] = (
     OpKind.ACTIVATION,
 )
 
-FLOAT_BITS = 32  # a weight or activation this wide (or wider) is floating point, not an integer code
-
 
 def mode_supports(mode: EngineMode, need: Need) -> bool:
-    kind, weight_bits, act_bits, scheme = need
     return (
-        kind in mode.op_kinds
-        and (weight_bits or 0) <= mode.weight_bits
-        and act_bits <= mode.act_bits
-        and scheme in mode.schemes
+        need.kind in mode.op_kinds
+        and need.scheme in mode.schemes
+        and need.act_bits <= mode.act_bits
+        and (need.weight_bits is None or need.weight_bits <= mode.weight_bits)
     )
 
 
@@ -51,11 +48,10 @@ def modes_for(spec: ArchSpec, need: Need) -> list[tuple[EngineSpec, EngineMode]]
 
 
 def describe_need(need: Need) -> str:
-    kind, weight_bits, act_bits, scheme = need
-    scheme_text = {Scheme.APOT: "APoT", Scheme.UNIFORM: "uniform", Scheme.FLOAT: "float"}[scheme]
-    if weight_bits is None:
-        return f"{kind.value} with {act_bits}-bit {scheme_text} operands"
-    return f"{kind.value} with {weight_bits}-bit {scheme_text} filters and {act_bits}-bit activations"
+    scheme_text = {Scheme.APOT: "APoT", Scheme.UNIFORM: "uniform", Scheme.FLOAT: "float"}[need.scheme]
+    if need.weight_bits is None:
+        return f"{need.kind.value} with {need.act_bits}-bit {scheme_text} operands"
+    return f"{need.kind.value} with {need.weight_bits}-bit {scheme_text} filters and {need.act_bits}-bit activations"
 
 
 def _describe_mode(engine: EngineSpec, mode: EngineMode) -> str:
@@ -69,35 +65,13 @@ def check_supports(spec: ArchSpec, needs: Iterable[Need]) -> list[str]:
     for need in dict.fromkeys(needs):  # dedupe, keep order
         if modes_for(spec, need):
             continue
-        listing = [_describe_mode(e, m) for e in spec.engines for m in e.modes if need[0] in m.op_kinds]
+        listing = [_describe_mode(e, m) for e in spec.engines for m in e.modes if need.kind in m.op_kinds]
         if listing:
-            detail = f"modes for {need[0].value}: " + ", ".join(listing)
+            detail = f"modes for {need.kind.value}: " + ", ".join(listing)
         else:
-            detail = f"no mode lists {need[0].value}"
+            detail = f"no mode lists {need.kind.value}"
         problems.append(f"{describe_need(need)}: no engine mode supports it ({detail})")
     return problems
-
-
-def layer_needs(layer) -> list[Need]:
-    """The needs of one IR layer; the same rules as the simulator's mapper (archsim.sim.mapping).
-
-    - Weighted layer with ``quant.apot_mask``: one need per scheme present; APoT filters at
-      ``quant.apot_bits`` (else the layer's weight bits), uniform filters at ``weight_bits``.
-    - Any other layer: uniform when its activation bits and weight bits (if any) are all
-      below 32, else float. A vector op on int32 tensors (kept wide before the division)
-      therefore counts as float: the IR cannot tell int32 from fp32, so vector modes list both.
-    """
-    kind, act_bits = layer.kind, layer.act_bits
-    q = layer.quant
-    if layer.weight_bits is not None and q is not None and q.apot_mask is not None and q.apot_mask.size:
-        needs: list[Need] = []
-        if q.apot_filters < q.apot_mask.size:
-            needs.append((kind, layer.weight_bits, act_bits, Scheme.UNIFORM))
-        if q.apot_filters:
-            needs.append((kind, q.apot_bits or layer.weight_bits, act_bits, Scheme.APOT))
-        return needs
-    widest = max(act_bits, layer.weight_bits or 0)
-    return [(kind, layer.weight_bits, act_bits, Scheme.UNIFORM if widest < FLOAT_BITS else Scheme.FLOAT)]
 
 
 def graph_needs(graph: nx.DiGraph) -> list[Need]:

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 from archsim.arch.spec import ArchSpec, EngineKind, EngineMode, EnergyEntry
+from archsim.graph.access import relu_steps
 from archsim.graph.ir import VECTOR_KINDS, Layer, OpKind, tensor_bytes
 
 STATIC_KEY = "static"
@@ -98,7 +99,7 @@ def layer_energy(layer: Layer, streams, spec: ArchSpec, traffic: BufferTraffic, 
 
     for s in streams:
         add(s.engine, s.ops * spec.engine(s.engine).mode(s.mode).energy_per_op.value)
-    if layer.epilogue:
+    if epilogue_ops(layer):
         mode = epilogue_mode(spec)
         key = epilogue_engine(spec)
         if mode is None:  # no vector unit: the producing engine's own op energy prices it
@@ -114,8 +115,10 @@ def layer_energy(layer: Layer, streams, spec: ArchSpec, traffic: BufferTraffic, 
 
 
 def epilogue_ops(layer: Layer) -> int:
-    """1 vector op per output element per fused epilogue op."""
-    return math.prod(layer.out_shape) * len(layer.epilogue)
+    """1 vector op per output element per fused epilogue op (every epilogue entry, and every ReLU of an
+    operand's access program: the ReLU on q and k of linear attention)."""
+    relus = sum(relu_steps(op.program) for op in layer.operands)
+    return math.prod(layer.out_shape) * (len(layer.epilogue) + relus)
 
 
 def static_power_w(spec: ArchSpec) -> float:

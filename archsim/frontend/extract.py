@@ -2,8 +2,9 @@
 
 One Layer per conv / linear / matmul with its BN, activation and requantization in the
 epilogue; vector nodes for residual adds, the attention division, global pooling, layer
-norm and activations that could not be fused. Layout ops are folded away (see
-:mod:`archsim.frontend.fx_groups`).
+norm and activations that could not be fused. Layout ops are not nodes: each operand carries
+the access program that assembles it from its producers (:mod:`archsim.frontend.access`), so
+the graph can be executed from itself alone (docs/architecture.md, "Layout ops").
 """
 
 from __future__ import annotations
@@ -15,20 +16,29 @@ import numpy as np
 import torch
 from torch import fx, nn
 
+from archsim.frontend.access import ExtractionError, operand_programs
 from archsim.frontend.fx_groups import Group, GroupedGraph, OperandPart, group_graph
-from archsim.frontend.integer_params import (
-    OUTPUT_DIVISOR_MAP_KEY,
-    OUTPUT_SHIFT_MAP_KEY,
-    fill_integer_params,
-    operand_scale_maps,
-)
-from archsim.graph.ir import Layer, OpKind, QuantInfo, add_layer, tensor_bytes
+from archsim.frontend.integer_params import fill_integer_params, operand_scale_maps
 from archsim.frontend.scale_maps import to_producer_layout, trace_index_maps
+from archsim.graph.ir import (
+    FLOAT_BITS,
+    Denominator,
+    DivAttrs,
+    Layer,
+    NormAttrs,
+    OpKind,
+    Operand,
+    OutputRefinement,
+    QuantInfo,
+    Role,
+    add_layer,
+    check_operands,
+    new_graph,
+)
 from archsim.quant.calibrate import input_key
 from archsim.quant.quantize import QuantizedModel
-from archsim.quant.transforms import ATTR_OUTPUT_CONSUMER, ATTR_OUTPUT_SCALE, ATTR_OUTPUT_SHIFT
+from archsim.quant.transforms import ATTR_DENOMINATOR, ATTR_OUTPUT_CONSUMER, ATTR_OUTPUT_SCALE, ATTR_OUTPUT_SHIFT
 
-FLOAT_BITS = 32  # fp32 tensors and wide (int32 accumulator) outputs
 META_KEYS = ("model", "resolution", "batch", "policy", "seed")
 
 
@@ -65,8 +75,8 @@ def extract_graph(model: nn.Module, quantized: QuantizedModel | None, input_shap
     With ``quantized`` the BN-folded model it holds is traced and each layer carries its
     QuantInfo; without, the model is traced as is (fp32, BN shown folded in the epilogue).
     ``meta`` supplies the graph attributes model, resolution, batch, policy, seed.
-    Besides ir's ``bytes`` and ``ports``, each edge has ``read_bytes``: the bytes of the
-    producer's output this consumer reads (less than ``bytes`` when it reads slices).
+    A form the graph cannot express (a padding mode, a layout op, an activation) raises
+    :class:`~archsim.frontend.access.ExtractionError` naming the layer.
     """
     missing = [k for k in META_KEYS if k not in meta]
     if missing:
@@ -79,47 +89,75 @@ def extract_graph(model: nn.Module, quantized: QuantizedModel | None, input_shap
     policy_quantized = quantized is not None and quantized.policy.quantized
     wide = quantized.wide if policy_quantized else set()
     operand_maps = operand_scale_maps(grouped, quantized) if policy_quantized else {}
-    affine_maps = _output_affine_maps(grouped, quantized.layer_attrs) if policy_quantized else {}
+    refinements = _output_refinements(grouped, quantized.layer_attrs) if policy_quantized else {}
 
-    graph = nx.DiGraph()
-    graph.graph.update({k: meta[k] for k in META_KEYS})
+    graph = new_graph(**{k: meta[k] for k in META_KEYS})
     graph.graph.update({k: v for k, v in meta.items() if k not in META_KEYS})
+    graph.graph["input_shape"] = tuple(int(d) for d in input_shape)
     out_bits: dict[str, int] = {}
     for g in grouped.groups:
         layer = _make_layer(gm, grouped, g, quantized if policy_quantized else None, wide, out_bits)
-        layer.attrs.update(affine_maps.get(g.name, {}))
+        layer.refinement = refinements.get(g.name)
         parts = grouped.parts[g.name]
         if layer.quant is not None:  # the integer-path parameters (docs/quantization.md)
             out_q = quantized.activations.get(g.name)
+            norm = _norm_module(gm, g)
             fill_integer_params(layer, layer.quant, operand_maps[g.name], [p.operand for p in parts],
-                                [p.producer in wide for p in parts], None if out_q is None else (out_q.lo, out_q.hi))
+                                [p.producer in wide for p in parts], None if out_q is None else (out_q.lo, out_q.hi),
+                                norm_affine=norm)
         out_bits[g.name] = layer.out_bits
         add_layer(graph, layer, [p.producer for p in parts])
-        for port, part in enumerate(parts):  # what the consumer actually reads (q alone of a qkv map)
-            if part.producer is not None:
-                edge = graph.edges[part.producer, g.name]
-                edge["read_bytes"] = edge.get("read_bytes", 0) + tensor_bytes(part.shape, layer.attrs["in_bits"][port])
     if not nx.is_directed_acyclic_graph(graph):
         raise AssertionError("extracted graph has a cycle")
+    check_operands(graph)
     return graph
 
 
-def _output_affine_maps(grouped: GroupedGraph, layer_attrs: dict[str, dict]) -> dict[str, dict]:
+def _norm_module(gm, g: Group) -> tuple[np.ndarray, np.ndarray] | None:
+    """(gamma, beta) of a LayerNorm group in float64, None when it has no affine part or is no norm."""
+    module = gm.get_submodule(g.module_path) if g.module_path else None
+    if not isinstance(module, nn.LayerNorm) or module.weight is None:
+        return None
+    return (module.weight.detach().to(torch.float64).numpy().copy(),
+            module.bias.detach().to(torch.float64).numpy().copy())
+
+
+def _output_refinements(grouped: GroupedGraph, layer_attrs: dict[str, dict]) -> dict[str, OutputRefinement]:
     """Producer -> its refinement's divisor / shift maps in its own output layout (the lists index the consumer)."""
     producers = {name: a for name, a in layer_attrs.items() if ATTR_OUTPUT_CONSUMER in a}
     if not producers:
         return {}
     index_maps = trace_index_maps(grouped, set(producers))
-    out: dict[str, dict] = {}
+    out: dict[str, OutputRefinement] = {}
     for name, attrs in producers.items():
-        index = index_maps[attrs[ATTR_OUTPUT_CONSUMER]][0]
+        consumer = attrs[ATTR_OUTPUT_CONSUMER]
+        index = index_maps[consumer][0]
         shape = grouped.shapes[grouped.group(name).output.name]
-        maps = out.setdefault(name, {})
+        divisor = shift = None
         if ATTR_OUTPUT_SCALE in attrs:
-            maps[OUTPUT_DIVISOR_MAP_KEY] = to_producer_layout(index, shape, attrs[ATTR_OUTPUT_SCALE])
+            divisor = to_producer_layout(index, shape, attrs[ATTR_OUTPUT_SCALE])
         if ATTR_OUTPUT_SHIFT in attrs:
-            maps[OUTPUT_SHIFT_MAP_KEY] = to_producer_layout(index, shape, attrs[ATTR_OUTPUT_SHIFT])
+            shift = to_producer_layout(index, shape, attrs[ATTR_OUTPUT_SHIFT])
+        out[name] = OutputRefinement(consumer, divisor, shift)
     return out
+
+
+def _conv_padding(layer_name: str, conv: nn.Conv2d) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of a Conv2d's zero padding in every form torch accepts."""
+    if conv.padding_mode != "zeros":
+        raise ExtractionError(f"layer {layer_name}: padding_mode {conv.padding_mode!r} is not supported (zeros only)")
+    if conv.padding == "valid":
+        return (0, 0, 0, 0)
+    if conv.padding == "same":  # torch: total = dilation * (kernel - 1), the extra one after (bottom / right)
+        out = []
+        for k, d in zip(_pair(conv.kernel_size), _pair(conv.dilation)):
+            total = d * (k - 1)
+            out.extend((total // 2, total - total // 2))
+        return tuple(out)
+    if isinstance(conv.padding, str):
+        raise ExtractionError(f"layer {layer_name}: padding {conv.padding!r} is not supported")
+    ph, pw = _pair(conv.padding)
+    return (ph, ph, pw, pw)
 
 
 def _make_layer(gm, grouped: GroupedGraph, g: Group, quantized: QuantizedModel | None, wide: set[str],
@@ -138,6 +176,10 @@ def _make_layer(gm, grouped: GroupedGraph, g: Group, quantized: QuantizedModel |
     epilogue = list(g.epilogue)
     if quantized is not None and not is_wide:
         epilogue.append("requant")
+    programs = operand_programs(grouped, g)
+    operands = tuple(
+        Operand(tuple(shape), tuple(p for p, part in enumerate(parts) if part.operand == i), program)
+        for i, (shape, program) in enumerate(zip(operand_shapes, programs)))
     layer = Layer(
         name=g.name,
         kind=g.kind,
@@ -147,31 +189,30 @@ def _make_layer(gm, grouped: GroupedGraph, g: Group, quantized: QuantizedModel |
         elements=math.prod(out_shape),
         epilogue=tuple(epilogue),
         act_bits=max(in_bits) if in_bits else _bits(quantized, False),
+        in_bits=tuple(in_bits),
         out_bits=layer_out_bits,
+        operands=operands,
         source=_provenance(g),
-        attrs=dict(g.attrs),
     )
-    layer.attrs["in_bits"] = in_bits  # per port; act_bits is their maximum
-    layer.attrs["operand_shapes"] = operand_shapes
     if isinstance(module, nn.Conv2d):
         layer.weight_shape = tuple(module.weight.shape)
         layer.kernel, layer.stride = _pair(module.kernel_size), _pair(module.stride)
-        layer.padding = _pair(module.padding) if not isinstance(module.padding, str) else (0, 0)
+        layer.padding = _conv_padding(g.name, module)
+        layer.dilation = _pair(module.dilation)
         layer.groups = module.groups
     elif isinstance(module, nn.Linear):
         layer.weight_shape = tuple(module.weight.shape)
     if g.kind.has_weights:
-        layer.attrs["role"] = g.role
+        layer.role = Role(g.role)
         layer.weight_bits = FLOAT_BITS if quantized is None else quantized.weights[g.name].bits
     if isinstance(module, nn.LayerNorm):
-        layer.attrs["eps"] = module.eps
-        if module.weight is not None:  # the integer path computes LayerNorm in float from these
-            layer.attrs["norm_weight"] = module.weight.detach().to(torch.float64).numpy().copy()
-            layer.attrs["norm_bias"] = module.bias.detach().to(torch.float64).numpy().copy()
+        layer.norm = NormAttrs(eps=float(module.eps))
+    refinement_attrs = getattr(quantized, "layer_attrs", {}).get(g.name, {}) if quantized is not None else {}
+    if g.kind == OpKind.DIV:
+        layer.div = DivAttrs(eps=float(g.attrs.get("eps", 0.0)),
+                             denominator=Denominator(refinement_attrs.get(ATTR_DENOMINATOR, "exact")))
     if quantized is not None:
         layer.quant = _quant_info(quantized, g, parts, layer)
-        # policy refinements recorded per layer (e.g. "denominator": "log2" on the division)
-        layer.attrs.update(getattr(quantized, "layer_attrs", {}).get(g.name, {}))
     return layer
 
 

@@ -9,8 +9,8 @@ operand is traced back to the group(s) that produced its elements, with one part
 per producer (a concatenation of two producers gives two parts, in order).
 
 Two folds that are not layout:
-- an activation applied to a slice (ReLU on q and k in linear attention) becomes a
-  *prologue* of its consumer, recorded as "<act>_in<operand>" in the consumer's epilogue;
+- an activation applied to a slice (ReLU on q and k in linear attention) is not a group: it
+  becomes a step of its consumer's access program (archsim.frontend.access);
 - adding a Python scalar (``den + eps``) is folded into the consumer (``attrs["eps"]``).
 
 Both quantization (activation observers sit on group outputs) and extraction use this
@@ -357,10 +357,6 @@ class _LabelInterpreter(fx.Interpreter):
                 shape = tuple(int(e) for e in where.amax(0) - where.amin(0) + 1)
                 producer = None if v <= INPUT_LABEL_BASE else self.names[int(v)]
                 parts.append(OperandPart(producer, shape, index))
-            for act in _prologue_acts(self.module, op, self.internal):
-                tag = f"{act}_in{index}"
-                if tag not in g.epilogue:
-                    g.epilogue.insert(0, tag)
             eps = _scalar_add_constant(op)
             if eps is not None:
                 g.attrs["eps"] = eps
@@ -370,23 +366,6 @@ class _LabelInterpreter(fx.Interpreter):
 def _constant(shape, label: float) -> torch.Tensor:
     """A label tensor without memory: one element broadcast (stride 0) to ``shape``."""
     return torch.full((), label, dtype=torch.float32).expand(shape)
-
-
-def _prologue_acts(gm, node: fx.Node, internal: set[fx.Node]) -> list[str]:
-    """Activations met walking back from an operand through layout ops (not into producers)."""
-    acts, stack, seen = [], [node], set()
-    while stack:
-        n = stack.pop()
-        if n in seen or n in internal:
-            continue
-        seen.add(n)
-        act = activation_name(gm, n)
-        if act is not None and n.args and isinstance(n.args[0], fx.Node) and _is_layout(gm, n.args[0]):
-            acts.append(act)
-            stack.append(n.args[0])
-        elif _is_layout(gm, n) or _is_scalar_add(n):
-            stack.extend(_tensor_args(n))
-    return sorted(set(acts))
 
 
 def _scalar_add_constant(node: fx.Node) -> float | None:

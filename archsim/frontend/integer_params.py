@@ -67,12 +67,6 @@ def operand_scale_maps(grouped: GroupedGraph, quantized) -> dict[str, list[np.nd
     return operand_maps
 
 
-# Keys of layer.attrs set at extraction from the policy's Trio-ViT refinements
-# (archsim/quant/transforms.py): the stored 8-bit tensor of a producer is (y - shift) / divisor,
-# with divisor and shift maps broadcastable to the producer's output (its own layout; the
-# refinement's per-channel lists index the consumer's input channels).
-OUTPUT_DIVISOR_MAP_KEY = "output_divisor_map"
-OUTPUT_SHIFT_MAP_KEY = "output_shift_map"
 # [choice] bits of a fused Hardswish's LUT input grid (a 2^bits-entry table). Measured on the
 # toy model (docs/quantization.md): 8 bits lands up to 4 codes (m2q) / 11 codes (uniform_w8a8
 # with per-channel refinements) off the fake-quant model, 12 bits within 1 code.
@@ -81,9 +75,9 @@ LUT_IN_BITS = 12
 
 def output_affine_maps(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
     """(divisor, shift) maps of the stored output, broadcastable to it; (1, 0) without refinements."""
-    divisor = np.asarray(layer.attrs.get(OUTPUT_DIVISOR_MAP_KEY, 1.0), dtype=np.float64)
-    shift = np.asarray(layer.attrs.get(OUTPUT_SHIFT_MAP_KEY, 0.0), dtype=np.float64)
-    return divisor, shift
+    if layer.refinement is None:
+        return np.asarray(1.0), np.asarray(0.0)
+    return layer.refinement.maps()
 
 
 def output_channel_affine(layer: Layer, channels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -101,12 +95,14 @@ def output_channel_affine(layer: Layer, channels: int) -> tuple[np.ndarray, np.n
 
 
 def fill_integer_params(layer: Layer, info: QuantInfo, operand_maps: list[np.ndarray], operand_of_port: list[int],
-                        wide_ports: list[bool], out_range: tuple[float, float] | None) -> None:
+                        wide_ports: list[bool], out_range: tuple[float, float] | None,
+                        norm_affine: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Add requant_m0/shift, bias_int, acc_scale, lut_in_*, in_acc_scales, eps_int to ``info`` in place.
 
     ``operand_maps``: compressed scale map of each anchor operand; ``operand_of_port``:
     which operand each input port belongs to; ``wide_ports``: ports read at accumulator
-    width; ``out_range``: calibrated (min, max) of the stored 8-bit output (Hardswish LUT grids).
+    width; ``out_range``: calibrated (min, max) of the stored 8-bit output (Hardswish LUT grids);
+    ``norm_affine``: a LayerNorm's (gamma, beta) in float64.
     """
     info.in_acc_scales = tuple(operand_maps[op] if wide else None for op, wide in zip(operand_of_port, wide_ports))
     wide_out = info.out_scale is None
@@ -147,7 +143,9 @@ def fill_integer_params(layer: Layer, info: QuantInfo, operand_maps: list[np.nda
             info.lut_in_scale = np.array([scale])
             info.lut_in_zero_point = np.array([zero_point], dtype=np.int64)
             target = scale
-        info.norm_params = layer_norm_params(layer.attrs["norm_weight"], layer.attrs["norm_bias"], layer.attrs["eps"],
+        if norm_affine is None:
+            raise ValueError(f"{layer.name}: a LayerNorm without an affine part has no integer rule")
+        info.norm_params = layer_norm_params(norm_affine[0], norm_affine[1], layer.norm.eps,
                                              info.in_scales[0], target, layer.in_shapes[0][-1])
     elif layer.kind == OpKind.POOL and not any(wide_ports):
         hw = math.prod(layer.in_shapes[0][-2:])
@@ -163,6 +161,6 @@ def fill_integer_params(layer: Layer, info: QuantInfo, operand_maps: list[np.nda
         num, den = (np.asarray(m) for m in operand_maps)
         divisor, shift = output_affine_maps(layer)
         info.requant_m0, info.requant_shift = qi.requant_multipliers(num / (den * info.out_scale * divisor))
-        info.eps_int = qi.division_eps_int(layer.attrs.get("eps", 0.0), den)
+        info.eps_int = qi.division_eps_int(layer.div.eps, den)
         if np.any(shift != 0):  # in output codes with OFFSET_FRACTION_BITS fraction bits
             info.requant_offset = qi.offset_fixed(shift / divisor, info.out_scale)

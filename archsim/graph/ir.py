@@ -1,14 +1,25 @@
-"""The dataflow-graph IR: the contract between the torch side and the simulator.
+"""The dataflow-graph IR: the contract between the torch side and the simulator (schema version 2).
 
 A workload graph is a ``networkx.DiGraph`` whose nodes are layer names and whose node
-attribute ``"layer"`` holds a :class:`Layer`. An edge ``u -> v`` means v reads the tensor u
-produces; its attribute ``"bytes"`` is that tensor's size at u's output bit-width and
-``"ports"`` lists which of v's inputs (indices into ``in_shapes``) it feeds.
-Graph-level attributes (``G.graph``) carry ``model``, ``resolution``, ``batch``,
-``policy`` and ``seed`` of the workload that produced it.
+attribute ``"layer"`` holds a :class:`Layer`. The graph carries everything needed to *execute*
+it as well as to time it: every layer's integer parameters (:class:`QuantInfo`), its
+convolution geometry, its typed per-kind attributes, and for each operand the access program
+(:mod:`archsim.graph.access`) that assembles it from its producers' tensors.
+
+Ports and operands: a layer's *ports* are its input streams, one per producer it reads
+(``in_shapes[p]`` is the bounding box of the elements port p reads, ``in_bits[p]`` their
+width as the producer stores them, ``producers[p]`` the producing layer or None for the graph
+input). Its *operands* are the tensor arguments of its operation; each is built from one or
+more ports by an access program (a concatenation of two producers is one operand of two
+ports). An edge ``u -> v`` means v reads u's output: ``bytes`` is the size of u's output,
+``read_bytes`` what v reads of it, ``ports`` which of v's ports it feeds.
+
+Graph-level attributes (``G.graph``): ``schema_version``, ``model``, ``resolution``,
+``batch``, ``policy``, ``seed``, ``input_shape``, ``order`` (execution order), and optional
+reports (``quant_summary``).
 
 Nothing here imports torch: the simulator and the functional executor depend only on this
-module, numpy and networkx.
+package, :mod:`archsim.numerics`, numpy and networkx.
 """
 
 from __future__ import annotations
@@ -20,9 +31,16 @@ from enum import Enum
 import networkx as nx
 import numpy as np
 
+from archsim.graph.access import Step, program_shape
+from archsim.numerics.integer import Rounding
+from archsim.numerics.integer_norm import LayerNormParams
+
+SCHEMA_VERSION = 2
+FLOAT_BITS = 32  # a width at or above this is floating point (fp32 tensors), or an int32+ accumulator kept wide
+
 
 class OpKind(str, Enum):
-    """What a layer computes; the mapper routes layers to engines by this."""
+    """What a layer computes; the per-kind rules are in :mod:`archsim.graph.opkinds`."""
 
     CONV_DENSE = "conv_dense"  # groups == 1, kernel > 1x1 (the stem)
     CONV_POINTWISE = "conv_pointwise"  # 1x1, groups == 1
@@ -45,9 +63,8 @@ class OpKind(str, Enum):
         return self in MAC_KINDS
 
 
-WEIGHTED_KINDS = frozenset(
-    {OpKind.CONV_DENSE, OpKind.CONV_POINTWISE, OpKind.CONV_DEPTHWISE, OpKind.CONV_GROUPED, OpKind.LINEAR}
-)
+CONV_KINDS = frozenset({OpKind.CONV_DENSE, OpKind.CONV_POINTWISE, OpKind.CONV_DEPTHWISE, OpKind.CONV_GROUPED})
+WEIGHTED_KINDS = CONV_KINDS | {OpKind.LINEAR}
 MAC_KINDS = WEIGHTED_KINDS | {OpKind.MATMUL}
 VECTOR_KINDS = frozenset({OpKind.ADD, OpKind.DIV, OpKind.POOL, OpKind.NORM, OpKind.ACTIVATION})
 
@@ -60,7 +77,75 @@ class Scheme(str, Enum):
     FLOAT = "float"  # not quantized (fp32 policy, unquantized classifier)
 
 
-@dataclass
+class Epilogue(str, Enum):
+    """An operation fused after a layer's main computation, in order."""
+
+    BIAS = "bias"  # add the (BN-folded) bias to the accumulator
+    BN_FOLDED = "bn_folded"  # bookkeeping: a BatchNorm was folded into weights and bias (no op of its own)
+    RELU = "relu"
+    RELU6 = "relu6"
+    HARDSWISH = "hardswish"
+    GELU = "gelu"
+    SILU = "silu"
+    REQUANT = "requant"  # accumulator -> 8-bit codes (multiplier and shift)
+
+
+ACTIVATION_EPILOGUES = frozenset({Epilogue.RELU, Epilogue.RELU6, Epilogue.HARDSWISH, Epilogue.GELU, Epilogue.SILU})
+
+
+class Role(str, Enum):
+    """What a weighted layer is for (the quantization policy picks its weight rule by role)."""
+
+    DENSE = "dense"
+    POINTWISE = "pointwise"
+    DEPTHWISE = "depthwise"
+    CLASSIFIER = "classifier"
+
+
+class Denominator(str, Enum):
+    """How the linear-attention division treats its denominator."""
+
+    EXACT = "exact"  # integer division with rounding (numerics.integer.divide_requant)
+    LOG2 = "log2"  # rounded to a power of two, the division becomes a shift (Trio-ViT; divide_log2_requant)
+
+
+@dataclass(frozen=True)
+class Operand:
+    """One tensor argument of a layer: ``program`` applied to the whole tensors of ``ports``' producers."""
+
+    shape: tuple[int, ...]
+    ports: tuple[int, ...]
+    program: tuple[Step, ...] = ()  # empty: the single port's producer tensor as it is
+
+
+@dataclass(frozen=True)
+class DivAttrs:
+    eps: float = 0.0  # added to the denominator, in real units
+    denominator: Denominator = Denominator.EXACT
+
+
+@dataclass(frozen=True)
+class NormAttrs:
+    eps: float  # LayerNorm's epsilon, in real units (the integer rule carries it as QuantInfo.norm_params.eps_int)
+
+
+@dataclass(eq=False)
+class OutputRefinement:
+    """A producer whose stored 8-bit tensor is ``(y - shift) / divisor`` (Trio-ViT channel migration /
+    filter shifting of its consumer's input). Maps broadcast to the producer's own output layout;
+    ``consumer`` is the layer whose input channels the policy's per-channel lists indexed."""
+
+    consumer: str
+    divisor: np.ndarray | None = None  # float64, broadcastable to the output; None: 1
+    shift: np.ndarray | None = None  # float64, broadcastable to the output; None: 0
+
+    def maps(self) -> tuple[np.ndarray, np.ndarray]:
+        divisor = np.asarray(1.0 if self.divisor is None else self.divisor, dtype=np.float64)
+        shift = np.asarray(0.0 if self.shift is None else self.shift, dtype=np.float64)
+        return divisor, shift
+
+
+@dataclass(eq=False)
 class QuantInfo:
     """The quantization decisions for one layer, enough to compute it in integers.
 
@@ -79,7 +164,7 @@ class QuantInfo:
     weight_int: np.ndarray | None = None  # int64, weight shape
     bias: np.ndarray | None = None  # float64[out_channels] (folded BN included)
     act_bits: int = 8  # bits of each input activation
-    in_scales: tuple[float, ...] = ()  # per input tensor
+    in_scales: tuple[float, ...] = ()  # per input port
     in_zero_points: tuple[int, ...] = ()
     out_bits: int = 8  # bits of the output after requantization (32 = kept wide)
     out_scale: float | None = None
@@ -94,16 +179,17 @@ class QuantInfo:
     # offset in output codes, add: on the common shift (2^-S units), div: with
     # integer.OFFSET_FRACTION_BITS fraction bits; broadcastable to the output. None: no offset.
     requant_offset: np.ndarray | None = None
+    rounding: Rounding = Rounding.HALF_AWAY_FROM_ZERO  # of every requantization of this layer
     bias_int: np.ndarray | None = None  # int64[out]: round(bias / (s_in s_w)) - zp_in * sum_k w_int
     acc_scale: np.ndarray | None = None  # MAC layers: real = acc * acc_scale; float64[out] (weighted) or a map broadcastable to the output (matmul)
-    in_acc_scales: tuple[np.ndarray | None, ...] = ()  # per input: the scale map of a wide input (None: 8-bit)
+    in_acc_scales: tuple[np.ndarray | None, ...] = ()  # per input port: the scale map of a wide input (None: 8-bit)
     lut_in_bits: int | None = None  # fused Hardswish: bits of the LUT input grid (table of 2^bits entries)
     lut_in_scale: np.ndarray | None = None  # float64[out]: the LUT input grid per output channel
     lut_in_zero_point: np.ndarray | None = None  # int64[out] (the LUT output grid is out_scale / out_zero_point)
     eps_int: np.ndarray | None = None  # div: eps in units of s_den / 2^8 (>= 1), per head
-    # norm: the integer LayerNorm's parameters (archsim.numerics.integer_norm.LayerNormParams: fixed-point
-    # gamma / beta on the output grid, or on the LUT input grid when a Hardswish follows; eps_int)
-    norm_params: object | None = None
+    # norm: the integer LayerNorm's parameters (fixed-point gamma / beta on the output grid, or on the
+    # LUT input grid when a Hardswish follows; eps_int)
+    norm_params: LayerNormParams | None = None
 
     @property
     def apot_filters(self) -> int:
@@ -121,32 +207,63 @@ class QuantInfo:
         return [Scheme.APOT if m else Scheme.UNIFORM for m in self.apot_mask]
 
 
-@dataclass
+@dataclass(eq=False)
 class Layer:
     """One node of the dataflow graph: a compute layer with its fused epilogue.
 
     Shapes include the batch dimension. Convolutions use NCHW; matmul operands are
-    (..., M, K) x (..., K, N); linear is (..., K) x weight (N, K).
+    (..., M, K) x (..., K, N); linear is (..., K) x weight (N, K). ``padding`` is
+    (top, bottom, left, right) of the zero (real 0) padding a convolution applies; a 2-tuple
+    (ph, pw) is read as symmetric.
     """
 
     name: str
     kind: OpKind
-    in_shapes: tuple[tuple[int, ...], ...]
+    in_shapes: tuple[tuple[int, ...], ...]  # per port: the bounding box of the elements it reads
     out_shape: tuple[int, ...]
     weight_shape: tuple[int, ...] | None = None
     kernel: tuple[int, int] = (1, 1)
     stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
+    padding: tuple[int, ...] = (0, 0, 0, 0)
+    dilation: tuple[int, int] = (1, 1)
     groups: int = 1
     macs: int = 0  # multiply-accumulates (MAC kinds)
     elements: int = 0  # output elements (vector kinds); also the epilogue's work
-    epilogue: tuple[str, ...] = ()  # folded ops, e.g. ("bias", "hardswish", "requant")
+    epilogue: tuple[Epilogue, ...] = ()  # fused ops in order, e.g. (BIAS, HARDSWISH, REQUANT)
     weight_bits: int | None = None  # None when the layer has no weights
-    act_bits: int = 8  # bits per input activation element
+    act_bits: int = 8  # bits per input activation element: the widest port
     out_bits: int = 8  # bits per output element as stored
+    in_bits: tuple[int, ...] = ()  # per port; () means act_bits for every port
+    operands: tuple[Operand, ...] = ()  # () means one operand per port, read as it is
+    producers: tuple[str | None, ...] = ()  # per port (set by add_layer); None: the graph input
+    role: Role | None = None  # weighted layers
+    div: DivAttrs | None = None  # DIV layers
+    norm: NormAttrs | None = None  # NORM layers
+    refinement: OutputRefinement | None = None  # producers refined for their consumer (Trio-ViT)
     quant: QuantInfo | None = None
     source: str = ""  # provenance: the torch module path or fx node it came from
-    attrs: dict = field(default_factory=dict)  # op-specific extras (e.g. eps of a division)
+
+    def __post_init__(self) -> None:
+        self.in_shapes = tuple(tuple(int(d) for d in s) for s in self.in_shapes)
+        self.out_shape = tuple(int(d) for d in self.out_shape)
+        if len(self.padding) == 2:
+            ph, pw = self.padding
+            self.padding = (ph, ph, pw, pw)
+        if len(self.padding) != 4:
+            raise ValueError(f"{self.name}: padding must be (top, bottom, left, right), got {self.padding}")
+        self.epilogue = tuple(Epilogue(e) for e in self.epilogue)
+        if not self.in_bits:
+            self.in_bits = (self.act_bits,) * len(self.in_shapes)
+        if len(self.in_bits) != len(self.in_shapes):
+            raise ValueError(f"{self.name}: {len(self.in_bits)} port widths for {len(self.in_shapes)} ports")
+        if not self.operands:
+            self.operands = tuple(Operand(s, (p,)) for p, s in enumerate(self.in_shapes))
+
+    # -- ports ------------------------------------------------------------------------
+    @property
+    def external_ports(self) -> list[int]:
+        """Ports that read the graph input (from DRAM)."""
+        return [p for p, src in enumerate(self.producers) if src is None]
 
     # -- sizes ------------------------------------------------------------------------
     @property
@@ -181,10 +298,22 @@ class Layer:
     def apot_fraction(self) -> float:
         return 0.0 if self.quant is None else self.quant.apot_fraction
 
+    def activation(self) -> Epilogue | None:
+        """The fused activation of the epilogue, if any (at most one)."""
+        acts = [e for e in self.epilogue if e in ACTIVATION_EPILOGUES]
+        if len(acts) > 1:
+            raise ValueError(f"{self.name}: more than one fused activation: {[a.value for a in acts]}")
+        return acts[0] if acts else None
+
 
 def tensor_bytes(shape: tuple[int, ...], bits: int) -> int:
     """Bytes to store a dense tensor of ``shape`` at ``bits`` per element (packed)."""
     return math.ceil(math.prod(shape) * bits / 8)
+
+
+def new_graph(**attrs) -> nx.DiGraph:
+    """An empty graph of the current schema version with the given graph attributes."""
+    return nx.DiGraph(schema_version=SCHEMA_VERSION, **attrs)
 
 
 def layers(graph: nx.DiGraph) -> list[Layer]:
@@ -205,27 +334,68 @@ def total_macs(graph: nx.DiGraph) -> int:
 
 
 def add_layer(graph: nx.DiGraph, layer: Layer, inputs: list[str | None] = ()) -> None:
-    """Add ``layer`` with one entry of ``inputs`` per entry of ``layer.in_shapes``.
+    """Add ``layer`` with one entry of ``inputs`` per port (``layer.in_shapes``).
 
-    A name is the producing layer (an edge with ``ports`` = the input indices it feeds and ``bytes`` = the
-    producer's output size); None marks a graph input, read from DRAM
-    (recorded in ``layer.attrs["external_inputs"]`` as a list of ports).
+    A name is the producing layer (an edge with ``ports`` = the ports it feeds, ``bytes`` = the
+    producer's output size and ``read_bytes`` = what the ports read of it at their widths);
+    None marks the graph input, read from DRAM. Sets ``layer.producers``.
     """
     if len(inputs) != len(layer.in_shapes):
         raise ValueError(f"{layer.name}: {len(inputs)} inputs for {len(layer.in_shapes)} input shapes")
+    if layer.name in graph:
+        raise ValueError(f"{layer.name}: a layer of that name is already in the graph")
+    layer.producers = tuple(inputs)
     graph.add_node(layer.name, layer=layer)
     graph.graph.setdefault("order", []).append(layer.name)
     for port, src in enumerate(inputs):
         if src is None:
-            layer.attrs.setdefault("external_inputs", []).append(port)
             continue
-        if graph.has_edge(src, layer.name):  # two operands sliced from one tensor (k and v)
-            graph.edges[src, layer.name]["ports"].append(port)
+        read = tensor_bytes(layer.in_shapes[port], layer.in_bits[port])
+        if graph.has_edge(src, layer.name):  # two ports read one producer (num and den of a division)
+            edge = graph.edges[src, layer.name]
+            edge["ports"].append(port)
+            edge["read_bytes"] += read
             continue
+        if src not in graph:
+            raise ValueError(f"{layer.name}: producer {src!r} is not in the graph (add producers first)")
         producer = graph.nodes[src]["layer"]
-        graph.add_edge(src, layer.name, bytes=producer.output_bytes, ports=[port])
+        graph.add_edge(src, layer.name, bytes=producer.output_bytes, ports=[port], read_bytes=read)
 
 
 def graph_outputs(graph: nx.DiGraph) -> list[str]:
     """Layers whose output leaves the accelerator (written to DRAM): those with no consumer."""
     return [n for n in graph.graph.get("order", graph.nodes) if graph.out_degree(n) == 0]
+
+
+def input_shape(graph: nx.DiGraph) -> tuple[int, ...]:
+    """The shape of the graph input (``G.graph["input_shape"]``, else the first port that reads it as is)."""
+    shape = graph.graph.get("input_shape")
+    if shape is not None:
+        return tuple(shape)
+    for layer in layers(graph):
+        for operand in layer.operands:
+            if not operand.program and layer.producers[operand.ports[0]] is None:
+                return operand.shape
+    raise ValueError("the graph has no input shape and no layer reads the input as it is")
+
+
+def check_operands(graph: nx.DiGraph) -> None:
+    """Raise ValueError naming the layer when an operand's program does not produce its declared shape."""
+    in_shape = None
+    for layer in layers(graph):
+        for k, operand in enumerate(layer.operands):
+            sources = []
+            for p in operand.ports:
+                src = layer.producers[p]
+                if src is None:
+                    in_shape = in_shape or input_shape(graph)
+                    sources.append(in_shape)
+                else:
+                    sources.append(graph.nodes[src]["layer"].out_shape)
+            try:
+                shape = program_shape(operand.program, sources) if operand.program else sources[0]
+            except ValueError as exc:
+                raise ValueError(f"{layer.name}: operand {k}: {exc}") from exc
+            if tuple(shape) != tuple(operand.shape):
+                raise ValueError(f"{layer.name}: operand {k}: its program gives shape {tuple(shape)}, "
+                                 f"the layer declares {operand.shape}")

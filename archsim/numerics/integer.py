@@ -19,11 +19,19 @@ Conventions:
 from __future__ import annotations
 
 import math
+from enum import Enum
 
 import numpy as np
 
 # The APoT level set is shared with the torch quantizers (pure Python, no torch import).
 from archsim.numerics.apot import apot_code_terms, apot_level_codes, apot_unit_exponent  # noqa: F401
+
+class Rounding(str, Enum):
+    """The rounding rule of a requantizer, named in the graph (QuantInfo.rounding) and in docs/quantization.md."""
+
+    HALF_AWAY_FROM_ZERO = "half_away_from_zero"  # [choice] every requantizer: one rounding, ties away from zero
+    LOG2_NEAREST = "log2_nearest"  # the log2 denominator: p = round(log2 D) in the log domain (log2_round)
+
 
 M0_BITS = 31  # m0 is a 31-bit magnitude: 2^30 <= m0 < 2^31 (a positive int32)
 REQUANT_ACC_LIMIT = 2**31  # int32 accumulators: acc * m0 fits int64 (the fast path of requantize)

@@ -33,11 +33,10 @@ from torch import fx, nn
 
 from archsim.frontend.fx_groups import Group, _is_scalar_add, group_graph
 from archsim.frontend.integer_params import output_affine_maps, output_channel_affine
-from archsim.graph.ir import Layer, OpKind, QuantInfo
+from archsim.graph.ir import Denominator, Epilogue, Layer, OpKind, QuantInfo
 from archsim.frontend.scale_maps import trace_index_maps
 from archsim.numerics import integer as qi
 from archsim.numerics.integer_norm import layer_norm_int
-from archsim.quant.transforms import ATTR_OUTPUT_CONSUMER
 
 FLOAT32_EXACT = 2**24  # integers below this are exact in float32
 RECOVERY_TOLERANCE = 1e-3  # largest distance from an integer accepted when turning a real back into one
@@ -118,7 +117,8 @@ class IntegerModel:
         shape = (codes.shape[0],) + self.grouped.shapes[self.grouped.group(name).output.name][1:]  # traced at batch 1
         if codes.shape == shape:
             return codes
-        consumer = self.layers[name].attrs.get(ATTR_OUTPUT_CONSUMER)
+        refinement = self.layers[name].refinement
+        consumer = None if refinement is None else refinement.consumer
         if consumer is None:
             raise ValueError(f"{name}: codes of shape {codes.shape} for an output of shape {shape}")
         index = trace_index_maps(self.grouped, {name})[consumer][0].reshape(-1).astype(np.int64)
@@ -274,7 +274,7 @@ class IntegerModel:
     def _divide(self, layer: Layer, q: QuantInfo, operands: list[torch.Tensor]):
         num = recover_integers(operands[0], q.in_acc_scales[0], f"{layer.name} numerator")
         den = recover_integers(operands[1], q.in_acc_scales[1], f"{layer.name} denominator")
-        rule = qi.divide_log2_requant if layer.attrs.get("denominator") == "log2" else qi.divide_requant
+        rule = qi.divide_log2_requant if layer.div.denominator == Denominator.LOG2 else qi.divide_requant
         codes = rule(num, den, q.requant_m0, q.requant_shift, q.eps_int, q.out_zero_point, q.out_bits,
                      offset_int=q.requant_offset)
         codes = self._fused_activation(layer, q, codes)
@@ -300,7 +300,7 @@ class IntegerModel:
 
     def _activation(self, layer: Layer, q: QuantInfo, x: torch.Tensor):
         """A standalone activation on an 8-bit tensor: a 256-entry table, exact (none in EfficientViT)."""
-        (name,) = [e for e in layer.epilogue if e != "requant"]
+        (name,) = [e.value for e in layer.epilogue if e != Epilogue.REQUANT]
         table = qi.activation_lut(name, q.in_scales[0], q.in_zero_points[0], q.out_scale, q.out_zero_point, q.out_bits)
         codes = table[self._codes(x, q, 0, layer)]
         return _reals(codes, q.out_scale, q.out_zero_point), codes

@@ -20,13 +20,12 @@ from dataclasses import dataclass, replace
 
 import networkx as nx
 
+from archsim.arch.coverage import mode_supports
 from archsim.arch.spec import ArchSpec, EngineMode, EngineSpec
 from archsim.graph.ir import VECTOR_KINDS, Layer, OpKind, Scheme, layers
+from archsim.graph.opkinds import FilterGroup, WorkDims, filter_groups, rule, work_dims
 from archsim.sim.errors import MappingError
-from archsim.sim.latency import WorkDims, compute_cycles, work_dims
-
-SPLITTABLE_KINDS = frozenset({OpKind.CONV_POINTWISE, OpKind.CONV_GROUPED, OpKind.LINEAR})
-FLOAT_BITS = 32  # a bit width at or above this is treated as floating point
+from archsim.sim.latency import compute_cycles
 
 
 @dataclass(frozen=True)
@@ -57,60 +56,18 @@ class LayerMapping:
         return "+".join(s.mode for s in self.streams)
 
 
-@dataclass(frozen=True)
-class _FilterGroup:
-    scheme: Scheme
-    n_filters: int
-    weight_bits: int | None  # bits per weight code (None: no weights)
-    stored_bits: int  # bits per weight as stored (for weight bytes)
-
-
-def layer_scheme(layer: Layer) -> Scheme:
-    """Scheme of a layer without per-filter quant info: integer widths -> UNIFORM, else FLOAT."""
-    bits = [layer.act_bits] + ([layer.weight_bits] if layer.weight_bits is not None else [])
-    return Scheme.UNIFORM if max(bits) < FLOAT_BITS else Scheme.FLOAT
-
-
-def _filter_groups(layer: Layer, dims: WorkDims) -> list[_FilterGroup]:
-    if layer.kind in VECTOR_KINDS:
-        return [_FilterGroup(layer_scheme(layer), 0, None, 0)]
-    if layer.kind == OpKind.MATMUL:  # activation x activation: no weights, act bits decide
-        return [_FilterGroup(layer_scheme(layer), dims.total_filters, None, 0)]
-    total = dims.total_filters
-    q = layer.quant
-    if q is not None and q.apot_mask is not None:
-        if q.apot_mask.size != total:
-            raise MappingError(f"{layer.name}: apot_mask has {q.apot_mask.size} entries for {total} filters")
-        n_apot = q.apot_filters
-        uni_bits = layer.weight_bits if layer.weight_bits is not None else q.weight_bits
-        apot_bits = q.apot_bits if q.apot_bits is not None else uni_bits
-        groups = []
-        if total - n_apot:
-            groups.append(_FilterGroup(Scheme.UNIFORM, total - n_apot, uni_bits, uni_bits))
-        if n_apot:
-            groups.append(_FilterGroup(Scheme.APOT, n_apot, apot_bits, apot_bits))
-        return groups
-    bits = layer.weight_bits if layer.weight_bits is not None else FLOAT_BITS
-    return [_FilterGroup(layer_scheme(layer), total, bits, bits)]
-
-
-def mode_accepts(mode: EngineMode, layer: Layer, group: _FilterGroup) -> bool:
-    if layer.kind not in mode.op_kinds or group.scheme not in mode.schemes:
-        return False
-    if layer.act_bits > mode.act_bits:
-        return False
-    if layer.kind in VECTOR_KINDS or layer.kind == OpKind.MATMUL:
-        return True
-    return group.weight_bits is not None and group.weight_bits <= mode.weight_bits
-
-
 def _group_dims(dims: WorkDims, n_filters: int) -> WorkDims:
     if dims.kind in VECTOR_KINDS:
         return dims
     return replace(dims, filters=math.ceil(n_filters / dims.groups))
 
 
-def _fastest(spec: ArchSpec, layer: Layer, dims: WorkDims, groups: list[_FilterGroup]):
+def mode_accepts(mode: EngineMode, group: FilterGroup) -> bool:
+    """The coverage check's rule (archsim.arch.coverage.mode_supports) on one filter group's need."""
+    return mode_supports(mode, group.need)
+
+
+def _fastest(spec: ArchSpec, layer: Layer, dims: WorkDims, groups: list[FilterGroup]):
     """The (engine, mode, cycles) accepting every group with the fewest cycles.
 
     Ties: lower energy per op, then spec order (the first of equal keys is kept).
@@ -118,7 +75,7 @@ def _fastest(spec: ArchSpec, layer: Layer, dims: WorkDims, groups: list[_FilterG
     best, best_key = None, None
     for engine in spec.engines:
         for mode in engine.modes:
-            if all(mode_accepts(mode, layer, g) for g in groups):
+            if all(mode_accepts(mode, g) for g in groups):
                 cycles = compute_cycles(dims, engine.rows, mode.lanes, engine.pipeline_cycles)
                 key = (cycles, mode.energy_per_op.value)
                 if best_key is None or key < best_key:
@@ -137,30 +94,34 @@ def _describe_modes(spec: ArchSpec) -> str:
     return "; ".join(out) or "none"
 
 
-def _no_mode(spec: ArchSpec, layer: Layer, groups: list[_FilterGroup]) -> MappingError:
-    needs = ", ".join(f"{g.n_filters} {g.scheme.value} filters at {g.weight_bits} bits" for g in groups)
+def _no_mode(spec: ArchSpec, layer: Layer, groups: list[FilterGroup]) -> MappingError:
+    needs = ", ".join(f"{g.n_filters} {g.need.scheme.value} filters at {g.need.weight_bits} bits" for g in groups)
     return MappingError(
         f"layer {layer.name!r} (kind {layer.kind.value}, weight_bits {layer.weight_bits}, act_bits {layer.act_bits}, "
         f"needs {needs}) fits no engine mode of {spec.name!r}; the arch offers: {_describe_modes(spec)}"
     )
 
 
-def _stream(layer: Layer, dims: WorkDims, engine: EngineSpec, mode: EngineMode, g: _FilterGroup, cycles: int) -> Stream:
+def _stream(layer: Layer, dims: WorkDims, engine: EngineSpec, mode: EngineMode, g: FilterGroup, cycles: int) -> Stream:
     if layer.kind in VECTOR_KINDS:
-        return Stream(engine.name, mode.name, g.scheme, dims, 0, dims.ops, cycles, 0)
+        return Stream(engine.name, mode.name, g.need.scheme, dims, 0, dims.ops, cycles, 0)
     ops = g.n_filters * dims.positions * dims.reduction
     weight_bytes = 0
     if layer.kind != OpKind.MATMUL:
         per_filter = math.prod(layer.weight_shape[1:]) if layer.weight_shape else dims.reduction
         weight_bytes = math.ceil(g.n_filters * per_filter * g.stored_bits / 8)
-    return Stream(engine.name, mode.name, g.scheme, _group_dims(dims, g.n_filters), g.n_filters, ops, cycles, weight_bytes)
+    return Stream(engine.name, mode.name, g.need.scheme, _group_dims(dims, g.n_filters), g.n_filters, ops, cycles,
+                  weight_bytes)
 
 
 def map_layer(layer: Layer, spec: ArchSpec) -> LayerMapping:
     """Choose engine(s) and mode(s) for one layer; raise MappingError when nothing fits."""
     dims = work_dims(layer)
-    groups = _filter_groups(layer, dims)
-    if len(groups) > 1 and layer.kind in SPLITTABLE_KINDS:
+    try:
+        groups = filter_groups(layer, dims)
+    except ValueError as exc:
+        raise MappingError(str(exc)) from exc
+    if len(groups) > 1 and rule(layer.kind).splittable:
         streams = []
         for g in groups:
             gdims = _group_dims(dims, g.n_filters)
@@ -176,8 +137,8 @@ def map_layer(layer: Layer, spec: ArchSpec) -> LayerMapping:
     if len(groups) == 1:
         return LayerMapping(layer.name, (_stream(layer, dims, engine, mode, groups[0], cycles),))
     # one mode handles every scheme: a single stream carrying all filters
-    merged = _FilterGroup(groups[0].scheme, dims.total_filters, max(g.weight_bits or 0 for g in groups),
-                          max(g.stored_bits for g in groups))
+    merged = FilterGroup(replace(groups[0].need, weight_bits=max(g.need.weight_bits or 0 for g in groups)),
+                         dims.total_filters, max(g.stored_bits for g in groups))
     stream = _stream(layer, dims, engine, mode, merged, cycles)
     return LayerMapping(layer.name, (replace(stream, weight_bytes=layer.weight_bytes),))
 

@@ -73,7 +73,7 @@ def spilled_tensors(graph: nx.DiGraph, spec: ArchSpec) -> set[str]:
 
 
 def dram_input_bytes(graph: nx.DiGraph, layer: Layer, spilled: set[str]) -> int:
-    ports = list(layer.attrs.get("external_inputs", []))
+    ports = list(layer.external_ports)
     for u in sorted(graph.predecessors(layer.name)):
         if u in spilled:
             ports.extend(graph.edges[u, layer.name]["ports"])
@@ -85,7 +85,7 @@ def compulsory_dram_bytes(graph: nx.DiGraph) -> tuple[int, int]:
     read = 0
     for layer in layers(graph):
         read += layer.weight_bytes
-        read += sum(tensor_bytes(layer.in_shapes[p], layer.act_bits) for p in layer.attrs.get("external_inputs", []))
+        read += sum(tensor_bytes(layer.in_shapes[p], layer.act_bits) for p in layer.external_ports)
     write = sum(graph.nodes[n]["layer"].output_bytes for n in graph_outputs(graph))
     return read, write
 

@@ -90,7 +90,7 @@ def test_m2q_b1_wide_tensors_and_io(b1_m2q):
     _, graph = b1_m2q
     assert nx.is_directed_acyclic_graph(graph)
     first = graph.graph["order"][0]
-    assert first == "stem.in_conv" and graph.nodes[first]["layer"].attrs["external_inputs"] == [0]
+    assert first == "stem.in_conv" and graph.nodes[first]["layer"].external_ports == [0]
     assert graph_outputs(graph) == ["head.classifier.4"]
     L = {layer.name: layer for layer in layers(graph)}
     assert L["head.classifier.4"].out_bits == 32

@@ -6,7 +6,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from archsim.arch.coverage import check_supports, graph_needs, layer_needs, modes_for
+from archsim.arch.coverage import check_supports, graph_needs, modes_for
+from archsim.graph.opkinds import Need, layer_needs
 from archsim.arch.loader import load_arch
 from archsim.graph.ir import Layer, OpKind, QuantInfo, Scheme, add_layer
 
@@ -61,13 +62,13 @@ def test_all_apot_or_all_uniform_masks_give_one_need():
 
 def test_m2vit_runs_the_m2q_graph_with_depthwise_in_single_mode(m2vit):
     assert check_supports(m2vit, graph_needs(_m2q_graph())) == []
-    chosen = [(e.name, m.name) for e, m in modes_for(m2vit, (OpKind.CONV_DEPTHWISE, 4, 8, Scheme.UNIFORM))]
+    chosen = [(e.name, m.name) for e, m in modes_for(m2vit, Need(OpKind.CONV_DEPTHWISE, 4, 8, Scheme.UNIFORM))]
     assert ("mpma", "single") in chosen
-    assert [(e.name, m.name) for e, m in modes_for(m2vit, (OpKind.CONV_POINTWISE, 4, 8, Scheme.APOT))] == [
+    assert [(e.name, m.name) for e, m in modes_for(m2vit, Need(OpKind.CONV_POINTWISE, 4, 8, Scheme.APOT))] == [
         ("sat", "shift_add")
     ]
     # the SAT takes 4-bit APoT codes only; 8-bit APoT filters have no mode
-    assert modes_for(m2vit, (OpKind.CONV_POINTWISE, 8, 8, Scheme.APOT)) == []
+    assert modes_for(m2vit, Need(OpKind.CONV_POINTWISE, 8, 8, Scheme.APOT)) == []
 
 
 def test_baseline_rejects_apot_filters_naming_its_modes(baseline):
@@ -79,7 +80,7 @@ def test_baseline_rejects_apot_filters_naming_its_modes(baseline):
 
 
 def test_float_layers_are_reported_clearly(m2vit):
-    problems = check_supports(m2vit, [(OpKind.CONV_POINTWISE, 32, 32, Scheme.FLOAT), (OpKind.CONV_POINTWISE, 32, 32, Scheme.FLOAT)])
+    problems = check_supports(m2vit, [Need(OpKind.CONV_POINTWISE, 32, 32, Scheme.FLOAT), Need(OpKind.CONV_POINTWISE, 32, 32, Scheme.FLOAT)])
     assert len(problems) == 1  # duplicates collapse
     assert problems[0].startswith("conv_pointwise with 32-bit float filters and 32-bit activations: no engine mode")
     assert "mpma.merged [uniform; weights <= 8 bit, acts <= 8 bit]" in problems[0]
@@ -88,6 +89,6 @@ def test_float_layers_are_reported_clearly(m2vit):
 
 def test_kind_no_mode_lists(m2vit):
     spec = m2vit.with_changes(engines=tuple(e for e in m2vit.engines if e.name != "vector"))
-    assert check_supports(spec, [(OpKind.ADD, None, 8, Scheme.UNIFORM)]) == [
+    assert check_supports(spec, [Need(OpKind.ADD, None, 8, Scheme.UNIFORM)]) == [
         "add with 8-bit uniform operands: no engine mode supports it (no mode lists add)"
     ]

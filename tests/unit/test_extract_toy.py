@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from archsim.frontend.extract import extract_graph
-from archsim.graph.ir import OpKind, graph_outputs, layers, total_macs
+from archsim.graph.access import Concat, Permute, Relu, Reshape, Slice
+from archsim.graph.ir import Denominator, NormAttrs, OpKind, OutputRefinement, graph_outputs, layers, total_macs
 from archsim.quant.quantize import quantize_model
 from archsim.workload.efficientvit import ClassifierHead, ConvNormAct, DSConv, EfficientVitBlock, ResidualBlock
 
@@ -76,9 +77,14 @@ def test_epilogues_fold_bn_activation_and_prologue_relu(fp32_graph):
     assert L["ds.main.point_conv"].epilogue == ("bias", "bn_folded")
     assert L["head.classifier.1"].epilogue == ("hardswish",)  # LayerNorm + Hardswish
     mm = [layer for layer in layers(fp32_graph) if layer.kind == OpKind.MATMUL]
-    assert all(layer.epilogue == ("relu_in0",) for layer in mm)  # ReLU on k (first) and q (second)
+    assert all(layer.epilogue == () for layer in mm)
+    # the ReLU on k (first matmul) and q (second) is a step of their first operand's access program
+    kv, out = mm
+    assert [type(s) for s in kv.operands[0].program] == [Concat, Reshape, Permute, Slice, Relu, Permute]
+    assert [type(s) for s in out.operands[0].program] == [Concat, Reshape, Permute, Slice, Relu]
+    assert not any(isinstance(s, Relu) for s in kv.operands[1].program)  # v is not rectified
     div = next(layer for layer in layers(fp32_graph) if layer.kind == OpKind.DIV)
-    assert div.attrs["eps"] == pytest.approx(1e-5)
+    assert div.div.eps == pytest.approx(1e-5)
 
 
 def test_edges_skip_layout_ops_and_split_concatenated_operands(fp32_graph):
@@ -126,7 +132,7 @@ def test_graph_is_dag_from_input_to_classifier(fp32_graph):
     G = fp32_graph
     assert nx.is_directed_acyclic_graph(G)
     order = G.graph["order"]
-    assert order[0] == "stem" and G.nodes["stem"]["layer"].attrs["external_inputs"] == [0]
+    assert order[0] == "stem" and G.nodes["stem"]["layer"].external_ports == [0]
     assert graph_outputs(G) == ["head.classifier.4"]
     assert all(G.graph[k] == v for k, v in META.items())
     assert all(layer.out_bits == 32 and layer.act_bits == 32 for layer in layers(G))
@@ -253,7 +259,7 @@ def test_division_requantizes_num_over_den_per_head(m2q_graph):
     assert real.shape == (1, 8, 1, 1)
     assert real[0, 0, 0, 0] == pytest.approx(s1 / info.out_scale, rel=2.0**-30)
     assert real[0, 6, 0, 0] == pytest.approx(s2 / info.out_scale, rel=2.0**-30)
-    eps_units = div.attrs["eps"] / (s1 * s1) * 256  # eps with 8 fraction bits of a denominator unit
+    eps_units = div.div.eps / (s1 * s1) * 256  # eps with 8 fraction bits of a denominator unit
     assert info.eps_int[0, 0, 0, 0] == max(1, int(np.floor(eps_units + 0.5)))
 
 
@@ -301,8 +307,9 @@ def _integer_layer_vs_fake_quant(q, layer):
     acc = acc.numpy().astype(np.int64) + info.bias_int.reshape(1, -1, 1, 1)
     if "hardswish" in layer.epilogue:  # one LUT per channel (its own input grid, refinement divisor / shift)
         channels = acc.shape[1]
-        divisor = np.asarray(layer.attrs.get("output_channel_divisor", np.ones(channels)))
-        shift = np.asarray(layer.attrs.get("output_channel_shift", np.zeros(channels)))
+        refined = q.layer_attrs.get(layer.name, {})  # the policy's per-channel lists (consumer channels)
+        divisor = np.asarray(refined.get("output_channel_divisor", np.ones(channels)))
+        shift = np.asarray(refined.get("output_channel_shift", np.zeros(channels)))
         pre = qi.requantize(acc, info.requant_m0, info.requant_shift, info.lut_in_zero_point, info.lut_in_bits, axis=1)
         codes = np.stack([qi.hardswish_lut(info.lut_in_scale[c], info.lut_in_zero_point[c], info.out_scale,
                                            info.out_zero_point, 8, shift[c], divisor[c], info.lut_in_bits)[pre[:, c]]
@@ -332,9 +339,11 @@ def test_refined_layers_use_per_channel_lut_grids(toy):
     q = quantize_model(toy, "uniform_w8a8", [torch.randn(2, 3, RES, RES, generator=gen) for _ in range(2)])
     G = extract_graph(toy, q, (1, 3, RES, RES), dict(META, policy="uniform_w8a8"))
     L = by_name(G)
-    assert "output_channel_divisor" in L["block.local_module.main.inverted_conv"].attrs  # migration
-    assert "output_channel_shift" in L["block.local_module.main.depth_conv"].attrs  # shifting
-    assert L["block.context_module.main.truediv"].attrs["denominator"] == "log2"
+    migrated = L["block.local_module.main.inverted_conv"].refinement  # channel migration
+    assert migrated.consumer == "block.local_module.main.depth_conv" and migrated.divisor is not None
+    shifted = L["block.local_module.main.depth_conv"].refinement  # filter shifting
+    assert shifted.consumer == "block.local_module.main.point_conv" and shifted.shift is not None
+    assert L["block.context_module.main.truediv"].div.denominator == Denominator.LOG2
     grids = L["block.local_module.main.inverted_conv"].quant.lut_in_scale
     assert grids.shape == (128,) and len(np.unique(grids)) > 1
     for name in ("block.local_module.main.inverted_conv", "block.local_module.main.depth_conv"):
@@ -342,10 +351,10 @@ def test_refined_layers_use_per_channel_lut_grids(toy):
         assert np.abs(codes - ref).max() <= 1  # measured: 1 (95 % / 84 % identical)
 
 
-def test_layer_norm_parameters_are_in_the_graph(fp32_graph, toy):
-    norm = by_name(fp32_graph)["head.classifier.1"]
-    assert np.array_equal(norm.attrs["norm_weight"], toy.head.classifier[1].weight.detach().double().numpy())
-    assert norm.attrs["norm_bias"].shape == (40,)
+def test_layer_norm_parameters_are_in_the_graph(fp32_graph, m2q_graph, toy):
+    assert by_name(fp32_graph)["head.classifier.1"].norm == NormAttrs(eps=toy.head.classifier[1].eps)
+    params = by_name(m2q_graph[1])["head.classifier.1"].quant.norm_params  # the integer rule's gamma / beta
+    assert params.n == 40 and params.gamma_fp.shape == params.beta_fp.shape == (40,)
 
 
 def test_refinement_divisor_and_shift_fold_into_multiplier_and_bias():
@@ -354,7 +363,7 @@ def test_refinement_divisor_and_shift_fold_into_multiplier_and_bias():
     from archsim.graph.ir import Layer, QuantInfo
 
     layer = Layer("c", OpKind.CONV_POINTWISE, ((1, 1, 1, 1),), (1, 1, 1, 1), epilogue=("bias", "requant"),
-                  attrs={"output_divisor_map": np.full((1, 1, 1, 1), 2.0), "output_shift_map": np.full((1, 1, 1, 1), 0.5)})
+                  refinement=OutputRefinement("next", np.full((1, 1, 1, 1), 2.0), np.full((1, 1, 1, 1), 0.5)))
     info = QuantInfo(weight_scale=np.array([0.5]), weight_int=np.array([[[[1]]]]), bias=np.array([1.0]),
                      in_scales=(0.1,), in_zero_points=(3,), out_scale=0.25, out_zero_point=0)
     fill_integer_params(layer, info, [np.full((1, 1, 1, 1), 0.1)], [0], [False], (0.0, 1.0))
@@ -384,3 +393,39 @@ def test_attention_acc_scale_turns_the_fake_quant_product_into_integers(m2q_grap
     assert np.abs(units - np.round(units)).max() < 0.15  # float32 summation error only (measured 0.04)
     wrong = seen["kv"] / kv.quant.acc_scale[:, :1, :, :1]  # one scale for every head and column
     assert np.abs(wrong - np.round(wrong)).max() > 0.3  # measured 0.5
+
+
+def test_access_programs_reproduce_the_traced_layout(toy):
+    """Each operand's program, run on numbered producer outputs, picks exactly the elements the fx
+    trace's own layout ops deliver (the label propagation of archsim.frontend.scale_maps)."""
+    from archsim.frontend.fx_groups import group_graph
+    from archsim.frontend.scale_maps import trace_scale_maps
+    from archsim.graph.access import run_program
+
+    G = extract_graph(toy, None, (1, 3, RES, RES), META)
+    grouped = group_graph(torch.fx.symbolic_trace(toy.eval()), (torch.zeros(1, 3, RES, RES),))
+    names = [g.name for g in grouped.groups]
+
+    def numbering(g, _maps):  # producer k's output numbered k * 10^6 + flat index (exact in float64)
+        shape = grouped.shapes[g.output.name]
+        return names.index(g.name) * 1e6 + np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape)
+
+    traced, _ = trace_scale_maps(grouped, numbering, 7.0)
+    programs = 0
+    for layer in layers(G):
+        for k, operand in enumerate(layer.operands):
+            if layer.producers[operand.ports[0]] is None:  # the stem reads the image as it is
+                assert not operand.program and operand.shape == (1, 3, RES, RES)
+                continue
+            sources = []
+            for p in operand.ports:
+                src = G.nodes[layer.producers[p]]["layer"]
+                sources.append(names.index(src.name) * 1e6 + np.arange(int(np.prod(src.out_shape))).reshape(src.out_shape))
+            if not operand.program:
+                assert len(sources) == 1 and sources[0].shape == operand.shape
+                continue
+            got = run_program(operand.program, sources)
+            assert got.shape == operand.shape
+            assert np.array_equal(got, np.broadcast_to(traced[layer.name][k], operand.shape)), (layer.name, k)
+            programs += 1
+    assert programs == 7  # k, v, q of the attention, num and den of the division, proj's input, the flatten

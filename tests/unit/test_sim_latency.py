@@ -6,13 +6,8 @@ import math
 import pytest
 
 from archsim.graph.ir import Layer, OpKind
-from archsim.sim.latency import (
-    compute_cycles,
-    depthwise_cycles,
-    mac_array_cycles,
-    vector_cycles,
-    work_dims,
-)
+from archsim.graph.opkinds import work_dims
+from archsim.sim.latency import compute_cycles, depthwise_cycles, mac_array_cycles, vector_cycles
 from sim_fixtures import depthwise, eltwise, pointwise, conv
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from archsim.graph.ir import OpKind, add_layer
 from archsim.sim import simulate
-from archsim.sim.latency import compute_cycles, work_dims
+from archsim.graph.opkinds import work_dims
+from archsim.sim.latency import compute_cycles
 from sim_fixtures import KIB, chain, depthwise, eltwise, m2vit_spec, pointwise
 
 ONE_TILE = {"min_tiles": 1, "max_tiles": 1}
