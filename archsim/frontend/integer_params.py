@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from archsim.frontend.fx_groups import Group, GroupedGraph
-from archsim.graph.ir import Layer, OpKind, QuantInfo
+from archsim.graph.ir import Layer, OpKind, QuantInfo, output_affine_maps, output_channel_affine
 from archsim.frontend.scale_maps import matmul_acc_scale, trace_scale_maps
 from archsim.numerics import integer as qi
 from archsim.quant.calibrate import input_key
@@ -71,27 +71,6 @@ def operand_scale_maps(grouped: GroupedGraph, quantized) -> dict[str, list[np.nd
 # toy model (docs/quantization.md): 8 bits lands up to 4 codes (m2q) / 11 codes (uniform_w8a8
 # with per-channel refinements) off the fake-quant model, 12 bits within 1 code.
 LUT_IN_BITS = 12
-
-
-def output_affine_maps(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
-    """(divisor, shift) maps of the stored output, broadcastable to it; (1, 0) without refinements."""
-    if layer.refinement is None:
-        return np.asarray(1.0), np.asarray(0.0)
-    return layer.refinement.maps()
-
-
-def output_channel_affine(layer: Layer, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """(divisor, shift) per output channel of a weighted layer's stored tensor; (1, 0) without refinements."""
-    axis = -1 if layer.kind == OpKind.LINEAR else 1
-    ndim = len(layer.out_shape)
-
-    def per_channel(m: np.ndarray) -> np.ndarray:
-        full_shape = [1] * ndim
-        full_shape[axis] = channels
-        m = np.broadcast_to(m.reshape((1,) * (ndim - m.ndim) + m.shape), full_shape)  # varies along the channel only
-        return np.asarray(m, dtype=np.float64).reshape(channels)
-
-    return tuple(per_channel(m) for m in output_affine_maps(layer))
 
 
 def fill_integer_params(layer: Layer, info: QuantInfo, operand_maps: list[np.ndarray], operand_of_port: list[int],

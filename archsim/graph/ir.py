@@ -306,6 +306,27 @@ class Layer:
         return acts[0] if acts else None
 
 
+def output_affine_maps(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
+    """(divisor, shift) maps of the stored output, broadcastable to it; (1, 0) without refinements."""
+    if layer.refinement is None:
+        return np.asarray(1.0), np.asarray(0.0)
+    return layer.refinement.maps()
+
+
+def output_channel_affine(layer: Layer, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(divisor, shift) per output channel of a weighted layer's stored tensor; (1, 0) without refinements."""
+    axis = -1 if layer.kind == OpKind.LINEAR else 1
+    ndim = len(layer.out_shape)
+
+    def per_channel(m: np.ndarray) -> np.ndarray:
+        full_shape = [1] * ndim
+        full_shape[axis] = channels
+        m = np.broadcast_to(m.reshape((1,) * (ndim - m.ndim) + m.shape), full_shape)  # varies along the channel only
+        return np.asarray(m, dtype=np.float64).reshape(channels)
+
+    return tuple(per_channel(m) for m in output_affine_maps(layer))
+
+
 def tensor_bytes(shape: tuple[int, ...], bits: int) -> int:
     """Bytes to store a dense tensor of ``shape`` at ``bits`` per element (packed)."""
     return math.ceil(math.prod(shape) * bits / 8)

@@ -253,9 +253,36 @@ def hardswish_lut(s_in: float, zp_in: int, s_out: float, zp_out: int, bits: int 
     ``out_offset`` / ``out_divisor``: one channel's Trio-ViT filter shift / channel migration
     when the stored tensor is (y - offset) / divisor (one LUT per channel then).
     """
-    codes = np.arange(2 ** (in_bits or bits), dtype=np.int64)
-    y = (hardswish((codes - zp_in) * s_in) - out_offset) / out_divisor
+    return hardswish_codes(np.arange(2 ** (in_bits or bits), dtype=np.int64), s_in, zp_in, s_out, zp_out, bits,
+                           out_offset, out_divisor)
+
+
+def hardswish_codes(pre, s_in, zp_in, s_out: float, zp_out: int, bits: int = 8, out_offset=0.0,
+                    out_divisor=1.0) -> np.ndarray:
+    """The table's entries for the given input codes: :func:`hardswish_lut` evaluated elementwise at ``pre``.
+
+    ``s_in`` / ``zp_in`` / ``out_offset`` / ``out_divisor`` broadcast against ``pre`` (per channel), so a
+    table row and a direct evaluation give the same codes (the same float64 operations per element).
+    """
+    y = (hardswish((np.asarray(pre, dtype=np.int64) - zp_in) * s_in) - out_offset) / out_divisor
     return quantize_real(y, s_out, zp_out, bits)
+
+
+def hardswish_tables(lut_in_scale, lut_in_zero_point, divisor, shift, s_out: float, zp_out: int, out_bits: int,
+                     lut_in_bits: int) -> np.ndarray:
+    """A fused Hardswish's tables, one row of 2^lut_in_bits output codes per output channel (int64[C or 1, 2^b]).
+
+    Channel c reads its pre-activation on its own input grid (``lut_in_scale[c]``, ``lut_in_zero_point[c]``)
+    and writes the stored tensor ``(hardswish(x) - shift[c]) / divisor[c]`` on the output grid
+    (:func:`hardswish_lut`); when every channel has the same grid and refinement one shared row is returned.
+    """
+    params = np.stack([np.asarray(lut_in_scale, dtype=np.float64), np.asarray(lut_in_zero_point, dtype=np.float64),
+                       np.asarray(divisor, dtype=np.float64), np.asarray(shift, dtype=np.float64)], axis=1)
+    if np.all(params == params[:1]):  # no refinement: every channel has the same grid and table
+        params = params[:1]
+    col = [params[:, i:i + 1] for i in range(4)]
+    return hardswish_lut(col[0], col[1], s_out, zp_out, out_bits, out_offset=col[3], out_divisor=col[2],
+                         in_bits=lut_in_bits)
 
 
 def add_multipliers(sa: float, sb: float, s_out: float) -> tuple[int, int, int]:

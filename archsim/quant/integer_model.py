@@ -32,8 +32,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from archsim.frontend.fx_groups import Group, _is_scalar_add, group_graph
-from archsim.frontend.integer_params import output_affine_maps, output_channel_affine
-from archsim.graph.ir import Denominator, Epilogue, Layer, OpKind, QuantInfo
+from archsim.graph.ir import Denominator, Epilogue, Layer, OpKind, QuantInfo, output_affine_maps, output_channel_affine
 from archsim.frontend.scale_maps import trace_index_maps
 from archsim.numerics import integer as qi
 from archsim.numerics.integer_norm import layer_norm_int
@@ -253,14 +252,9 @@ class IntegerModel:
 
     @staticmethod
     def _hardswish_tables(layer: Layer, q: QuantInfo) -> np.ndarray:
-        channels = q.lut_in_scale.size
-        divisor, shift = output_channel_affine(layer, channels)
-        params = np.stack([q.lut_in_scale, q.lut_in_zero_point.astype(np.float64), divisor, shift], axis=1)
-        if np.all(params == params[:1]):  # no refinement: every channel has the same grid and table
-            params = params[:1]
-        col = [params[:, i:i + 1] for i in range(4)]
-        table = qi.hardswish_lut(col[0], col[1], q.out_scale, q.out_zero_point, q.out_bits,
-                                 out_offset=col[3], out_divisor=col[2], in_bits=q.lut_in_bits)
+        divisor, shift = output_channel_affine(layer, q.lut_in_scale.size)
+        table = qi.hardswish_tables(q.lut_in_scale, q.lut_in_zero_point, divisor, shift, q.out_scale,
+                                    q.out_zero_point, q.out_bits, q.lut_in_bits)
         return table.astype(np.uint8 if q.out_bits <= 8 else np.int64)
 
     def _matmul(self, layer: Layer, q: QuantInfo, operands: list[torch.Tensor]):

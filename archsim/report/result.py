@@ -59,6 +59,9 @@ class SimResult:
     events: int = 0  # SimPy events processed
     checks: dict = field(default_factory=dict)  # lower bounds and whether they held
     provenance: dict = field(default_factory=dict)  # energy entry -> source
+    # functional compute: {"computed": bool, "input", "outputs" (the model's output integers),
+    # "layers_sha256", "macs"}; `values` (every layer's integers, not serialized) is set by simulate
+    functional: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, replace
 
 import networkx as nx
+import numpy as np
 
 from archsim.arch.coverage import mode_supports
 from archsim.arch.spec import ArchSpec, EngineMode, EngineSpec
@@ -141,6 +142,24 @@ def map_layer(layer: Layer, spec: ArchSpec) -> LayerMapping:
                          dims.total_filters, max(g.stored_bits for g in groups))
     stream = _stream(layer, dims, engine, mode, merged, cycles)
     return LayerMapping(layer.name, (replace(stream, weight_bytes=layer.weight_bytes),))
+
+
+def stream_filters(layer: Layer, stream: Stream) -> np.ndarray | None:
+    """The output filters a stream computes, in channel order (None for vector kinds: every element).
+
+    A stream that carries every filter of the layer takes them all; a scheme stream of a split
+    layer takes the filters whose ``quant.apot_mask`` says that scheme.
+    """
+    if layer.kind in VECTOR_KINDS:
+        return None
+    mask = None if layer.quant is None else layer.quant.apot_mask
+    if mask is None or stream.n_filters == mask.size:
+        return np.arange(stream.n_filters)
+    selected = np.flatnonzero(mask) if stream.scheme == Scheme.APOT else np.flatnonzero(~mask)
+    if selected.size != stream.n_filters:
+        raise MappingError(f"{layer.name}: stream {stream.engine}.{stream.mode} has {stream.n_filters} filters, "
+                           f"the layer has {selected.size} {stream.scheme.value} filters")
+    return selected
 
 
 def map_graph(graph: nx.DiGraph, spec: ArchSpec) -> dict[str, LayerMapping]:

@@ -28,8 +28,16 @@ DEFAULT_MAX_TILES = 16  # [choice] bounds events per layer (simulation speed)
 
 @dataclass(frozen=True)
 class Tile:
-    filter_chunk: int
-    position_chunk: int
+    """One tile: a filter chunk x a position chunk, with the extents the functional compute needs.
+
+    ``positions`` is [p0, p1) of the layer's position domain (conv: output pixels n*Ho*Wo + ho*Wo + wo;
+    linear / matmul: output rows; vector kinds: the elements the vector unit touches, pool: input
+    elements); ``filters[s]`` is [f0, f1) of stream s's filter list (its filters in channel order,
+    archsim.sim.mapping.stream_filters; (0, 0) for vector kinds).
+    """
+
+    positions: tuple[int, int]
+    filters: tuple[tuple[int, int], ...]  # per stream
     weight_load_bytes: int  # weights DMA'd in before this tile (first tile of a filter chunk)
     weight_release_bytes: int  # weight-buffer space freed when this tile retires (last of its chunk)
     input_bytes: int  # activations read from DRAM for this tile
@@ -45,8 +53,6 @@ class LayerPlan:
     mapping: LayerMapping
     dram_input_bytes: int  # per filter pass (the whole input set read from DRAM)
     output_to_dram: bool
-    filter_tiles: int
-    position_tiles: int
     tiles: tuple[Tile, ...]
 
     @property
@@ -162,6 +168,8 @@ def plan_layer(layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, 
     in_chunks = split(dram_in, n_f) if depthwise else [dram_in] * n_f
     out_chunks = split(layer.output_bytes if output_to_dram else 0, n_f)
     pos_chunks = split_units(positions, n_p, pos_unit)
+    pos_ranges = _ranges(pos_chunks)
+    filter_ranges = [_ranges([f for _, f in chunks]) for chunks in stream_chunks]
     tiles = []
     for j in range(n_f):
         ins, outs = split(in_chunks[j], n_p), split(out_chunks[j], n_p)
@@ -173,9 +181,19 @@ def plan_layer(layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, 
                 tile_dims = replace(dims_j, positions=p)
                 cycles.append(compute_cycles(tile_dims, engine.rows, engine.mode(s.mode).lanes, engine.pipeline_cycles))
                 ops.append(tile_dims.ops if layer.kind in VECTOR_KINDS else filters_j * p * dims_j.reduction)
-            tiles.append(Tile(j, i, chunk_bytes[j] if i == 0 else 0, chunk_bytes[j] if i == n_p - 1 else 0,
+            tiles.append(Tile(pos_ranges[i], tuple(r[j] for r in filter_ranges),
+                              chunk_bytes[j] if i == 0 else 0, chunk_bytes[j] if i == n_p - 1 else 0,
                               ins[i], outs[i], tuple(cycles), tuple(ops)))
-    return LayerPlan(layer.name, index, mapping, dram_in, output_to_dram, n_f, n_p, tuple(tiles))
+    return LayerPlan(layer.name, index, mapping, dram_in, output_to_dram, tuple(tiles))
+
+
+def _ranges(sizes: list[int]) -> list[tuple[int, int]]:
+    """Consecutive [start, stop) ranges of the given sizes, from 0."""
+    out, start = [], 0
+    for size in sizes:
+        out.append((start, start + size))
+        start += size
+    return out
 
 
 def _stream_chunks(layer: Layer, stream: Stream, spec: ArchSpec, n_f: int) -> list[tuple]:

@@ -4,8 +4,9 @@ A layer starts when all its predecessors have finished. Per tile: a loader takes
 two tile slots (double buffering) and, at the first tile of a filter chunk, weight-buffer
 space; it DMAs the weights chunk and the tile's DRAM inputs in; each stream's compute
 process waits for the tile, then holds its engine for the tile's closed-form time
-(streams of a split layer run concurrently on their engines); when every stream has
-finished the tile it retires: the slot (and the chunk's weight space after its last tile)
+(streams of a split layer run concurrently on their engines) and, when values are on,
+computes the tile's outputs on that engine's arithmetic (archsim.sim.values); when every
+stream has finished the tile it retires: the slot (and the chunk's weight space after its last tile)
 is freed and a DRAM write-back is started when the output leaves the chip.
 """
 
@@ -19,6 +20,7 @@ import simpy
 from archsim.sim.kernel import CountingEnvironment
 from archsim.sim.plan import LayerPlan
 from archsim.sim.top import Top
+from archsim.sim.values import TileValues
 
 TILE_SLOTS = 2  # ping-pong: tile i+1 loads while tile i computes
 
@@ -35,8 +37,10 @@ class LayerRecord:
 
 
 class Scheduler:
-    def __init__(self, env: CountingEnvironment, top: Top, graph: nx.DiGraph, plans: dict[str, LayerPlan]) -> None:
+    def __init__(self, env: CountingEnvironment, top: Top, graph: nx.DiGraph, plans: dict[str, LayerPlan],
+                 values: TileValues | None = None) -> None:
         self.env, self.top, self.graph, self.plans = env, top, graph, plans
+        self.values = values  # functional compute per tile (archsim.sim.values), or None for timing only
         self.done = {name: env.event() for name in plans}
         self.records = {name: LayerRecord() for name in plans}
 
@@ -52,6 +56,8 @@ class Scheduler:
         rec = self.records[plan.name]
         rec.start_ps = env.now
         rec.stream_busy_ps = [0] * len(plan.mapping.streams)
+        if self.values is not None:
+            self.values.begin(plan)
         n = len(plan.tiles)
         loaded = [env.event() for _ in range(n)]
         computed = [[env.event() for _ in plan.mapping.streams] for _ in range(n)]
@@ -70,6 +76,8 @@ class Scheduler:
         for w in writes:
             rec.dram_write_bytes += yield w
         rec.end_ps = env.now
+        if self.values is not None:
+            self.values.end(plan)
         self.done[plan.name].succeed()
 
     def _slots(self) -> simpy.Container:
@@ -102,4 +110,6 @@ class Scheduler:
             if tile.cycles[s]:
                 yield from engine.run_tile(plan.index, tile.cycles[s] * period, tile.ops[s])
                 rec.stream_busy_ps[s] += tile.cycles[s] * period
+            if self.values is not None:  # the tile's values, on this engine's arithmetic, as it completes
+                self.values.tile(plan, s, t)
             computed[t][s].succeed()

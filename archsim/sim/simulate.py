@@ -6,11 +6,14 @@ import math
 from fractions import Fraction
 
 import networkx as nx
+import numpy as np
+from threadpoolctl import threadpool_limits
 
 import archsim
 from archsim.arch.spec import ArchSpec
 from archsim.energy import accounting
-from archsim.graph.ir import layers
+from archsim.functional.executor import default_input, digest, missing_integer_parameters, quantize_input
+from archsim.graph.ir import graph_outputs, layers
 from archsim.report.result import EngineResult, LayerResult, SimResult
 from archsim.sim import checks as chk
 from archsim.sim.kernel import PS_PER_S, CountingEnvironment, bytes_per_ps
@@ -18,10 +21,26 @@ from archsim.sim.mapping import map_graph
 from archsim.sim.plan import compulsory_dram_bytes, plan_graph
 from archsim.sim.scheduler import Scheduler
 from archsim.sim.top import Top
+from archsim.sim.values import TileValues
 
 
-def simulate(graph: nx.DiGraph, spec: ArchSpec, *, workload: dict | None = None) -> SimResult:
-    """Simulate one inference of ``graph`` on ``spec``; deterministic for identical inputs."""
+# [choice] BLAS threads while tiles compute their values: the per-tile products are small, and on this
+# 2-core machine one thread runs them 4-10x faster than two competing with the simulator (measured:
+# benchmarks/bench_functional.py; docs/architecture.md "Functional execution")
+FUNCTIONAL_BLAS_THREADS = 1
+
+
+def simulate(graph: nx.DiGraph, spec: ArchSpec, *, workload: dict | None = None, values: bool = True,
+             image: np.ndarray | None = None, arithmetic: dict | None = None) -> SimResult:
+    """Simulate one inference of ``graph`` on ``spec``; deterministic for identical inputs.
+
+    With ``values`` (and a quantized graph) every tile's outputs are computed on its engine's
+    arithmetic as it completes (archsim.sim.values) from ``image`` (float, the graph's input shape;
+    default :func:`archsim.functional.executor.default_input`); ``result.values`` then holds every
+    layer's integers and ``result.functional`` the model outputs and per-layer digests.
+    ``arithmetic`` replaces the arithmetic of named engines (tests corrupt one). Timing, energy and
+    checks do not depend on ``values``.
+    """
     if graph.number_of_nodes() == 0:
         raise ValueError("simulate: the graph has no layers")
     if not nx.is_directed_acyclic_graph(graph):
@@ -30,11 +49,24 @@ def simulate(graph: nx.DiGraph, spec: ArchSpec, *, workload: dict | None = None)
     mappings = map_graph(graph, spec)
     plans = plan_graph(graph, spec, mappings)
 
+    tile_values, functional = None, {"computed": False, "reason": "values off (--no-functional)"}
+    why_not = missing_integer_parameters(graph) if values else None
+    if why_not is not None:
+        functional = {"computed": False, "reason": why_not}
+    elif values:
+        input_desc = {"source": "given"}
+        if image is None:
+            image, input_desc = default_input(graph)
+        codes = quantize_input(graph, image)
+        tile_values = TileValues(graph, spec, plans, codes, arithmetic)
+        functional = {"computed": True, "input": {**input_desc, "shape": list(codes.shape), "sha256": digest(codes)}}
+
     env = CountingEnvironment()
     top = Top(env, spec)
-    scheduler = Scheduler(env, top, graph, plans)
+    scheduler = Scheduler(env, top, graph, plans, tile_values)
     scheduler.start()
-    env.run()
+    with threadpool_limits(limits=FUNCTIONAL_BLAS_THREADS, user_api="blas"):
+        env.run()
     unfinished = [n for n, ev in scheduler.done.items() if not ev.triggered]
     if unfinished:
         raise chk.InvariantError(f"simulation stalled with unfinished layers: {unfinished[:5]}")
@@ -62,7 +94,9 @@ def simulate(graph: nx.DiGraph, spec: ArchSpec, *, workload: dict | None = None)
     }
     checks = _checks(graph, spec, plans, top, latency_ps, energy, dynamic, period)
     chk.raise_on_violation(checks)
-    return SimResult(
+    if tile_values is not None:
+        functional.update(_functional_summary(graph, tile_values))
+    result = SimResult(
         workload=dict(workload) if workload is not None else _graph_workload(graph),
         arch={"name": spec.name, "source_file": spec.source_file, "clock_hz": spec.clock_hz},
         archsim_version=archsim.__version__,
@@ -78,7 +112,22 @@ def simulate(graph: nx.DiGraph, spec: ArchSpec, *, workload: dict | None = None)
         events=env.events_processed,
         checks=checks,
         provenance=accounting.provenance(spec),
+        functional=functional,
     )
+    result.values = tile_values.values if tile_values is not None else None
+    return result
+
+
+def _functional_summary(graph: nx.DiGraph, tile_values: TileValues) -> dict:
+    """The model outputs (every integer) and a digest of every layer's values."""
+    values = tile_values.values
+    outputs = {}
+    for name in graph_outputs(graph):
+        v = values[name]
+        kind = "codes" if graph.nodes[name]["layer"].quant.out_scale is not None else "accumulators"
+        outputs[name] = {"shape": list(v.shape), "kind": kind, "values": v.reshape(-1).astype(np.int64).tolist()}
+    return {"outputs": outputs, "macs": tile_values.executor.macs,
+            "layers_sha256": {layer.name: digest(values[layer.name]) for layer in layers(graph)}}
 
 
 def _graph_workload(graph: nx.DiGraph) -> dict:
