@@ -11,9 +11,13 @@ inputs/hardware/tpu_like.yaml, a 32x32 weight-stationary systolic array):
 - hardware YAML (written to work/zigzag/peer32_ws.yaml):
   - operational array D1 x D2 = 32 x 32, MAC 0.2 pJ, systolic_dimensions [D1, D2] (ZigZag then adds
     (unrolling - 1) drain cycles per systolic dimension, once per layer);
-  - per PE: a 1 B weight register (I2) and a 4 B partial-sum register (O), served_dimensions [] (one per PE),
-    0 pJ per access [choice: peer32_ws prices a MAC at 0.2 pJ with its operand registers included];
+  - per PE: two 1 B weight registers (I2: double-buffered, so ZigZag lets the next fold's weights load while
+    this fold computes, as TPU v1 and Gemmini do) and a 4 B partial-sum register (O), served_dimensions []
+    (one per PE), 0 pJ per access [choice: peer32_ws prices a MAC at 0.2 pJ with its operand registers];
   - weight_sram 256 KiB for I2 and act_sram 256 KiB shared by I1 and O, both serving D1 and D2, 1 pJ/B;
+    act_sram has one read and one write port for inputs and another pair for partial sums (a real array's
+    input buffer and accumulators are separate paths; on one shared port ZigZag rounds each operand's
+    transfer up to a whole cycle per period and serialises them: see NOTES.md);
   - dram, one read_write port of 16 B/cycle for all three operands, 100 pJ/B.
   Port widths: ZigZag charges r_cost per access of bandwidth_max bits and rounds each transfer up to
   bandwidth_min bits (cost_model.py, _calc_memory_access). bandwidth_min = 8 bits and r_cost = w_cost =
@@ -65,8 +69,8 @@ def hardware() -> dict:
     return {
         "name": "peer32_ws",
         "memories": {
-            "reg_w": {
-                "size": 8, "r_cost": 0, "w_cost": 0, "area": 0, "latency": 1, "operands": ["I2"],
+            "reg_w": {  # two 8-bit weight registers: double-buffered, the next fold's weight shifts in meanwhile
+                "size": 2 * 8, "r_cost": 0, "w_cost": 0, "area": 0, "latency": 1, "operands": ["I2"],
                 "ports": _ports(["I2, tl"], ["I2, fh"], 8), "served_dimensions": [],
             },
             "reg_o": {
@@ -93,7 +97,10 @@ def hardware() -> dict:
                 "size": P.ACT_BUFFER_B * 8, "r_cost": per_b(P.SRAM_PJ_PER_B, ACT_SRAM_BITS_PER_CYCLE),
                 "w_cost": per_b(P.SRAM_PJ_PER_B, ACT_SRAM_BITS_PER_CYCLE), "area": 0, "latency": 1,
                 "operands": ["I1", "O"],
-                "ports": _ports(["I1, tl", "O, tl", "O, th"], ["I1, fh", "O, fh", "O, fl"], ACT_SRAM_BITS_PER_CYCLE),
+                # inputs and partial sums on separate ports, as a real array's input buffer and accumulators are
+                "ports": _ports(["I1, tl"], ["I1, fh"], ACT_SRAM_BITS_PER_CYCLE) + [
+                    dict(p, name=p["name"].replace("_1", "_2"))
+                    for p in _ports(["O, tl", "O, th"], ["O, fh", "O, fl"], ACT_SRAM_BITS_PER_CYCLE)],
                 "served_dimensions": ["D1", "D2"],
             },
             "dram": {
