@@ -39,7 +39,7 @@ def layer_order() -> list[tuple[str, str]]:
 
 def table(sources: dict[str, dict], ref: str, order: list[tuple[str, str]], markdown: bool) -> str:
     names = [n for _, n in order] or sorted({n for s in sources.values() for n in s})
-    roles = dict((n, r) for r, n in order)
+    roles = {n: r for r, n in order}
     cols = list(sources)
     head = ["layer"] + [f"{c} cycles" for c in cols] + [f"{c} uJ" for c in cols]
     rows = []
@@ -63,7 +63,7 @@ def table(sources: dict[str, dict], ref: str, order: list[tuple[str, str]], mark
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines)
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    fmt_row = lambda r: "  ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(r, widths)))  # noqa: E731
+    fmt_row = lambda r: "  ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(r, widths)))
     return "\n".join([fmt_row(head), fmt_row(["-" * w for w in widths])] + [fmt_row(r) for r in rows])
 
 

@@ -37,11 +37,11 @@ LAYERS = [
     ("stem", "stem.in_conv",
      "3x3 s2 dense conv on the 3-channel image: reduction C*FY*FX = 27 < 32 rows"),
     ("pointwise_compute_bound", "stages.2.blocks.1.local_module.main.point_conv",
-     "512->128 at 14x14: the pointwise conv with the highest MACs per DRAM byte (67 MAC/B > the 64 MAC/B "
-     "ridge of 1024 MAC/cycle over 16 B/cycle); 64 weight folds of 196 positions each"),
+     ("512->128 at 14x14: the pointwise conv with the highest MACs per DRAM byte (67 MAC/B > the 64 MAC/B "
+      "ridge of 1024 MAC/cycle over 16 B/cycle); 64 weight folds of 196 positions each")),
     ("pointwise_dram_bound", "head.in_conv",
-     "256->1536 at 7x7: 384 KiB of weights (more than the 256 KiB weight buffer) for 49 positions, "
-     "40 MAC/B: DRAM-bound"),
+     ("256->1536 at 7x7: 384 KiB of weights (more than the 256 KiB weight buffer) for 49 positions, "
+      "40 MAC/B: DRAM-bound")),
     ("depthwise_3x3", "stages.1.blocks.1.main.depth_conv",
      "3x3 s1 depthwise, 256 channels at 28x28"),
     ("depthwise_5x5", "stages.2.blocks.1.context_module.main.aggreg.0.0",

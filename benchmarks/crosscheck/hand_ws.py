@@ -49,14 +49,13 @@ Energy (pJ): MAC 0.2 per MAC; SRAM 1 per byte read or written; DRAM 100 per byte
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import peer32 as P  # noqa: E402
+import peer32 as P
 
 PSUM_BYTES = 4  # int32 partial sums [choice: the standard INT8 accumulator width]
 

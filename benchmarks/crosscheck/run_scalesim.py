@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import shutil
 import sys
 from pathlib import Path

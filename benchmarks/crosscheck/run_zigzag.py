@@ -45,9 +45,8 @@ import shutil
 import sys
 from pathlib import Path
 
-import yaml
-
 import peer32 as P
+import yaml
 
 WORK = P.HERE / "work" / "zigzag"
 TOOL_VERSION = "zigzag-dse 3.9.1"
@@ -64,7 +63,7 @@ def _ports(read_alloc: list[str], write_alloc: list[str], bw_bits: int) -> list[
 
 
 def hardware() -> dict:
-    per_b = lambda pj_per_b, bw_bits: pj_per_b * bw_bits / 8  # pJ per access of bw_bits  # noqa: E731
+    per_b = lambda pj_per_b, bw_bits: pj_per_b * bw_bits / 8  # pJ per access of bw_bits
     dram_bits = P.DRAM_BYTES_PER_CYCLE * 8
     return {
         "name": "peer32_ws",
@@ -130,7 +129,8 @@ def workload_and_mapping(layer: dict) -> tuple[dict, dict]:
         c, k = layer["C"] // g, layer["K"] // g
         oy, ox, fy, fx, s, pad, n = (layer["OY"], layer["OX"], layer["FY"], layer["FX"], layer["stride"],
                                      layer["padding"], layer["N"])
-    iy, ix = (oy - 1) * s + fy, (ox - 1) * s + fx
+    # the stored input (padding is declared separately, not stored): matmul and FC read an M x 1 / 1 x 1 map
+    iy, ix = (oy, ox) if kind == "matmul" else (layer["IY"], layer["IX"])
     wl = {
         "id": 0, "name": name, "operator_type": "Conv",
         "equation": "O[b][g][k][oy][ox]+=W[g][k][c][fy][fx]*I[b][g][c][iy][ix]",
@@ -140,7 +140,7 @@ def workload_and_mapping(layer: dict) -> tuple[dict, dict]:
         "operand_precision": prec,
         "operand_source": {"I": 0, "W": 0},
         "pr_loop_dims": ["IX", "IY"],
-        "pr_loop_sizes": [ix - 2 * pad if pad else ix, iy - 2 * pad if pad else iy],
+        "pr_loop_sizes": [ix, iy],
         "padding": [[pad, pad], [pad, pad]],
     }
     if kind == "conv_depthwise":
@@ -191,7 +191,7 @@ def run_layer(layer: dict) -> dict:
         for level, e in zip(cme.accelerator.memory_hierarchy.get_memory_levels(mem_op=mem_op), per_level):
             by_mem[level.name] = by_mem.get(level.name, 0.0) + e * 1e-12
     return {
-        "cycles": int(math.ceil(cme.latency_total2)),
+        "cycles": math.ceil(cme.latency_total2),
         "energy_j": cme.energy_total * 1e-12,
         "energy_breakdown_j": {"mac": cme.mac_energy * 1e-12} | dict(sorted(by_mem.items())),
         "utilization": float(cme.mac_utilization2),

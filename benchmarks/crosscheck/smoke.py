@@ -10,8 +10,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import run_scalesim  # noqa: E402
-import run_zigzag  # noqa: E402
+import run_scalesim
+import run_zigzag
 
 LAYER = {"role": "smoke", "name": "smoke", "kind": "conv_pointwise", "N": 1, "C": 32, "K": 32, "OX": 8, "OY": 8,
          "FX": 1, "FY": 1, "IX": 8, "IY": 8, "stride": 1, "padding": 0, "groups": 1, "weight_bits": 8,
