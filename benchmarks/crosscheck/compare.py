@@ -6,7 +6,8 @@ Reads results/zigzag.json, results/scalesim.json and results/hand.json (whicheve
 results file. The archsim file is JSON mapping each layer name (as in layers.json) to
 {"cycles": <int, 1 GHz cycles>, "energy_j": <float, joules>}; the mapping may also sit under a "layers" key.
 With the archsim file present every ratio is tool / archsim; without it the peer tools are printed side by
-side with ratios to the hand-derived array (hand_ws.py).
+side with ratios to the hand-derived array (hand_ws.py). A "!" marks cycles below the layer's lower bound,
+max(MACs / 1024, compulsory DRAM bytes / 16 B/cycle): a figure no 32x32 array on one 16 B/cycle port can reach.
 
 Plain Python (json only): runs in either environment.
 """
@@ -37,7 +38,20 @@ def layer_order() -> list[tuple[str, str]]:
     return [(rec["role"], rec["name"]) for rec in json.loads(path.read_text())["layers"]]
 
 
-def table(sources: dict[str, dict], ref: str, order: list[tuple[str, str]], markdown: bool) -> str:
+def lower_bounds(results: Path) -> dict[str, int]:
+    """Per layer, the cycles no design can beat: max(MACs / 1024, compulsory DRAM bytes / 16 B/cycle), from
+    hand.json (which records both terms); empty when hand.json is missing."""
+    path = results / "hand.json"
+    if not path.exists():
+        return {}
+    layers = json.loads(path.read_text())["layers"]
+    macs = {rec["name"]: rec["macs"] for rec in json.loads((HERE / "layers.json").read_text())["layers"]} \
+        if (HERE / "layers.json").exists() else {}
+    return {name: max(rec["dram_cycles"], -(-macs.get(name, 0) // 1024)) for name, rec in layers.items()}
+
+
+def table(sources: dict[str, dict], ref: str, order: list[tuple[str, str]], markdown: bool,
+          bounds: dict[str, int] | None = None) -> str:
     names = [n for _, n in order] or sorted({n for s in sources.values() for n in s})
     roles = {n: r for r, n in order}
     cols = list(sources)
@@ -56,6 +70,8 @@ def table(sources: dict[str, dict], ref: str, order: list[tuple[str, str]], mark
                 base = sources[ref].get(name)
                 if c != ref and base and base[metric]:
                     cell += f" ({rec[metric] / base[metric]:.2f}x)"
+                if metric == "cycles" and bounds and rec["cycles"] < bounds.get(name, 0):
+                    cell += " !"
                 row.append(cell)
         rows.append(row)
     if markdown:
@@ -91,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"(no archsim results at {args.archsim.name}: peer tools side by side, ratios to {ref})")
     else:
         print("(ratios to archsim)")
-    print(table(sources, ref, layer_order(), args.markdown))
+    bounds = lower_bounds(args.results)
+    print(table(sources, ref, layer_order(), args.markdown, bounds))
+    if bounds:
+        print("! = below the layer's lower bound max(MACs / 1024, compulsory DRAM bytes / 16 B/cycle): impossible")
     return 0
 
 
