@@ -691,7 +691,7 @@ def energy_figure(result: dict | ResultView, colours: dict[str, str] | None = No
                 padding=2,
                 fontsize=9,
             )
-            ax.set_xlim(0, 1.6 * max(values, default=1.0))
+            ax.set_xlim(0, 1.6 * (max(values, default=0.0) or 1.0))
             ax.set_xlabel(f"energy ({prefix}J)")
             ax.set_title(what)
         fig.suptitle(view.title("Energy") + f"\ntotal {view.energy_j / scale:.4g} {prefix}J")
@@ -699,8 +699,10 @@ def energy_figure(result: dict | ResultView, colours: dict[str, str] | None = No
 
 
 def _log_bounds(values: Iterable[float], pad: float = 1.0) -> tuple[float, float]:
-    """The decades enclosing ``values`` (positive), the top one widened by ``pad``."""
+    """The decades enclosing ``values`` (positive; none: 1 to 10), the top one widened by ``pad``."""
     values = list(values)
+    if not values:
+        return 1.0, 10.0
     return 10.0 ** math.floor(math.log10(min(values))), 10.0 ** math.ceil(math.log10(max(values) * pad))
 
 
