@@ -337,6 +337,17 @@ def test_every_text_is_at_least_9_points_and_titles_name_the_run():
         assert any("tiny" in t.get_text() and "hand" in t.get_text() for t in texts)
 
 
+def test_roofline_of_layers_that_move_no_dram_bytes_uses_the_infinity_panel_only():
+    layers = hand_result()["layers"]
+    for layer in layers:
+        layer["dram_read_bytes"] = layer["dram_write_bytes"] = 0
+    fig = plots.roofline_figure(hand_result(layers))
+    main, infinity = fig.axes[:2]
+    assert [t.get_text() for t in infinity.get_xticklabels()] == ["∞"]
+    markers = [line for line in infinity.get_lines() if line.get_marker() == "o"]
+    assert len(markers) == 3 and not [line for line in main.get_lines() if line.get_marker() == "o"]
+
+
 def test_gantt_bars_share_the_engine_colours_with_the_roofline():
     from matplotlib.colors import to_hex
 
@@ -399,9 +410,13 @@ def test_simulated_result_with_baseline_counts_as_two(sim_result, tmp_path):
 
 
 def test_identical_results_give_identical_files(tmp_path):
-    first = plots.plot_results([hand_result(), hand_result(arch="other")], tmp_path / "a")
-    second = plots.plot_results([hand_result(), hand_result(arch="other")], tmp_path / "b")
-    assert [p.name for p in first] == [p.name for p in second]
+    def draw(out):
+        paths = plots.plot_results([hand_result()], out)
+        compare = plots.comparison_figure(hand_result(), hand_result(arch="other"))
+        return paths + plots.save_figure(compare, out / "compare")
+
+    first, second = draw(tmp_path / "a"), draw(tmp_path / "b")
+    assert [p.name for p in first] == [p.name for p in second] and len(first) == 10
     for x, y in zip(first, second):
         assert x.read_bytes() == y.read_bytes(), x.name
     svg = first[1].read_text()
