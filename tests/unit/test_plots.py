@@ -413,10 +413,11 @@ def test_identical_results_give_identical_files(tmp_path):
     def draw(out):
         paths = plots.plot_results([hand_result()], out)
         compare = plots.comparison_figure(hand_result(), hand_result(arch="other"))
-        return paths + plots.save_figure(compare, out / "compare")
+        return paths + plots.save_figure(compare, out / "compare", ("png", "svg", "pdf"))
 
     first, second = draw(tmp_path / "a"), draw(tmp_path / "b")
-    assert [p.name for p in first] == [p.name for p in second] and len(first) == 10
+    assert [p.name for p in first] == [p.name for p in second] and len(first) == 11
+    assert first[-1].read_bytes().startswith(b"%PDF") and b"CreationDate" not in first[-1].read_bytes()
     for x, y in zip(first, second):
         assert x.read_bytes() == y.read_bytes(), x.name
     svg = first[1].read_text()
