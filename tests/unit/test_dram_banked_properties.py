@@ -1,0 +1,85 @@
+"""Property tests of the banked DRAM over random small traces and configurations (hypothesis)."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from archsim.sim.dram_banked import BankedDram, BankedDramConfig
+from archsim.sim.dram_presets import PRESETS
+from archsim.sim.kernel import CountingEnvironment
+
+REQUEST = st.tuples(
+    st.integers(0, 40_000),  # request time, ps
+    st.integers(0, 1 << 20),  # start address: 1 MiB, so rows collide
+    st.integers(1, 9000),  # bytes
+    st.booleans(),  # write
+)
+
+
+@st.composite
+def configs(draw):
+    preset = PRESETS[draw(st.sampled_from(sorted(PRESETS)))]
+    refresh = draw(st.sampled_from(["all_bank", "per_bank"] if preset.timing.per_bank_refresh else ["all_bank"]))
+    return BankedDramConfig(preset, scheduler=draw(st.sampled_from(["frfcfs", "fifo"])),
+                            queue_depth=draw(st.integers(1, 8)), refresh=refresh)
+
+
+def simulate(config, requests):
+    env = CountingEnvironment()
+    dram = BankedDram(env, config)
+    txns = [None] * len(requests)
+
+    def issue(i, at, address, nbytes, write):
+        yield env.timeout(at)
+        txns[i] = yield env.process(dram.transfer(address, nbytes, write))
+
+    for i, req in enumerate(requests):
+        env.process(issue(i, *req))
+    env.run()
+    return dram, txns
+
+
+@settings(max_examples=60, deadline=None)
+@given(configs(), st.lists(REQUEST, min_size=1, max_size=25))
+def test_bounds_and_conservation_hold_for_any_trace(config, requests):
+    dram, txns = simulate(config, requests)
+    org, t = config.preset.organization, config.preset.timing
+    s = dram.stats()
+    # achieved bandwidth never exceeds peak: the buses carried data at most elapsed x channels
+    assert s.bus_busy_ps <= s.elapsed_ps * org.channels
+    assert s.achieved_bandwidth_Bps <= s.peak_bandwidth_Bps
+    # every burst is one column command, classified once
+    bursts = sum(x.bursts for x in txns)
+    assert s.reads + s.writes == bursts == s.row_hits + s.row_empty + s.row_conflicts
+    assert s.bytes_read + s.bytes_written == bursts * org.burst_bytes
+    assert s.activates == s.row_empty + s.row_conflicts
+    assert s.precharges <= s.activates
+    for x in txns:
+        latency = t.nCWL if x.write else t.nCL
+        assert x.data_start_ps >= x.submit_ps + latency * t.tck_ps  # no access beats its CAS latency
+        busiest = math.ceil(x.bursts / org.channels)  # some channel carries at least this many bursts
+        assert x.data_end_ps - x.data_start_ps >= busiest * t.nBL * t.tck_ps
+        assert x.done_ps == math.ceil(x.data_end_ps)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(REQUEST, min_size=2, max_size=20), st.integers(1, 8))
+def test_fifo_on_one_channel_serves_transactions_in_arrival_order(requests, depth):
+    config = BankedDramConfig(PRESETS["ddr4_2400_x64"], scheduler="fifo", queue_depth=depth)
+    _, txns = simulate(config, requests)
+    order = sorted(range(len(txns)), key=lambda i: (txns[i].submit_ps, i))
+    for a, b in zip(order, order[1:]):
+        assert txns[b].data_start_ps >= txns[a].data_end_ps
+
+
+@settings(max_examples=20, deadline=None)
+@given(configs(), st.lists(REQUEST, min_size=1, max_size=15))
+def test_identical_inputs_give_identical_outputs(config, requests):
+    def run():
+        dram, txns = simulate(config, requests)
+        return [(x.data_start_ps, x.data_end_ps, x.done_ps) for x in txns], dram.stats()
+
+    assert run() == run()
