@@ -32,18 +32,21 @@ Semantics (docs/modelling.md, "DRAM, transaction level"; all times integer DRAM 
   column commands <= R - tRP(ab) - tRTP (read) or - (CWL + nBL + tWR) (write), ACTs <= R - tRP - tRAS.
   A segment that crosses that limit is split at its first violating burst; the refresh then closes
   the rows (one PRE per open bank) and the rest follows after R + tRFC with new ACTs.
-- **Scheduling**: one controller per channel with a queue of ``queue_depth`` segments (older ones
-  beyond it wait outside, FIFO, unseen). When the previous segment's last column command issues the
-  controller picks the next segment: ``frfcfs`` = the oldest segment whose first bank has its row
-  open, else the oldest; ``fifo`` = the oldest. Age = (request time, submission order): fixed ties.
+- **Scheduling**: one controller per channel with a queue of ``queue_depth`` segments (later ones
+  wait outside, FIFO, unseen, and become visible when admitted). When the previous segment's last
+  column command issues, the controller picks the next segment: ``frfcfs`` = the oldest segment whose
+  first bank has its row open, else the oldest; ``fifo`` = the oldest. Age = (request time, order of
+  submission): ties are fixed. A segment's PRE/ACT may be issued from its predecessor's decision on
+  (one segment of row-command lookahead), so a stream's next row opens while the current one streams.
+  A request reaching an idle channel whose command bus is free is timed on arrival.
 
 Why a controller process (not a reservation call like ``Channel.reserve``): a reservation is timed at
 the call, in call order, so it cannot let a row hit that arrives later overtake a queued conflict.
 The controller decides one segment per SimPy event at the instant the command bus frees, seeing
 exactly the requests that have arrived, so two engines' streams contend and FR-FCFS can reorder.
-Cost: per transaction one ``scheduled`` event (all its segments timed: data start/end known, so an
-interconnect leg can cut through) plus one decision event per segment and one wake-up when the
-channel was idle. Bursts are never events.
+Cost: one decision event per segment that has to wait for the bus, one wake-up when an idle channel
+gets work it cannot start at once, and a ``scheduled`` event only for a caller that waits on it (a
+transaction timed on arrival needs none). Bursts are never events.
 """
 
 from __future__ import annotations
@@ -61,8 +64,9 @@ REFRESH_MODES = ("all_bank", "per_bank")
 # [S] DRAMsim3 DDR4_8Gb_x8_2400.ini queue_size = 16 (reference notes: 16-32 entries, DRAMsim3
 # queue_size / cmd_queue_size); here an entry is a row segment, not a 64 B request.
 DEFAULT_QUEUE_DEPTH = 16
-NEVER = -(10**15)
-POSTPONE_INTERVALS = 8  # "no such command yet": far enough in the past that no constraint binds
+NEVER = -(10**15)  # "no such command yet": far enough in the past that no constraint binds
+POSTPONE_INTERVALS = 8  # [I] see _Controller.postpone_limit
+COUNTERS = ("reads", "writes", "activates", "precharges", "row_hits", "row_empty", "row_conflicts", "bus")
 
 
 class DramConfigError(ValueError):
@@ -91,12 +95,14 @@ class BankedDramConfig:
             found += AddressMap.problems_of(self.map_text, self.preset.organization)
         if self.scheduler not in SCHEDULERS:
             found.append(("scheduler", f"{self.scheduler!r} is not one of {', '.join(SCHEDULERS)}"))
-        if not isinstance(self.queue_depth, int) or isinstance(self.queue_depth, bool) or self.queue_depth < 1:
+        depth = self.queue_depth
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
             found.append(("queue_depth", f"{self.queue_depth!r} must be an integer >= 1"))
         if self.refresh not in REFRESH_MODES:
             found.append(("refresh", f"{self.refresh!r} is not one of {', '.join(REFRESH_MODES)}"))
         elif self.refresh == "per_bank" and not self.preset.timing.per_bank_refresh:
-            found.append(("refresh", (f"per_bank: {self.preset.standard} ({self.preset.name}) has no per-bank "
+            found.append(("refresh", (f"per_bank: {self.preset.standard} ({self.preset.name}) has no "
+                                      "per-bank "
                                      "refresh (nRFCpb/nREFIpb); use all_bank")))
         return found
 
@@ -125,7 +131,8 @@ def _timing_problems(t: DramTiming) -> list[tuple[str, str]]:
                  "nRRDL", "nFAW", "nWTRS", "nWTRL", "nWR", "nRTP", "nCS", "nRFC", "nREFI"):
         value = getattr(t, name)
         if not isinstance(value, int) or value < (1 if name in ("nBL", "nREFI") else 0):
-            found.append((f"timing.{name}", f"{value!r} must be an integer >= {1 if name in ('nBL', 'nREFI') else 0}"))
+            least = 1 if name in ("nBL", "nREFI") else 0
+            found.append((f"timing.{name}", f"{value!r} must be an integer >= {least}"))
     if not found and t.nREFI <= t.nRFC + t.nRPab:
         found.append(("timing.nREFI", f"{t.nREFI} must exceed nRFC + nRPab = {t.nRFC + t.nRPab}"))
     if t.per_bank_refresh and not (isinstance(t.nREFIpb, int) and t.nREFIpb >= 1 and t.nRFCpb >= 0):
@@ -169,10 +176,12 @@ class AddressMap:
         for tok in tokens:
             if tok not in FIELDS:
                 found.append((where, (f"{text!r}: unknown field {tok!r}; allowed: {', '.join(FIELDS)} "
-                                     "(row, rank, bank group, bank, channel, column), most significant first")))
+                                     "(row, rank, bank group, bank, channel, column), most significant "
+                                     "first")))
         for f in FIELDS:
             if tokens.count(f) > 1:
-                found.append((where, f"{text!r}: field {f!r} appears {tokens.count(f)} times; each field once"))
+                found.append((where, (f"{text!r}: field {f!r} appears {tokens.count(f)} times; "
+                                      "each field once")))
         for f in FIELDS:
             if f not in tokens and (counts[f] > 1 or f in ("ro", "co")):
                 found.append((where, (f"{text!r} does not cover the organisation: field {f!r} "
@@ -218,33 +227,41 @@ def _field_counts(org: DramOrganization) -> dict[str, int]:
 
 
 class DramTransaction:
-    """One request. After ``scheduled`` fires: ``data_start_ps``/``data_end_ps`` (exact, on the data
-    bus, first and last beat over all channels) and ``done_ps`` (integer ps, >= data end) are set."""
+    """One request. Once timed (``done_ps`` is set; ``scheduled`` fires then): ``data_start_ps`` and
+    ``data_end_ps`` (exact ps, on the data bus: first beat and end of the last, over all channels) and
+    ``done_ps`` (the integer ps at or after the data end)."""
 
-    __slots__ = (
-        "_first",
-        "_last",
-        "_pending",
-        "address",
-        "bursts",
-        "data_end_ps",
-        "data_start_ps",
-        "done_ps",
-        "nbytes",
-        "scheduled",
-        "submit_ps",
-        "write",
-    )
+    __slots__ = ("_env", "_event", "_first", "_last", "_pending", "_tck", "address", "bursts", "done_ps",
+                 "nbytes", "submit_ps", "write")
 
-    def __init__(self, address: int, nbytes: int, write: bool, submit_ps: int, bursts: int, scheduled):
+    def __init__(self, env, address: int, nbytes: int, write: bool, submit_ps: int, bursts: int,
+                 tck: Fraction):
+        self._env, self._tck = env, tck
         self.address, self.nbytes, self.write = address, nbytes, write
-        self.submit_ps, self.bursts, self.scheduled = submit_ps, bursts, scheduled
-        self.data_start_ps: Fraction | None = None
-        self.data_end_ps: Fraction | None = None
+        self.submit_ps, self.bursts = submit_ps, bursts
         self.done_ps: int | None = None
+        self._event = None
         self._pending = 0
         self._first = None
         self._last = None
+
+    @property
+    def scheduled(self):
+        """SimPy event that fires (value: this transaction) when every segment is timed; created on demand,
+        so a transaction timed on arrival costs no event."""
+        if self._event is None:
+            self._event = self._env.event()
+            if self.done_ps is not None:
+                self._event.succeed(self)
+        return self._event
+
+    @property
+    def data_start_ps(self) -> Fraction | None:
+        return None if self.done_ps is None else self._first * self._tck
+
+    @property
+    def data_end_ps(self) -> Fraction | None:
+        return None if self.done_ps is None else self._last * self._tck
 
 
 class _Segment:
@@ -355,6 +372,7 @@ class BankedDram(Module):
         self._tck_den = self.timing.tck_ps.denominator
         self._build_groups()
         self.channels = [_Controller(self, c) for c in range(self.org.channels)]
+        self._high_cache: dict[int, tuple[int, int, int, int, int]] = {}
 
     # -- address decomposition ----------------------------------------------------------------
     def _build_groups(self) -> None:
@@ -382,7 +400,8 @@ class BankedDram(Module):
             banks = tuple(b for _, b, _, _ in members)
             bgs = tuple(g for _, _, g, _ in members)
             ranks = tuple(r for _, _, _, r in members)
-            self._groups.append((ch_low, prefix, banks, bgs, ranks, _spacing(bgs, ranks, self.timing)))
+            self._groups.append((ch_low, prefix, banks, bgs, ranks, _spacing(bgs, ranks, self.timing),
+                                 _first_uses(bgs), _first_uses(ranks)))
         self._strides = strides
 
     def _high(self, h: int) -> tuple[int, int, int, int, int]:
@@ -410,34 +429,38 @@ class BankedDram(Module):
             raise ValueError(f"{self.path}: [{address}, {address + nbytes}) exceeds the capacity "
                              f"{self.org.capacity_bytes} B of {self.config.preset.name}")
         now = self.env.now
-        txn = DramTransaction(address, nbytes, write, now, b1 - b0, self.env.event())
+        txn = DramTransaction(self.env, address, nbytes, write, now, b1 - b0, self.timing.tck_ps)
         visible = -(-now * self._tck_den // self._tck_num)
         block, low = self.map.block, self.map.low_size
         touched = []
         for h in range(b0 // block, (b1 - 1) // block + 1):
             base = h * block
             lo, hi = max(b0 - base, 0), min(b1 - base, block)
-            ch_high, row, bank_off, bg_off, rank_off = self._high(h)
-            for gi, (ch_low, prefix, banks, _bgs, _ranks, _s) in enumerate(self._groups):
+            high = self._high_cache.get(h)
+            if high is None:
+                high = self._high_cache[h] = self._high(h)
+            ch_high, row, bank_off, bg_off, rank_off = high
+            for gi, (ch_low, prefix, banks, *_) in enumerate(self._groups):
                 m = len(banks)
                 qa = (lo // low) * m + prefix[lo % low]
                 qb = (hi // low) * m + prefix[hi % low]
                 if qb > qa:
                     p0 = qa % m
-                    seg = _Segment(txn, row, qb - qa, p0, gi, bank_off, bg_off, rank_off, banks[p0] + bank_off,
-                                   visible)
+                    seg = _Segment(txn, row, qb - qa, p0, gi, bank_off, bg_off, rank_off,
+                                   banks[p0] + bank_off, visible)
                     ctrl = self.channels[ch_low + ch_high]
                     ctrl.enqueue(seg)
                     txn._pending += 1
                     touched.append(ctrl)
         for ctrl in touched:
-            ctrl.kick()
+            ctrl.kick(visible)
         return txn
 
     def transfer(self, address: int, nbytes: int, write: bool = False):
         """SimPy process body: submit, wait until the data have left the bus; returns the transaction."""
         txn = self.submit(address, nbytes, write)
-        yield txn.scheduled
+        if txn.done_ps is None:
+            yield txn.scheduled
         if txn.done_ps > self.env.now:
             yield self.env.timeout(txn.done_ps - self.env.now)
         return txn
@@ -447,11 +470,9 @@ class BankedDram(Module):
         txn._last = last if txn._last is None else max(txn._last, last)
         txn._pending -= 1
         if txn._pending == 0:
-            tck = self.timing.tck_ps
-            txn.data_start_ps = txn._first * tck
-            txn.data_end_ps = txn._last * tck
             txn.done_ps = -(-txn._last * self._tck_num // self._tck_den)
-            txn.scheduled.succeed(txn)
+            if txn._event is not None:
+                txn._event.succeed(txn)
 
     # -- statistics ---------------------------------------------------------------------------
     def stats(self, until_ps: int | None = None) -> DramStats:
@@ -459,20 +480,35 @@ class BankedDram(Module):
         until = self.env.now if until_ps is None else until_ps
         until_ck = until * self._tck_den // self._tck_num
         t = self.timing
-        tot = {"reads": 0, "writes": 0, "activates": 0, "precharges": 0, "refreshes": 0, "row_hits": 0, "row_empty": 0,
-                   "row_conflicts": 0, "bus": 0}
+        tot = dict.fromkeys((*COUNTERS, "refreshes"), 0)
         for ctrl in self.channels:
             for key, value in ctrl.counts(until_ck).items():
                 tot[key] += value
         bb = self.org.burst_bytes
         rfc = t.nRFCpb if self.config.refresh == "per_bank" else t.nRFC
         return DramStats(
-            reads=tot["reads"], writes=tot["writes"], activates=tot["activates"], precharges=tot["precharges"],
-            refreshes=tot["refreshes"], row_hits=tot["row_hits"], row_empty=tot["row_empty"],
-            row_conflicts=tot["row_conflicts"], bytes_read=tot["reads"] * bb, bytes_written=tot["writes"] * bb,
+            reads=tot["reads"], writes=tot["writes"], activates=tot["activates"],
+            precharges=tot["precharges"], refreshes=tot["refreshes"], row_hits=tot["row_hits"],
+            row_empty=tot["row_empty"], row_conflicts=tot["row_conflicts"], bytes_read=tot["reads"] * bb,
+            bytes_written=tot["writes"] * bb,
             bus_busy_ps=tot["bus"] * t.tck_ps, refresh_busy_ps=tot["refreshes"] * rfc * t.tck_ps,
             elapsed_ps=until, peak_bandwidth_Bps=self.config.preset.peak_bandwidth_bytes_per_s,
             per_bank_refresh=self.config.refresh == "per_bank")
+
+
+def _first_uses(labels: tuple[int, ...]) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Per start position p0 of a cycle: ((j, label), ...) for the first burst j using each label."""
+    m = len(labels)
+    out = []
+    for p0 in range(m):
+        seen, firsts = set(), []
+        for j in range(m):
+            label = labels[(p0 + j) % m]
+            if label not in seen:
+                seen.add(label)
+                firsts.append((j, label))
+        out.append(tuple(firsts))
+    return tuple(out)
 
 
 def _spacing(bgs: tuple[int, ...], ranks: tuple[int, ...], t: DramTiming) -> int:
@@ -514,6 +550,10 @@ class _Controller(Module):
         self.rk_wr = [NEVER] * org.ranks
         self.rk_act = [NEVER] * org.ranks
         self.rk_faw = [[NEVER] * 4 for _ in range(org.ranks)]
+        self.rd2wr = t.nCL + t.nBL + 2 - t.nCWL  # RD -> WR, same rank (Ramulator2, tWPRE = 1 tCK)
+        self.wr2rd_s = t.nCWL + t.nBL + t.nWTRS  # WR -> RD, other bank group
+        self.wr2rd_l = t.nCWL + t.nBL + t.nWTRL  # WR -> RD, same bank group
+        self.wr2pre = t.nCWL + t.nBL + t.nWR  # WR -> PRE, same bank (write recovery)
         self.per_bank = dram.config.refresh == "per_bank"
         if self.per_bank:
             self.ref_period = org.banks_per_rank * t.nREFIpb
@@ -539,16 +579,21 @@ class _Controller(Module):
         self.depth = dram.config.queue_depth
         self.fifo = dram.config.scheduler == "fifo"
         self.wake = None
-        self.n = {"reads": 0, "writes": 0, "activates": 0, "precharges": 0, "row_hits": 0, "row_empty": 0, "row_conflicts": 0,
-                      "bus": 0}
+        self.n = dict.fromkeys(COUNTERS, 0)
         self.env.process(self._run())
 
     # -- queue ------------------------------------------------------------------------------------
     def enqueue(self, seg: _Segment) -> None:
         (self.queue if len(self.queue) < self.depth else self.waiting).append(seg)
 
-    def kick(self) -> None:
-        if self.wake is not None and not self.wake.triggered:
+    def kick(self, now_ck: int) -> None:
+        """New segments were queued at ``now_ck``. An idle channel whose command bus is free decides at
+        once (the instant its process would decide); the process is woken for whatever remains."""
+        if self.wake is None or self.wake.triggered:
+            return
+        if self.next_decision <= now_ck:
+            self._decide(now_ck)
+        if self.queue:
             self.wake.succeed()
 
     def _run(self):
@@ -564,15 +609,19 @@ class _Controller(Module):
             at = -(-decide * num // den)
             if at > env.now:
                 yield env.timeout(at - env.now)
-            seg = self._pick()
-            self.queue.remove(seg)
-            if self.waiting:
-                late = self.waiting.popleft()
-                late.visible = max(late.visible, decide)
-                self.queue.append(late)
-            first, last = self._place(seg, decide)
-            self.row_floor = decide
-            d._finish_segment(seg.txn, first, last)
+            self._decide(decide)
+
+    def _decide(self, decide: int) -> None:
+        """Pick one queued segment (FR-FCFS or FIFO), admit the oldest waiting one, time it."""
+        seg = self._pick()
+        self.queue.remove(seg)
+        if self.waiting:
+            late = self.waiting.popleft()
+            late.visible = max(late.visible, decide)
+            self.queue.append(late)
+        first, last = self._place(seg, decide)
+        self.row_floor = decide
+        self.dram._finish_segment(seg.txn, first, last)
 
     def _pick(self) -> _Segment:
         if not self.fifo:
@@ -584,61 +633,66 @@ class _Controller(Module):
 
     # -- closed-form timing ---------------------------------------------------------------------
     def _plan(self, seg: _Segment, p0: int, n: int, decide: int):
-        """Tentative timing of ``n`` bursts of ``seg`` from cycle position ``p0``: (c0, s, banks)."""
+        """Tentative timing of ``n`` bursts of ``seg`` from cycle position ``p0``: (c0, s, m, banks), banks =
+        [(j, bank, bank group, rank, kind 0 hit / 1 empty / 2 conflict, ACT time or None)] in burst order."""
         t = self.dram.timing
-        _, _, gbank, gbg, grank, s = self.dram._groups[seg.group]
+        _, _, gbank, gbg, grank, s, bg_firsts, rank_firsts = self.dram._groups[seg.group]
         m = len(gbank)
         write = seg.write
-        lat = t.nCWL if write else t.nCL
-        c0 = max(decide, seg.visible, self.bus_free - lat)
-        first_rank = grank[p0] + seg.rank_off
-        if self.last_rank >= 0 and first_rank != self.last_rank:
+        bank_off, bg_off, rank_off = seg.bank_off, seg.bg_off, seg.rank_off
+        c0 = max(seg.visible, decide)
+        x = self.bus_free - (t.nCWL if write else t.nCL)  # data start >= the bus's last data end
+        c0 = max(c0, x)
+        first_rank = grank[p0] + rank_off
+        if self.last_rank >= 0 and first_rank != self.last_rank:  # rank switch (Ramulator2 sibling rules)
             if not self.last_write:
                 c0 = max(c0, self.last_col + t.nBL + t.nCS)
             elif not write:
                 c0 = max(c0, self.last_col + t.nCL + t.nBL + t.nCS - t.nCWL)
-        row = seg.row
-        early = max(seg.visible, self.row_floor)  # row commands: from the predecessor's decision on
-        rank_act, faw, bg_act = {}, {}, {}
-        seen_bg, seen_rank = set(), set()
+        for j, g in bg_firsts[p0]:  # tCCD_L and write->read (tWTR_L) per bank group
+            if j >= n:
+                break
+            g += bg_off
+            x = self.bg_col[g] + t.nCCDL - j * s
+            if not write:
+                x = max(x, self.bg_wr[g] + self.wr2rd_l - j * s)
+            c0 = max(c0, x)
+        for j, r in rank_firsts[p0]:  # tCCD_S and the rank's turnarounds
+            if j >= n:
+                break
+            r += rank_off
+            x = self.rk_col[r] + t.nCCDS - j * s
+            y = self.rk_rd[r] + self.rd2wr if write else self.rk_wr[r] + self.wr2rd_s
+            x = max(y - j * s, x)
+            c0 = max(c0, x)
+        row, open_row = seg.row, self.open_row
+        early = max(self.row_floor, seg.visible)  # row commands from here
+        rk_act = bg_act = faw = None  # tentative ACT history, copied on the first ACT
         banks = []
         p = p0
-        for j in range(min(n, m)):
-            b, g, r = gbank[p] + seg.bank_off, gbg[p] + seg.bg_off, grank[p] + seg.rank_off
-            js = j * s
-            if g not in seen_bg:
-                seen_bg.add(g)
-                c0 = max(c0, self.bg_col[g] + t.nCCDL - js)
-                if not write:
-                    c0 = max(c0, self.bg_wr[g] + t.nCWL + t.nBL + t.nWTRL - js)
-            if r not in seen_rank:
-                seen_rank.add(r)
-                c0 = max(c0, self.rk_col[r] + t.nCCDS - js)
-                if write:
-                    c0 = max(c0, self.rk_rd[r] + t.nCL + t.nBL + 2 - t.nCWL - js)
-                else:
-                    c0 = max(c0, self.rk_wr[r] + t.nCWL + t.nBL + t.nWTRS - js)
-            old = self.open_row[b]
+        for j in range(min(m, n)):
+            b, g, r = gbank[p] + bank_off, gbg[p] + bg_off, grank[p] + rank_off
+            p = p + 1 if p + 1 < m else 0
+            old = open_row[b]
             if old == row:
                 banks.append((j, b, g, r, 0, None))
+                continue
+            if old >= 0:
+                pre = max(early, self.act_t[b] + t.nRAS, self.rd_t[b] + t.nRTP, self.wr_t[b] + self.wr2pre)
+                ready, kind = max(pre + t.nRP, self.act_ok[b]), 2
             else:
-                if old >= 0:
-                    pre = max(early, self.act_t[b] + t.nRAS, self.rd_t[b] + t.nRTP,
-                              self.wr_t[b] + t.nCWL + t.nBL + t.nWR)
-                    ready, kind = max(pre + t.nRP, self.act_ok[b]), 2
-                else:
-                    ready, kind = max(early, self.act_ok[b]), 1
-                last_r = rank_act.get(r, self.rk_act[r])
-                window = faw.get(r, self.rk_faw[r])
-                act = max(ready, self.act_t[b] + t.nRC, last_r + t.nRRDS,
-                          bg_act.get(g, self.bg_act[g]) + t.nRRDL, window[-4] + t.nFAW, last_r)
-                rank_act[r], bg_act[g] = act, act
-                faw[r] = window[1:] + [act]
-                banks.append((j, b, g, r, kind, act))
-                c0 = max(c0, act + t.nRCD - js)
-            p += 1
-            if p == m:
-                p = 0
+                ready, kind = max(early, self.act_ok[b]), 1
+            if rk_act is None:
+                rk_act, bg_act, faw = self.rk_act[:], self.bg_act[:], [w[:] for w in self.rk_faw]
+            window = faw[r]
+            act = max(ready, self.act_t[b] + t.nRC, rk_act[r] + t.nRRDS, bg_act[g] + t.nRRDL,
+                      window[0] + t.nFAW)
+            rk_act[r] = bg_act[g] = act
+            window.pop(0)
+            window.append(act)
+            banks.append((j, b, g, r, kind, act))
+            x = act + t.nRCD - j * s
+            c0 = max(c0, x)
         return c0, s, m, banks
 
     def _refresh_cut(self, seg: _Segment, c0: int, s: int, m: int, n: int, banks):
@@ -650,6 +704,10 @@ class _Controller(Module):
         t = self.dram.timing
         guard_col = self.ref_rp + (t.nCWL + t.nBL + t.nWR if seg.write else t.nRTP)
         guard_act = self.ref_rp + t.nRAS
+        soonest = min(self.ref_next)
+        if c0 + (n - 1) * s <= soonest - guard_col and all(a is None or a <= soonest - guard_act
+                                                             for *_, a in banks):
+            return [], n, [], []  # the whole piece ends before any refresh falls due
         precedes, start, first_cut, last_use, last_act = {}, {}, {}, {}, {}
         for j, b, _g, r, _kind, act in banks:
             key = b if self.per_bank else r
@@ -702,7 +760,7 @@ class _Controller(Module):
         self.ref_next[key] = due + self.ref_period
 
     def _place(self, seg: _Segment, decide: int) -> tuple[int, int]:
-        """Time every burst of ``seg`` (split around refreshes); returns (first data, last data end) in tCK."""
+        """Time every burst of ``seg`` (split around refreshes); returns (first data, last data end), tCK."""
         t = self.dram.timing
         lat = t.nCWL if seg.write else t.nCL
         p0, left, first = seg.p0, seg.n, None
@@ -717,8 +775,8 @@ class _Controller(Module):
                 continue
             if cut < left:
                 c0, s, m, banks = self._plan(seg, p0, cut, decide)
-                postponed = [(key, at) for key, at in postponed
-                             if any((b if self.per_bank else r) == key and j < cut for j, b, _g, r, *_ in banks)]
+                kept = {b if self.per_bank else r for j, b, _g, r, *_ in banks if j < cut}
+                postponed = [(key, at) for key, at in postponed if key in kept]
             self._commit(seg, p0, c0, s, m, cut, banks)
             first = c0 + lat if first is None else first
             for key, at in postponed:
@@ -732,16 +790,15 @@ class _Controller(Module):
     def _commit(self, seg: _Segment, p0: int, c0: int, s: int, m: int, n: int, banks) -> None:
         t, cnt = self.dram.timing, self.n
         write, row = seg.write, seg.row
+        hits = 0
         for j, b, g, r, kind, act in banks:
             if j >= n:
                 break
-            nb = (n - j + m - 1) // m
-            c_last = c0 + (j + (nb - 1) * m) * s
-            if act is None:
-                cnt["row_hits"] += nb
-            else:
+            nb = (n - j + m - 1) // m  # bursts of this bank
+            c_last = c0 + (j + (nb - 1) * m) * s  # its last column command
+            hits += nb if act is None else nb - 1
+            if act is not None:
                 cnt["activates"] += 1
-                cnt["row_hits"] += nb - 1
                 if kind == 2:
                     cnt["precharges"] += 1
                     cnt["row_conflicts"] += 1
@@ -750,8 +807,10 @@ class _Controller(Module):
                 self.act_t[b] = act
                 self.open_row[b] = row
                 self.rk_act[r] = max(self.rk_act[r], act)
-                self.rk_faw[r] = self.rk_faw[r][1:] + [act]
                 self.bg_act[g] = max(self.bg_act[g], act)
+                window = self.rk_faw[r]
+                window.pop(0)
+                window.append(act)
             if write:
                 self.wr_t[b] = c_last
                 self.bg_wr[g] = max(self.bg_wr[g], c_last)
@@ -761,12 +820,11 @@ class _Controller(Module):
                 self.rk_rd[r] = max(self.rk_rd[r], c_last)
             self.bg_col[g] = max(self.bg_col[g], c_last)
             self.rk_col[r] = max(self.rk_col[r], c_last)
+        cnt["row_hits"] += hits
         c_end = c0 + (n - 1) * s
-        lat = t.nCWL if write else t.nCL
-        self.bus_free = c_end + lat + t.nBL
-        grank = self.dram._groups[seg.group][4]
+        self.bus_free = c_end + (t.nCWL if write else t.nCL) + t.nBL
         self.last_col = c_end
-        self.last_rank = grank[(p0 + n - 1) % m] + seg.rank_off
+        self.last_rank = self.dram._groups[seg.group][4][(p0 + n - 1) % m] + seg.rank_off
         self.last_write = write
         self.next_decision = c_end
         cnt["writes" if write else "reads"] += n

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import fields
 from fractions import Fraction
 
@@ -25,7 +26,7 @@ def test_weights_then_activations_aligned_in_input_order():
         ((1 << 20) + 151_552 + 401_408, 1),  # 401408 is already a multiple of 4096
     ]
     ends = sorted((a.base, a.end) for a in layout.values())
-    assert all(e <= b for (_, e), (b, _) in zip(ends, ends[1:]))  # no two tensors overlap
+    assert all(e <= b for (_, e), (b, _) in itertools.pairwise(ends))  # no two tensors overlap
 
 
 def test_layout_is_deterministic_and_tensors_start_in_different_columns():

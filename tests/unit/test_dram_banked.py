@@ -13,7 +13,13 @@ from fractions import Fraction
 
 import pytest
 
-from archsim.sim.dram_banked import AddressMap, BankedDram, BankedDramConfig, DramConfigError, command_energy_j
+from archsim.sim.dram_banked import (
+    AddressMap,
+    BankedDram,
+    BankedDramConfig,
+    DramConfigError,
+    command_energy_j,
+)
 from archsim.sim.dram_presets import DDR4_2400_X64, LPDDR4_3200, PRESETS
 from archsim.sim.kernel import CountingEnvironment
 
@@ -55,7 +61,8 @@ def test_isolated_accesses_pay_empty_hit_and_conflict_latency():
     env, dram = make()
     row0, row1 = addr(ro=0), addr(ro=1)  # same bank (bg0, ba0), rows 0 and 1
     at1, at2 = 10**6, 2 * 10**6  # 1 us = exactly 1200 tCK, 2 us = 2400 tCK
-    first, conflict, hit = run_at(env, dram, [(0, row0, 64, False), (at1, row1, 64, False), (at2, row1, 64, False)])
+    reqs = [(0, row0, 64, False), (at1, row1, 64, False), (at2, row1, 64, False)]
+    first, conflict, hit = run_at(env, dram, reqs)
     assert ck(first) == T.nRCD + T.nCL + T.nBL == 36  # empty: ACT at 0
     assert ck(conflict) - 1200 == T.nRP + T.nRCD + T.nCL + T.nBL == 52  # tRP + tRCD + CL + tBurst = 43.3 ns
     assert ck(hit) - 2400 == T.nCL + T.nBL == 20
@@ -296,7 +303,7 @@ def test_bad_configuration_is_a_clear_error(changes, field, words):
 def test_all_problems_are_reported_at_once_and_requests_are_checked():
     config = BankedDramConfig(DDR4_2400_X64, address_map="ro:co", scheduler="x", queue_depth=-1)
     assert [f for f, _ in config.problems()] == ["address_map"] * 2 + ["scheduler", "queue_depth"]
-    env, dram = make()
+    _env, dram = make()
     with pytest.raises(ValueError, match="exceeds the capacity"):
         dram.submit(DDR4_2400_X64.organization.capacity_bytes - 32, 64)
     with pytest.raises(ValueError, match="nbytes"):

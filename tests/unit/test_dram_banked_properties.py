@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from hypothesis import given, settings
@@ -22,7 +23,8 @@ REQUEST = st.tuples(
 @st.composite
 def configs(draw):
     preset = PRESETS[draw(st.sampled_from(sorted(PRESETS)))]
-    refresh = draw(st.sampled_from(["all_bank", "per_bank"] if preset.timing.per_bank_refresh else ["all_bank"]))
+    modes = ["all_bank", "per_bank"] if preset.timing.per_bank_refresh else ["all_bank"]
+    refresh = draw(st.sampled_from(modes))
     return BankedDramConfig(preset, scheduler=draw(st.sampled_from(["frfcfs", "fifo"])),
                             queue_depth=draw(st.integers(1, 8)), refresh=refresh)
 
@@ -71,7 +73,7 @@ def test_fifo_on_one_channel_serves_transactions_in_arrival_order(requests, dept
     config = BankedDramConfig(PRESETS["ddr4_2400_x64"], scheduler="fifo", queue_depth=depth)
     _, txns = simulate(config, requests)
     order = sorted(range(len(txns)), key=lambda i: (txns[i].submit_ps, i))
-    for a, b in zip(order, order[1:]):
+    for a, b in itertools.pairwise(order):
         assert txns[b].data_start_ps >= txns[a].data_end_ps
 
 
