@@ -7,6 +7,7 @@ Default map ro:ba:ra:co:bg:ch: 64 B bursts rotate over the 4 bank groups, a row 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from fractions import Fraction
@@ -308,3 +309,14 @@ def test_all_problems_are_reported_at_once_and_requests_are_checked():
         dram.submit(DDR4_2400_X64.organization.capacity_bytes - 32, 64)
     with pytest.raises(ValueError, match="nbytes"):
         dram.submit(0, 0)
+
+
+def test_interleaving_two_ranks_pays_the_rank_switch_on_every_burst():
+    # a custom organisation: DDR4 with 2 ranks, ranks interleaved below the bank groups. Consecutive
+    # bursts switch rank: spacing nBL + nCS = 6 tCK instead of 4 (Ramulator2 sibling-rank RD -> RD).
+    two_ranks = dataclasses.replace(DDR4_2400_X64, organization=dataclasses.replace(
+        DDR4_2400_X64.organization, ranks=2))
+    env, dram = make(two_ranks, address_map="ro:ba:co:bg:ra:ch")
+    (txn,) = run_at(env, dram, [(0, 0, 512 * 64, False)])
+    assert ck(txn) == 16 + 511 * (T.nBL + T.nCS) + 20 == 3102
+    assert dram.stats().activates == 8  # 4 bank groups x 2 ranks
