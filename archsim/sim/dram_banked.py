@@ -61,8 +61,8 @@ from archsim.sim.kernel import CountingEnvironment, Module
 FIELDS = ("ro", "ra", "bg", "ba", "ch", "co")
 SCHEDULERS = ("frfcfs", "fifo")
 REFRESH_MODES = ("all_bank", "per_bank")
-# [S] DRAMsim3 DDR4_8Gb_x8_2400.ini queue_size = 16 (reference notes: 16-32 entries, DRAMsim3
-# queue_size / cmd_queue_size); here an entry is a row segment, not a 64 B request.
+# [S] DRAMsim3 DDR4_8Gb_x8_2400.ini queue_size = 16 (its HBM2 config: cmd_queue_size 32); here an entry
+# is a row segment, not a 64 B request.
 DEFAULT_QUEUE_DEPTH = 16
 NEVER = -(10**15)  # "no such command yet": far enough in the past that no constraint binds
 POSTPONE_INTERVALS = 8  # [I] see _Controller.postpone_limit

@@ -15,8 +15,8 @@ Sources (all public):
   default (src/configuration.cc, 20 tCK) because the .ini does not set it.
 - DRAMPower LPDDR4: github.com/tukl-msd/DRAMPower memspecs/MICRON_6Gb_LPDDR4-3200_32bit_A.json.
 - Per-command energies: Micron's method as used by DRAMPower/DRAMsim3, E = dI * V * t (IDD currents of
-  the configs above), as tabulated in archsim's reference notes (docs/modelling.md, "DRAM, transaction
-  level"). Energies are core energies unless ``io_included`` says otherwise.
+  the configs above); each entry states its formula and inputs. Energies are core energies unless
+  ``io_included`` says otherwise (docs/modelling.md, "DRAM, transaction level").
 
 A value the sources leave open is marked [I] or [choice] with the reason. Energies that no source
 gives are ``None`` and listed by :meth:`DramEnergy.missing`: the energy model must report them as
@@ -154,7 +154,7 @@ DDR4_2400_X64 = DramPreset(
     default_address_map="ro:ba:ra:co:bg:ch",
     sources=_sources(
         channels="[choice] one x64 channel (ZCU102 PS DDR4 class: 64-bit, DDR4-2400)",
-        ranks="[S] reference: one rank of 8 x8 chips",
+        ranks="[choice] one rank of 8 x8 chips (the DDR4-2400 x64 configuration of issue 10)",
         bank_groups=_DS3_DDR4 + " (bankgroups = 4)", banks_per_group=_DS3_DDR4 + " (banks_per_group = 4)",
         rows=_DS3_DDR4 + " (rows = 65536)", columns=_DS3_DDR4 + " (columns = 1024)",
         bus_bits="[S] 8 chips x device_width 8 (DRAMsim3 bus_width = 64)",
@@ -175,12 +175,12 @@ DDR4_2400_X64 = DramPreset(
         refresh_j=_REF_DDR4 + ": (IDD5AB - IDD3N) * VDD * tRFC = 0.70 uJ",
         background_w=_REF_DDR4 + ": IDD3N * VDD = 413 mW per rank (active standby)",
         background_scope="[C] per rank (8 chips)",
-        io_included="[S] core only; I/O/ODT/PHY adds ~5-10 pJ/bit [I] (reference notes)",
+        io_included="[S] core only (IDD currents); I/O, ODT and PHY add ~5-10 pJ/bit [I]",
     ),
 )
 
 _MEMSPEC = "[S] DRAMPower MICRON_6Gb_LPDDR4-3200_32bit_A.json"
-_LP4_E = "[C] reference notes, Micron method on the DRAMPower LPDDR4 memspec IDDs, per x16 channel"
+_LP4_E = "[C] Micron method dI*V*t on the DRAMPower LPDDR4 memspec IDDs (VDD2, VDDQ 1.1 V), per x16 channel"
 
 LPDDR4_3200 = DramPreset(
     name="lpddr4_3200",
@@ -195,7 +195,7 @@ LPDDR4_3200 = DramPreset(
                       background_w=0.037, background_scope="channel", io_included=True),
     default_address_map="ro:ba:ra:co:ch",
     sources=_sources(
-        channels="[choice] a x32 package = 2 x16 channels, 12.8 GB/s (reference notes, LPDDR4-3200 x32)",
+        channels="[choice] a x32 package = 2 x16 channels: 12.8 GB/s [C: 3200 MT/s x 4 B]",
         ranks=_MEMSPEC + " (nbrOfRanks 1)",
         bank_groups="[S] LPDDR4 has no bank groups", banks_per_group=_MEMSPEC + " (nbrOfBanks 8)",
         rows=_MEMSPEC + " (nbrOfRows 49152)", columns=_MEMSPEC + " (nbrOfColumns 1024)",
@@ -210,10 +210,12 @@ LPDDR4_3200 = DramPreset(
         nCS="[I] 2 as Ramulator2 DDR4/LPDDR5 nCS (unused with one rank)",
         nRFC=_MEMSPEC + " (RFCAB 448 = 280 ns)", nREFI=_MEMSPEC + " (REFIAB 6246 = 3.9 us)",
         nRFCpb=_MEMSPEC + " (RFCPB 224 = 140 ns)", nREFIpb=_MEMSPEC + " (REFIPB 780)",
-        act_pre_j=_LP4_E + ": 1.2 nJ (2 KiB row)",
+        act_pre_j=_LP4_E + ": (IDD0*tRC - IDD3N*tRAS - IDD2N*(tRC-tRAS)) on VDD2 and VDD1 = 1.06 + 0.15 "
+                  "= 1.2 nJ (2 KiB row)",
         read_burst_j=_LP4_E + ": 1.35 nJ core ((IDD4R2-IDD3N2)*VDD2*tBurst) + 0.83 nJ VDDQ I/O per 32 B",
-        write_burst_j="[C] reference notes: ~5.0 pJ/bit incl. I/O x 256 bit = 1.28 nJ per 32 B",
-        refresh_j="missing: the reference gives no LPDDR4 REF energy (the memspec's IDD5AB2 equals IDD3N2)",
+        write_burst_j=_LP4_E + ": ((IDD4W2 - IDD3N2) * VDD2 + IDD4WQ * VDDQ) * tBurst = (180 + 55) mA "
+                      "* 1.1 V * 5 ns = 1.29 nJ; 1.28 nJ = 5.0 pJ/bit per 32 B",
+        refresh_j="missing: no sourced LPDDR4 REF energy (the memspec's IDD5AB2 equals IDD3N2, giving 0)",
         background_w=_LP4_E + ": VDD2*IDD3N2 + VDD1*IDD3N = 37 mW per channel",
         background_scope="[C] per x16 channel", io_included="[S] RD includes 0.83 nJ VDDQ I/O",
     ),
@@ -221,7 +223,7 @@ LPDDR4_3200 = DramPreset(
 
 _R2_LP5 = "[S] Ramulator2 LPDDR5.cpp preset LPDDR5_6400"
 _R2_LP5_ORG = "[S] Ramulator2 LPDDR5.cpp organisation LPDDR5_8Gb_x16"
-_LP5_E = "[I] LPDDR4 value x 0.8: the reference has no verified LPDDR5 figure and says to scale LPDDR4"
+_LP5_E = "[I] LPDDR4 value x 0.8: no verified LPDDR5 per-command energy was found; scale LPDDR4 until sourced"
 
 LPDDR5_6400 = DramPreset(
     name="lpddr5_6400",
@@ -236,7 +238,7 @@ LPDDR5_6400 = DramPreset(
                       background_w=0.0296, background_scope="channel", io_included=True),
     default_address_map="ro:ba:ra:co:bg:ch",
     sources=_sources(
-        channels="[choice] one x16 channel, 12.8 GB/s (reference notes, LPDDR5-6400 x16)",
+        channels="[choice] one x16 channel: 12.8 GB/s [C: 6400 MT/s x 2 B]",
         ranks=_R2_LP5_ORG + " (Ra 1)", bank_groups=_R2_LP5_ORG + " (Bg 4, BG mode)",
         banks_per_group=_R2_LP5_ORG + " (Ba 4)", rows=_R2_LP5_ORG + " (Ro 1<<15)",
         columns=_R2_LP5_ORG + " (Co 1<<10)", bus_bits=_R2_LP5_ORG + " (DQ 16)",
@@ -246,7 +248,7 @@ LPDDR5_6400 = DramPreset(
             "peak)",
         nCL=_R2_LP5, nCWL=_R2_LP5, nRCD=_R2_LP5, nRP=_R2_LP5 + " (nRPpb 15)", nRPab=_R2_LP5 + " (nRPab 17)",
         nRAS=_R2_LP5,
-        nRC="[choice] nRAS + nRPpb = 49: the preset's nRC 30 < nRAS 34 is a quirk (reference: use "
+        nRC="[choice] nRAS + nRPpb = 49: the preset's nRC 30 < nRAS 34 is a quirk (JEDEC: "
             "tRC >= tRAS + tRP)",
         nCCDS="[I] = nBL: BG mode, BL16 column commands to different bank groups back to back",
         nCCDL=_R2_LP5 + " (nCCD 4, same bank group)", nRRDS=_R2_LP5 + " (nRRD 4)",
@@ -293,7 +295,8 @@ HBM2 = DramPreset(
         nRFCpb="[S] DRAMsim3 built-in default tRFCb = 20 (the HBM2 .ini does not set it); [I] not checked "
                "against JEDEC",
         nREFIpb=_DS3_HBM + " (tREFIb 128)",
-        act_pre_j="[C] reference notes: 0.83 nJ per HBM2 channel (DRAMsim3 config)",
+        act_pre_j=_HBM_E + ": (IDD0*tRC - IDD3N*tRAS - IDD2N*(tRC-tRAS)) * VDD = (65*48 - 55*34 - 40*14) "
+                  "mA*ns * 1.2 V = 0.83 nJ",
         read_burst_j=_HBM_E + ": (IDD4R - IDD3N) * VDD * 2 tCK = 0.80 nJ per 64 B",
         write_burst_j=_HBM_E + ": (IDD4W 500 - IDD3N 55 mA) * 1.2 V * 2 ns = 1.07 nJ per 64 B",
         refresh_j=_HBM_E + ": (IDD5AB 250 - IDD3N 55 mA) * 1.2 V * 260 ns = 60.8 nJ",
