@@ -774,9 +774,10 @@ class _Controller(Module):
                     self._apply_refresh(key, min(starts))
                 continue
             if cut < left:
+                # a postponed per-bank refresh whose bank goes on after the cut is decided again later
+                goes_on = {b for j, b, *_ in banks if j + (left - 1 - j) // m * m >= cut}
+                postponed = [(key, at) for key, at in postponed if key not in goes_on]
                 c0, s, m, banks = self._plan(seg, p0, cut, decide)
-                kept = {b if self.per_bank else r for j, b, _g, r, *_ in banks if j < cut}
-                postponed = [(key, at) for key, at in postponed if key in kept]
             self._commit(seg, p0, c0, s, m, cut, banks)
             first = c0 + lat if first is None else first
             for key, at in postponed:

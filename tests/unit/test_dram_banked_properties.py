@@ -8,12 +8,12 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archsim.sim.dram_banked import BankedDram, BankedDramConfig
+from archsim.sim.dram_banked import BankedDram, BankedDramConfig, _Controller
 from archsim.sim.dram_presets import PRESETS
 from archsim.sim.kernel import CountingEnvironment
 
 REQUEST = st.tuples(
-    st.integers(0, 40_000),  # request time, ps
+    st.one_of(st.integers(0, 40_000), st.integers(0, 40_000_000)),  # request time, ps: bunched or spread over refreshes
     st.integers(0, 1 << 20),  # start address: 1 MiB, so rows collide
     st.integers(1, 9000),  # bytes
     st.booleans(),  # write
@@ -85,3 +85,39 @@ def test_identical_inputs_give_identical_outputs(config, requests):
         return [(x.data_start_ps, x.data_end_ps, x.done_ps) for x in txns], dram.stats()
 
     assert run() == run()
+
+
+@settings(max_examples=60, deadline=None)
+@given(configs(), st.lists(REQUEST, min_size=1, max_size=25))
+def test_committed_commands_respect_bus_tccd_trrd_and_tfaw(config, requests):
+    """Every timed piece, as committed: data never overlap on a channel's bus, column commands keep
+    tCCD_S, a rank's ACTs are ordered and keep tRRD_S and tFAW."""
+    t = config.preset.timing
+    log = []
+    original = _Controller._commit
+
+    def spy(self, seg, p0, c0, s, m, n, banks):
+        lat = t.nCWL if seg.write else t.nCL
+        acts = [(r, act) for j, _b, _g, r, _k, act in banks if j < n and act is not None]
+        log.append((self.path, c0, c0 + (n - 1) * s, c0 + lat, c0 + (n - 1) * s + lat + t.nBL, acts))
+        return original(self, seg, p0, c0, s, m, n, banks)
+
+    _Controller._commit = spy
+    try:
+        simulate(config, requests)
+    finally:
+        _Controller._commit = original
+    last, act_times = {}, {}
+    for path, first_cmd, last_cmd, data_start, data_end, acts in log:
+        if path in last:
+            prev_cmd, prev_end = last[path]
+            assert data_start >= prev_end
+            assert first_cmd >= prev_cmd + t.nCCDS
+        last[path] = (last_cmd, data_end)
+        for r, act in acts:
+            seq = act_times.setdefault((path, r), [])
+            if seq:
+                assert act >= seq[-1] + t.nRRDS
+            if len(seq) >= 4:
+                assert act >= seq[-4] + t.nFAW
+            seq.append(act)
