@@ -5,13 +5,14 @@ This is the torch half of ``archsim run``; everything after it reads only the gr
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 
 import networkx as nx
+from torch import nn
 
 from archsim.frontend.extract import extract_graph, quant_share_summary
 from archsim.quant.integer_model import IntegerModel
-from archsim.quant.quantize import compare_outputs, quantize_model
+from archsim.quant.quantize import QuantizedModel, compare_outputs, quantize_model
 
 QUALITY_SEED_OFFSET = 2_000_003  # held-out synthetic images for the quality check, apart from calibration
 QUALITY_SAMPLES = 4  # [choice] cheap: a few images give SQNR/cosine to ~0.1 dB / 1e-3, not accuracy
@@ -23,19 +24,26 @@ def graph_meta(workload, policy: str, batch: int) -> dict:
             "seed": workload.seed}
 
 
-def build_graph(workload, *, quality_samples: int = QUALITY_SAMPLES) -> nx.DiGraph:
+@dataclass
+class Built:
+    """What building a workload produced: its graph, and the torch models the oracle needs."""
+
+    graph: nx.DiGraph
+    model: nn.Module  # the float model (seeded or from the checkpoint)
+    quantized: QuantizedModel  # its quantization (``.folded``: the BN-folded model the graph was traced from)
+
+
+def build_workload(workload, *, quality_samples: int = QUALITY_SAMPLES) -> Built:
     """Build the model of ``workload``, quantize it by its policy and extract its graph.
 
     ``workload`` needs .model, .resolution, .batch, .policy, .seed and .calibration
     (.samples, .batch_size, optionally .source); .checkpoint is optional. The graph carries
-    ``G.graph["quant_summary"]`` (the integer model's output SQNR/cosine/top-1 agreement against fp32 on
-    ``quality_samples`` held-out synthetic images, 0 to skip; APoT share) and
-    ``G.graph["build_seconds"]``.
+    ``G.graph["quant_summary"]``: the APoT share and, with ``quality_samples`` > 0, the integer
+    model's output SQNR/cosine/top-1 agreement against fp32 on that many held-out synthetic images.
     """
     from archsim.workload.data import calibration_batches, synthetic_batches
     from archsim.workload.efficientvit import build_model
 
-    start = time.perf_counter()
     calib = workload.calibration
     model = build_model(workload.model, seed=workload.seed, checkpoint=getattr(workload, "checkpoint", None),
                         resolution=workload.resolution)
@@ -52,5 +60,9 @@ def build_graph(workload, *, quality_samples: int = QUALITY_SAMPLES) -> nx.DiGra
         summary.update(compare_outputs(model, candidate, held_out), policy=quantized.policy.name,
                        computed_by="integer model" if quantized.policy.quantized else "fp32 model, BN folded")
     graph.graph["quant_summary"] = summary
-    graph.graph["build_seconds"] = time.perf_counter() - start
-    return graph
+    return Built(graph, model, quantized)
+
+
+def build_graph(workload, *, quality_samples: int = QUALITY_SAMPLES) -> nx.DiGraph:
+    """The graph of :func:`build_workload`."""
+    return build_workload(workload, quality_samples=quality_samples).graph
