@@ -20,6 +20,7 @@ from torch import fx, nn
 
 from archsim.frontend.fx_groups import (
     LAYOUT_MODULES,
+    ExtractionError,
     Group,
     GroupedGraph,
     OperandPart,
@@ -35,10 +36,6 @@ PASS_THROUGH_FUNCTIONS = {F.dropout}
 RESHAPE_METHODS = {"view", "reshape", "flatten", "squeeze", "unsqueeze"}
 RESHAPE_FUNCTIONS = {torch.reshape, torch.flatten, torch.squeeze, torch.unsqueeze}
 TRANSPOSE_FUNCTIONS = {torch.transpose, torch.swapaxes, torch.t}
-
-
-class ExtractionError(ValueError):
-    """The trace holds a form the graph cannot express; the message names the layer and the fx node."""
 
 
 def operand_programs(grouped: GroupedGraph, g: Group) -> list[tuple[Step, ...]]:

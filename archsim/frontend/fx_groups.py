@@ -55,6 +55,10 @@ ADD_FUNCTIONS = {operator.add, torch.add, operator.iadd}
 DIV_FUNCTIONS = {operator.truediv, torch.div, torch.true_divide}
 
 
+class ExtractionError(ValueError):
+    """The trace holds a form the graph cannot express; the message names the layer and the fx node."""
+
+
 @dataclass
 class Group:
     name: str
@@ -329,6 +333,11 @@ class _LabelInterpreter(fx.Interpreter):
             return self.env[n.args[0]]
         if n.op == "call_function" and n.target is F.pad:
             args, kwargs = self.fetch_args_kwargs_from_env(n)
+            mode = args[2] if len(args) > 2 else kwargs.get("mode", "constant")
+            if mode != "constant":
+                consumers = ", ".join(sorted(u.name for u in n.users))
+                raise ExtractionError(f"fx node {n.name} (read by {consumers}): padding mode {mode!r}: "
+                                      "only constant padding is supported")
             kwargs = dict(kwargs)
             kwargs["value"] = CONST_LABEL
             if len(args) > 3:

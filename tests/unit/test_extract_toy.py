@@ -429,3 +429,66 @@ def test_access_programs_reproduce_the_traced_layout(toy):
             assert np.array_equal(got, np.broadcast_to(traced[layer.name][k], operand.shape)), (layer.name, k)
             programs += 1
     assert programs == 7  # k, v, q of the attention, num and den of the division, proj's input, the flatten
+
+
+class _Sliced(nn.Module):
+    """A 1x1 conv whose output is read through a layout op the graph must express, or refuse."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(3, 8, 1)
+        self.proj = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        if self.how == "gelu_on_slice":
+            y = torch.nn.functional.gelu(y[:, :4])
+        elif self.how == "advanced_index":
+            y = y[:, [0, 2, 4, 6]]
+        elif self.how == "reflect_pad":
+            y = torch.nn.functional.pad(y[:, :4], (1, 1, 1, 1), mode="reflect")
+        else:  # "slice": a plain channel slice is an access program
+            y = y[:, 4:]
+        return self.proj(y)
+
+
+@pytest.mark.parametrize("how,message", [
+    ("gelu_on_slice", "layer proj: fx node gelu .*a gelu on an operand"),
+    ("advanced_index", "layer proj: fx node getitem .*advanced indexing"),
+    ("reflect_pad", "fx node pad .*padding mode 'reflect': only constant padding"),
+])
+def test_forms_the_graph_cannot_express_are_errors_naming_the_layer(how, message):
+    from archsim.frontend.access import ExtractionError
+
+    with pytest.raises(ExtractionError, match=message):
+        extract_graph(_Sliced(how).eval(), None, (1, 3, 8, 8), META)
+
+
+def test_a_channel_slice_is_an_access_program():
+    G = extract_graph(_Sliced("slice").eval(), None, (1, 3, 8, 8), META)
+    proj = by_name(G)["proj"]
+    assert proj.operands[0].program == (Slice(0, ((0, 1, 1), (4, 8, 1), (0, 8, 1), (0, 8, 1))),)
+    assert proj.in_shapes == ((1, 4, 8, 8),) and G.edges["conv", "proj"]["read_bytes"] * 2 == G.edges["conv", "proj"]["bytes"]
+
+
+def test_conv_padding_in_every_form_and_dilation_are_recorded():
+    from archsim.frontend.access import ExtractionError
+
+    class Convs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.same = nn.Conv2d(3, 4, (3, 4), padding="same")  # even kernel width: one extra column on the right
+            self.valid = nn.Conv2d(4, 4, 3, padding="valid", dilation=2)
+            self.explicit = nn.Conv2d(4, 4, 3, padding=(1, 2))
+
+        def forward(self, x):
+            return self.explicit(self.valid(self.same(x)))
+
+    L = by_name(extract_graph(Convs().eval(), None, (1, 3, 16, 16), META))
+    assert L["same"].padding == (1, 1, 1, 2)
+    assert L["valid"].padding == (0, 0, 0, 0) and L["valid"].dilation == (2, 2)
+    assert L["explicit"].padding == (1, 1, 2, 2)
+    circular = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, padding_mode="circular")).eval()
+    with pytest.raises(ExtractionError, match="layer 0: padding_mode 'circular' is not supported"):
+        extract_graph(circular, None, (1, 3, 8, 8), META)
