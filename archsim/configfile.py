@@ -105,11 +105,13 @@ class Document:
     path: Path
     sha256: str  # of the file's bytes
     data: Any
-    lines: dict[Loc, int] = field(default_factory=dict)
+    lines: dict[Loc, int] | None = None  # None: data not from a file (overrides), no lines to show
     problems: list[Problem] = field(default_factory=list)  # duplicated keys
 
-    def line_of(self, loc: Loc) -> int:
+    def line_of(self, loc: Loc) -> int | None:
         """The line of ``loc``, or of its nearest ancestor that has one (1 for the top level)."""
+        if self.lines is None:
+            return None
         for n in range(len(loc), 0, -1):
             if loc[:n] in self.lines:
                 return self.lines[loc[:n]]
