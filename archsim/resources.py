@@ -57,8 +57,8 @@ class ResourceError(ConfigError):
     ``reason`` is the message without the reference (for ``file:line: field: value: reason``).
     """
 
-    def __init__(self, kind: str, ref: object, reason: str):
-        super().__init__(f"{WHAT[kind]} {str(ref)!r}: {reason}")
+    def __init__(self, kind: str, ref: object, reason: str, message: str | None = None):
+        super().__init__(message or f"{WHAT[kind]} {str(ref)!r}: {reason}")
         self.kind, self.ref, self.reason = kind, ref, reason
 
 
@@ -177,13 +177,14 @@ def find(kind: str, name: str, extra: Sequence[str | os.PathLike] = ()) -> Resou
     return None
 
 
-def _unknown_name(kind: str, name: str, extra: Sequence[str | os.PathLike]) -> str:
+def unknown(kind: str, name: str, extra: Sequence[str | os.PathLike] = ()) -> ResourceError:
+    """The error for a name no folder holds: the nearest name, every known name, where to add one."""
     known = names(kind, extra)
     folders = [str(f) for f in user_folders(extra)]
-    where = f"search folders {', '.join(folders)}, then the bundled ones" if folders else "bundled only"
-    return (f"unknown name; {did_you_mean(name, known)}known: {', '.join(known) or 'none'} "
-            f"({where}; `archsim list` describes each; add a folder with --path DIR or {PATH_ENV}, "
-            "or give a YAML path)")
+    where = f"searched {', '.join(folders)}, then the bundled ones" if folders else "bundled only"
+    reason = (f"{did_you_mean(name, known)}known: {', '.join(known) or 'none'} ({where}; `archsim list` "
+              f"describes each; add a folder with --path DIR or {PATH_ENV}, or give a YAML path)")
+    return ResourceError(kind, name, "unknown name; " + reason, f"unknown {WHAT[kind]} {name!r}; {reason}")
 
 
 def resolve(kind: str, ref: str | os.PathLike, *, base: Path | None = None,
@@ -203,7 +204,8 @@ def resolve(kind: str, ref: str | os.PathLike, *, base: Path | None = None,
         stem = Path(ref).stem if Path(str(ref)).suffix in SUFFIXES else None
         hint = ""
         if stem and find(kind, stem, extra):
-            hint = f"; a {WHAT[kind]} named {stem!r} exists: give the name {stem} instead of a path"
+            article = "an" if WHAT[kind][0] in "aeiou" else "a"
+            hint = f"; {article} {WHAT[kind]} named {stem!r} exists: give the name {stem} instead of a path"
         what = "is a directory, not a YAML file" if path.is_dir() else "file not found"
         looked = f" (looked for {path})" if str(path) != str(ref) else ""
         raise ResourceError(kind, ref, f"{what}{looked}{hint}")
@@ -211,7 +213,7 @@ def resolve(kind: str, ref: str | os.PathLike, *, base: Path | None = None,
         raise ResourceError(kind, ref, "not a name or a path")
     res = find(kind, ref, extra)
     if res is None:
-        raise ResourceError(kind, ref, _unknown_name(kind, ref, extra))
+        raise unknown(kind, ref, extra)
     return res.path
 
 

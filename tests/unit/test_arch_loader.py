@@ -8,6 +8,7 @@ import yaml
 
 from archsim.arch.errors import ArchConfigError
 from archsim.arch.loader import load_arch
+from archsim.arch.spec import ArchParams
 from archsim.configfile import show
 from archsim.graph.ir import OpKind, Scheme
 
@@ -317,3 +318,92 @@ def test_no_mutation_escapes_as_a_raw_python_error(tmp_path):
             assert str(err).startswith(str(tmp_path / "m2vit.yaml"))
             failures += 1
     assert failures > len(variants) // 2  # most mutations must be caught
+
+
+# -- params: a typed section -----------------------------------------------------------------
+
+
+def test_params_are_typed_and_reachable_as_a_mapping(tmp_path):
+    spec, _ = load_text(tmp_path, mutate("params: {sat_lane_area_in_mult8: 0.5}",
+                                         "params: {sat_lane_area_in_mult8: 0.5, min_tiles: 2, max_tiles: 8}"))
+    assert isinstance(spec.params, ArchParams)
+    assert dict(spec.params) == {"sat_lane_area_in_mult8": 0.5, "min_tiles": 2, "max_tiles": 8}
+    assert spec.params.get("min_tiles", 4) == 2 and spec.params["max_tiles"] == 8 and spec.params.min_tiles == 2
+    assert hash(spec.params) == hash(ArchParams({"max_tiles": 8, "min_tiles": 2, "sat_lane_area_in_mult8": 0.5}))
+    with pytest.raises(AttributeError):
+        spec.params.min_tiles = 3  # read-only, like the rest of the spec
+    default, _ = load_text(tmp_path, TEXT)
+    assert default.params.get("min_tiles", 4) == 4  # not set: the reader's default applies
+    with pytest.raises(AttributeError, match="params has no 'max_tiles' set"):
+        _ = default.params.max_tiles
+
+
+def test_set_params_reach_the_memory_plan(tmp_path):
+    from archsim.sim.mapping import map_graph
+    from archsim.sim.plan import plan_graph
+    from sim_fixtures import chain, pointwise
+
+    graph = chain(pointwise("pw", 256, 256, 14))  # input from DRAM: max_tiles position chunks
+    tiles = {}
+    for text in ("{sat_lane_area_in_mult8: 0.5}", "{max_tiles: 8}", "{max_tiles: 4}"):
+        spec, _ = load_text(tmp_path, mutate("params: {sat_lane_area_in_mult8: 0.5}", f"params: {text}"))
+        tiles[text] = len(plan_graph(graph, spec, map_graph(graph, spec))["pw"].tiles)
+    assert list(tiles.values()) == [16, 8, 4]  # 16: the reader's default when max_tiles is not set
+
+
+@pytest.mark.parametrize("new, expected", [
+    ("params: {min_tile: 2}", "params.min_tile: unknown key; did you mean 'min_tiles'? allowed: min_tiles, "
+                              "max_tiles, sat_lane_area_in_mult8"),
+    ("params: {max_tiles: 0}", "params.max_tiles: 0: must be an integer >= 1"),
+    ("params: {min_tiles: 2.5}", "params.min_tiles: 2.5: must be an integer >= 1"),
+    ("params: {sat_lane_area_in_mult8: 0}", "params.sat_lane_area_in_mult8: 0: must be a number > 0"),
+    ("params: {sat_lane_area_in_mult8: half}", "params.sat_lane_area_in_mult8: 'half': must be a number > 0"),
+    ("params: [4, 16]", "params: [4, 16]: must be a mapping of keys to values"),
+])
+def test_params_errors(tmp_path, new, expected):
+    bad = mutate("params: {sat_lane_area_in_mult8: 0.5}", new)
+    message, path = error_for(tmp_path, bad)
+    assert message == f"{path}:{line_of(bad, new)}: {expected}"
+
+
+# -- baseline: a name or a relative path ----------------------------------------------------
+
+
+def test_baseline_by_name_resolves_without_a_file_next_to_the_config(tmp_path):
+    from archsim import flow, resources
+
+    path = tmp_path / "mine.yaml"  # a copy elsewhere, with no uniform_int8.yaml beside it
+    path.write_text(mutate("arch: uniform_int8.yaml", "arch: uniform_int8"))
+    spec = load_arch(path)
+    arch, policy = flow.resolve_baseline(spec)
+    assert arch.resolve() == (resources.bundled_dir("arch") / "uniform_int8.yaml").resolve()
+    assert policy == "uniform_w8a8"
+    bundled = flow.resolve_baseline(load_arch(M2VIT))[0]  # the bundled file's relative path
+    assert bundled.resolve() == arch.resolve()
+
+
+def test_a_relative_baseline_path_that_is_missing_suggests_the_name(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(TEXT)
+    with pytest.raises(ArchConfigError) as err:
+        load_arch(path)
+    assert str(err.value) == (
+        f"{path}:{line_of(TEXT, 'baseline: {')}: baseline.arch: 'uniform_int8.yaml': file not found (looked for "
+        f"{tmp_path / 'uniform_int8.yaml'}); an architecture config named 'uniform_int8' exists: give the name "
+        "uniform_int8 instead of a path; allowed: a name (`archsim list`) or a path relative to this file")
+
+
+def test_baseline_policy_must_exist(tmp_path):
+    bad = mutate("policy: uniform_w8a8}", "policy: uniform_w8}")
+    message, path = error_for(tmp_path, bad)
+    assert message.startswith(f"{path}:{line_of(bad, 'baseline: {')}: baseline.policy: 'uniform_w8': unknown name; "
+                              "did you mean 'uniform_w8a8'? known: all_apot,")
+
+
+def test_content_digest_identifies_the_file(tmp_path):
+    import hashlib
+
+    spec = load_arch(M2VIT)
+    assert spec.source_sha256 == hashlib.sha256(M2VIT.read_bytes()).hexdigest()
+    copy, _ = load_text(tmp_path, TEXT + "\n# a comment changes the file\n")
+    assert copy.source_sha256 != spec.source_sha256
