@@ -162,28 +162,34 @@ def _yaml_problem(err: yaml.YAMLError) -> Problem:
     return Problem(None, "", f"invalid YAML: {err}")  # reader errors (bad characters) carry no mark
 
 
+def _load(text: str, file: str, error: type[ConfigFileError], step: str):
+    """``step`` ("get_single_node" or "get_single_data") of the safe loader; ``error`` for invalid YAML.
+
+    On an error the text is parsed again by PyYAML's pure-Python loader, whose wording and line are
+    what the message shows: libyaml (used when present, for speed) words errors differently, and a
+    message must not depend on how PyYAML was built.
+    """
+    for loader_class in dict.fromkeys((_SAFE_LOADER, yaml.SafeLoader)):
+        loader = loader_class(text)
+        try:
+            return getattr(loader, step)()
+        except yaml.YAMLError as err:
+            problem = _yaml_problem(err)
+        except RecursionError:
+            raise error(file, "invalid YAML: nested too deeply") from None
+        finally:
+            loader.dispose()
+    raise error(file, [problem])
+
+
 def _compose(text: str, file: str, error: type[ConfigFileError]):
-    loader = _SAFE_LOADER(text)
-    try:
-        return loader.get_single_node()
-    except yaml.YAMLError as err:
-        raise error(file, [_yaml_problem(err)]) from None
-    finally:
-        loader.dispose()
+    return _load(text, file, error, "get_single_node")
 
 
 def _construct(text: str, file: str, error: type[ConfigFileError]):
     # composed again: construction flattens merge keys in place, and the line index must see
-    # the file as written
-    loader = _SAFE_LOADER(text)
-    try:
-        return loader.get_single_data()
-    except yaml.YAMLError as err:  # e.g. a tag the safe loader refuses (!!python/object)
-        raise error(file, [_yaml_problem(err)]) from None
-    except RecursionError:
-        raise error(file, "invalid YAML: nested too deeply") from None
-    finally:
-        loader.dispose()
+    # the file as written; errors here are tags the safe loader refuses (!!python/object)
+    return _load(text, file, error, "get_single_data")
 
 
 def index_lines(root, file: str, error: type[ConfigFileError]) -> tuple[dict[Loc, int], list[Problem]]:
