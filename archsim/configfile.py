@@ -152,7 +152,11 @@ def read_document(path: str | Path, error: type[ConfigFileError], what: str = "a
     return Document(file=file, path=Path(path), sha256=sha256_bytes(raw), data=data, lines=lines, problems=problems)
 
 
-def _yaml_problem(err: yaml.YAMLError) -> Problem:
+def _yaml_problem(err: yaml.YAMLError, text: str) -> Problem:
+    if isinstance(err, yaml.reader.ReaderError):  # a character YAML does not allow
+        line = text.count("\n", 0, err.position) + 1
+        return Problem(line, "", f"invalid YAML: character {err.character:#06x} is not allowed in YAML "
+                                 "(allowed: printable Unicode, tab, line breaks)")
     if isinstance(err, yaml.MarkedYAMLError):
         mark = err.problem_mark or err.context_mark
         detail = err.problem or "syntax error"
@@ -170,15 +174,17 @@ def _load(text: str, file: str, error: type[ConfigFileError], step: str):
     message must not depend on how PyYAML was built.
     """
     for loader_class in dict.fromkeys((_SAFE_LOADER, yaml.SafeLoader)):
-        loader = loader_class(text)
+        loader = None
         try:
+            loader = loader_class(text)  # the Python reader checks the characters here
             return getattr(loader, step)()
         except yaml.YAMLError as err:
-            problem = _yaml_problem(err)
+            problem = _yaml_problem(err, text)
         except RecursionError:
             raise error(file, "invalid YAML: nested too deeply") from None
         finally:
-            loader.dispose()
+            if loader is not None:
+                loader.dispose()
     raise error(file, [problem])
 
 
