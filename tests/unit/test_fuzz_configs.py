@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from archsim import resources
@@ -137,9 +137,12 @@ def _load_or_own_error(kind: str, path: Path) -> None:
     load, error = LOADERS[kind]
     try:
         load(path)
+        event("loaded")  # hypothesis statistics show the share of valid and invalid documents
     except error as err:
         assert str(err).startswith(str(path)), str(err)
         assert "Traceback" not in str(err)
+        event(f"{error.__name__}: {len(err.problems)} problem(s)" if len(err.problems) < 4 else
+              f"{error.__name__}: 4+ problems")
 
 
 @pytest.mark.parametrize("kind", resources.KINDS)
