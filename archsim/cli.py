@@ -1,7 +1,9 @@
 """The `archsim` command line: run, quantize, validate, list.
 
-Exit codes: 0 success; 1 a run that failed (its inputs were valid); 2 a usage or config error
-(bad option, bad YAML, unknown name, a workload the architecture cannot run); 130 interrupted.
+Exit codes: 0 success; 1 a run that failed although its inputs were accepted (an output that
+cannot be written, a simulator failure, an internal error); 2 a usage or config error (bad
+option, bad YAML, unknown name, unreadable input data, a workload the architecture cannot run);
+130 interrupted.
 No error shows a traceback unless --debug is given. Long options are never abbreviated
 (``--check`` is not ``--checkpoint``).
 """
@@ -306,12 +308,14 @@ def cmd_quantize(args, argv: Sequence[str]) -> int:
                               graph_meta(workload, quantized.policy.name, batch=1))
         integer_model = IntegerModel(quantized.folded, graph)
     report = quality_report(model, quantized, quality, eval_batches=eval_batches, integer_model=integer_model)
+    identity = workload.identity()  # names and digests; a calibration folder is hashed once
     out = {
-        "workload": workload.identity(),
-        "calibration": {"source": workload.identity()["calibration"]["source"],
+        "workload": identity,
+        "calibration": {"source": identity["calibration"]["source"],
                         "samples": sum(int(b.shape[0]) for b in batches)},
-        "quality_data": {"source": workload.identity()["calibration"]["source"],
-                         "samples": sum(int(b.shape[0]) for b in quality), "seed": workload.seed + QUALITY_SEED_OFFSET},
+        "quality_data": {"source": identity["calibration"]["source"],
+                         "samples": sum(int(b.shape[0]) for b in quality),
+                         "seed": workload.seed + QUALITY_SEED_OFFSET},
         "eval_data": None,
         **report,
     }
@@ -414,11 +418,11 @@ def cmd_list(args, argv: Sequence[str]) -> int:
 # -- main ---------------------------------------------------------------------------------------
 
 
-def _input_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean bad input: ConfigError, and a checkpoint that does not fit the model (its
-    module imports torch, so it is only looked up when it was loaded)."""
-    model_module = sys.modules.get("archsim.workload.efficientvit")
-    return (ConfigError,) + ((model_module.CheckpointError,) if model_module is not None else ())
+def _run_failures() -> tuple[type[BaseException], ...]:
+    """Errors of a run whose inputs were valid: RunError, and the simulator's own failures (looked
+    up only when the simulator was loaded, so that `archsim list` does not import it)."""
+    sim_errors = sys.modules.get("archsim.sim.errors")
+    return (RunError,) + ((sim_errors.MappingError, sim_errors.InvariantError) if sim_errors is not None else ())
 
 
 def _fail(message: str, code: int) -> int:
@@ -436,14 +440,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except _input_errors() as err:  # bad input: the message says what is allowed
-        if debug:
-            raise
-        return _fail(str(err), EXIT_CONFIG)
-    except (RunError, OSError, ValueError) as err:  # valid input, failed run (unreadable data, full disk, ...)
+    except _run_failures() as err:  # the inputs were accepted, the run could not finish
         if debug:
             raise
         return _fail(f"{err}\nthe run failed {DEBUG_HINT}", EXIT_FAILED)
+    except (ValueError, OSError) as err:  # bad input (ConfigError, unreadable data): the message names it
+        if debug:
+            raise
+        return _fail(str(err), EXIT_CONFIG)
     except Exception as err:  # a bug: say so, briefly
         if debug:
             raise

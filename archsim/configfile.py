@@ -283,6 +283,23 @@ def validate(model: type[BaseModel], doc: Document, context: dict | None = None,
         return None, [Problem(1, "", "nested too deeply to validate")]
 
 
+def validate_document(doc: Document, model: type[BaseModel], error: type[ConfigFileError], what: str,
+                      context: dict | None = None) -> tuple[BaseModel, list[Problem]]:
+    """The steps every loader starts with: a mapping at the top, then the schema.
+
+    Raises ``error`` with every problem when either fails; else returns the instance and the
+    problems found so far (duplicated keys), to which the loader adds its cross-checks.
+    """
+    top = top_level_problem(doc, model, what)
+    if top is not None:
+        raise error(doc.file, [top])
+    instance, problems = validate(model, doc, context)
+    problems = doc.problems + problems
+    if instance is None:
+        raise error(doc.file, problems)
+    return instance, problems
+
+
 def suggest(word: object, options: Iterable[str]) -> str | None:
     """The option closest to ``word`` (difflib), or None when nothing is close."""
     hits = difflib.get_close_matches(str(word), list(options), n=1)

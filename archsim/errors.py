@@ -4,7 +4,10 @@
   line prints its message and exits with code 2, like a usage error; no traceback unless
   ``--debug``.
 - :class:`RunError`: the input was accepted but the run could not finish (an output file that
-  cannot be written, data that turns out unreadable). Exit code 1, no traceback unless ``--debug``.
+  cannot be written). Exit code 1, no traceback unless ``--debug``; so are the simulator's
+  ``MappingError`` and ``InvariantError`` and any unexpected exception (an internal error).
+
+Other ``ValueError``/``OSError`` (data files that turn out unreadable) count as bad input (2).
 
 Every loader's error derives from :class:`ConfigError` (``ArchConfigError``, ``WorkloadError``,
 ``PolicyError``, ``ResourceError``, ``UnsupportedWorkloadError``); each is also a ``ValueError``

@@ -143,15 +143,20 @@ def run(workload, spec: ArchSpec, times: StageTimes | None = None, graph: nx.DiG
 def resolve_baseline(spec: ArchSpec, search: Search = ()) -> tuple[Path, str] | None:
     """The (arch YAML, policy) a config names as its default comparison point, if any.
 
-    ``baseline.arch`` is a name (``uniform_int8``) or a path relative to the config's YAML.
+    ``baseline.arch`` and ``baseline.policy`` are names (``uniform_int8``, ``uniform_w8a8``) or paths
+    relative to the config's YAML; a policy path comes back absolute.
     """
+    from archsim import resources
     from archsim.arch.loader import DEFAULT_BASELINE_POLICY, resolve_arch
 
     if not spec.baseline:
         return None
     base = Path(spec.source_file).parent if spec.source_file else None
     arch = resolve_arch(spec.baseline["arch"], base=base, search=search)
-    return arch, spec.baseline.get("policy", DEFAULT_BASELINE_POLICY)
+    policy = spec.baseline.get("policy", DEFAULT_BASELINE_POLICY)
+    if resources.looks_like_path(policy):
+        policy = str(resources.resolve("policy", policy, base=base, extra=search).resolve())
+    return arch, policy
 
 
 def metadata(argv: Sequence[str], inputs: dict[str, dict]) -> dict:

@@ -48,7 +48,7 @@ SUBDIRS = {"workload": "workloads", "arch": "arch_configs", "policy": "policies"
 SUFFIXES = (".yaml", ".yml")
 BUNDLED = "bundled"  # the origin of a bundled resource
 DESCRIPTION_CHARS = 100  # [choice] one-line description shown by `archsim list`
-_CHUNK = 1 << 20  # bytes read at a time when hashing a file
+_CHUNK = 1 << 20  # [choice] bytes read at a time when hashing a file (memory, not results, depends on it)
 
 
 class ResourceError(ConfigError):

@@ -30,7 +30,7 @@ from archsim.arch.spec import (
     InterconnectSpec,
 )
 from archsim.arch.units import parse_any
-from archsim.configfile import Document, read_document, show, top_level_problem, validate
+from archsim.configfile import Document, read_document, show, validate_document
 from archsim.graph.ir import OpKind
 
 DEFAULT_BASELINE_POLICY = "uniform_w8a8"  # [choice] the uniform 8-bit reference policy of a baseline run
@@ -43,13 +43,8 @@ def load_arch(path: str | Path, *, search: Sequence[str | os.PathLike] = ()) -> 
     looked up (:mod:`archsim.resources`).
     """
     doc = read_document(path, ArchConfigError, "an architecture YAML file")
-    top = top_level_problem(doc, ArchModel, "top level")
-    if top is not None:
-        raise ArchConfigError(doc.file, [top])
-    model, problems = validate(ArchModel, doc, {"energy_dims": energy_dims(doc.data)})
-    problems = doc.problems + problems
-    if model is None:
-        raise ArchConfigError(doc.file, problems)
+    model, problems = validate_document(doc, ArchModel, ArchConfigError, "top level",
+                                        {"energy_dims": energy_dims(doc.data)})
     spec = _build(model, doc)
     problems += _cross_checks(model, spec, doc, search)
     if problems:

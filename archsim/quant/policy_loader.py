@@ -33,8 +33,7 @@ from archsim.configfile import (
     read_document,
     show,
     text,
-    top_level_problem,
-    validate,
+    validate_document,
 )
 from archsim.quant.policy import (
     ACT_BITS,
@@ -47,7 +46,6 @@ from archsim.quant.policy import (
     WEIGHT_RANGE_METHODS,
     WEIGHT_ROUNDINGS,
     QuantPolicy,
-    WeightRule,
 )
 
 BUNDLED_DIR = resources.bundled_dir("policy")
@@ -222,13 +220,7 @@ def load_policy_file(path: str | os.PathLike, *, search: Sequence[str | os.PathL
 
 def _policy_from_document(doc: Document, default_name: str, search: Sequence[str | os.PathLike],
                           chain: tuple[Path, ...]) -> QuantPolicy:
-    top = top_level_problem(doc, PolicyFileModel, "a policy file")
-    if top is not None:
-        raise PolicyError(doc.file, [top])
-    model, problems = validate(PolicyFileModel, doc)
-    problems = doc.problems + problems
-    if model is None:
-        raise PolicyError(doc.file, problems)
+    model, problems = validate_document(doc, PolicyFileModel, PolicyError, "a policy file")
     base = QuantPolicy(name=default_name)
     inputs: tuple[tuple[str, str], ...] = ()
     if model.base is not None:

@@ -47,8 +47,7 @@ from archsim.configfile import (
     read_document,
     show,
     text,
-    top_level_problem,
-    validate,
+    validate_document,
 )
 
 from .zoo import MODEL_NAMES, canonical_model_name
@@ -248,13 +247,7 @@ def _check_paths(model: WorkloadModel, doc: Document, base: Path, problems: list
 
 def _validate(doc: Document, base: Path, default_name: str, source_file: Path | None,
               search: Sequence[str | os.PathLike]) -> Workload:
-    top = top_level_problem(doc, WorkloadModel, "a workload file")
-    if top is not None:
-        raise WorkloadError(doc.file, [top])
-    model, problems = validate(WorkloadModel, doc)
-    problems = doc.problems + problems
-    if model is None:
-        raise WorkloadError(doc.file, problems)
+    model, problems = validate_document(doc, WorkloadModel, WorkloadError, "a workload file")
     policy = _policy(model.policy, doc, base, search, problems)
     source, checkpoint = _check_paths(model, doc, base, problems)
     if problems:

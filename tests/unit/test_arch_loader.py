@@ -407,3 +407,15 @@ def test_content_digest_identifies_the_file(tmp_path):
     assert spec.source_sha256 == hashlib.sha256(M2VIT.read_bytes()).hexdigest()
     copy, _ = load_text(tmp_path, TEXT + "\n# a comment changes the file\n")
     assert copy.source_sha256 != spec.source_sha256
+
+
+def test_a_baseline_policy_path_is_relative_to_the_config(tmp_path, monkeypatch):
+    from archsim import flow
+
+    (tmp_path / "mine_policy.yaml").write_text("base: uniform_w8a8\nact_bits: 8\n")
+    path = tmp_path / "mine.yaml"
+    path.write_text(mutate("{arch: uniform_int8.yaml, policy: uniform_w8a8}",
+                           "{arch: uniform_int8, policy: mine_policy.yaml}"))
+    monkeypatch.chdir(tmp_path.parent)  # not the config's folder
+    _, policy = flow.resolve_baseline(load_arch(path))
+    assert policy == str((tmp_path / "mine_policy.yaml").resolve())
