@@ -52,7 +52,8 @@ def _float_needs(template: nx.DiGraph) -> list[Need]:
         for layer in layers(template)))
 
 
-def predicted_needs(template: nx.DiGraph, template_policy: QuantPolicy, candidate: QuantPolicy) -> list[Need] | None:
+def predicted_needs(template: nx.DiGraph, template_policy: QuantPolicy,
+                    candidate: QuantPolicy) -> list[Need] | None:
     """The needs ``candidate`` would give the template's model (a superset), or None if unknown."""
     if not candidate.quantized:
         return _float_needs(template)

@@ -21,13 +21,16 @@ from archsim import __version__
 from archsim.errors import ConfigError, RunError
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130  # 2 = argparse's usage-error code
-QUALITY_SAMPLES = 8  # [choice] images for the fp32-vs-quantized comparison: enough for SQNR/cosine, fast on B1
+# [choice] images for the fp32-vs-quantized comparison: enough for SQNR/cosine, fast on B1
+QUALITY_SAMPLES = 8
 EVAL_SAMPLES = 100  # [choice] labelled images drawn from --eval
 TOP_LAYERS = 8  # [choice] slowest layers listed by `archsim run`
 NO_CHECKPOINT_EVAL_WARNING = (
     "warning: --eval without a checkpoint: the model has seeded random weights, so its top-1 accuracy is "
     "chance level and says nothing about the quantization; pass --checkpoint (or set it in the workload)")
 DEBUG_HINT = "(--debug shows the traceback)"
+METADATA_HELP = ("add a 'metadata' block to --out: input paths, host, command (machine-specific; not "
+                 "written by default)")
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -102,8 +105,8 @@ exit codes: 0 ok, 1 a run failed, 2 a usage or config error.
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    parser = argparse.ArgumentParser(prog="archsim", description=__doc__.splitlines()[0], epilog=MAIN_EXAMPLES,
-                                     formatter_class=_Formatter, allow_abbrev=False)
+    parser = argparse.ArgumentParser(prog="archsim", description=__doc__.splitlines()[0],
+                                     epilog=MAIN_EXAMPLES, formatter_class=_Formatter, allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"archsim {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -117,15 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("arch", help="architecture config name (`archsim list`) or YAML path")
     run.add_argument("--out", help="write the full result as JSON to this file")
     base = run.add_mutually_exclusive_group()
-    base.add_argument("--baseline", metavar="ARCH", help="compare with this architecture (name or path) instead of "
-                      "the config's own baseline")
+    base.add_argument("--baseline", metavar="ARCH", help="compare with this architecture (name or path) "
+                      "instead of the config's own baseline")
     base.add_argument("--no-baseline", action="store_true", help="skip the comparison run")
     run.add_argument("--baseline-policy", metavar="POLICY", help="policy of the comparison run (default: the "
                      "config's baseline policy, or uniform_w8a8)")
     run.add_argument("--top", type=_positive_int, default=TOP_LAYERS, help="how many layers to list")
     run.add_argument("--timing", action="store_true", help="print wall time per stage to stderr")
-    run.add_argument("--metadata", action="store_true", help="add a 'metadata' block to --out: input paths, host, "
-                     "command (machine-specific; not written by default)")
+    run.add_argument("--metadata", action="store_true", help=METADATA_HELP)
     run.add_argument("--policy", help="override the workload's quantization policy (name or YAML path)")
     run.add_argument("--resolution", type=int, help="override the input resolution (pixels)")
     run.add_argument("--batch", type=int, help="override the batch size")
@@ -133,21 +135,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--checkpoint", help="load model weights from this local file (weights_only)")
     run.set_defaults(func=cmd_run)
 
-    quant = command("quantize", "quantize a workload's model and report the quality per layer", QUANTIZE_EXAMPLES)
+    quant = command("quantize", "quantize a workload's model and report the quality per layer",
+                    QUANTIZE_EXAMPLES)
     quant.add_argument("workload", help="workload name (`archsim list`) or YAML path")
     quant.add_argument("--policy", help="quantization policy (default: the workload's): name or YAML path")
     quant.add_argument("--out", help="write the report as JSON to this file")
     quant.add_argument("--checkpoint", help="load model weights from this local file (weights_only)")
     quant.add_argument("--calibration", help="calibration data: 'synthetic', an ImageFolder directory, "
                        "or a .npy/.pt file of (N, 3, R, R) preprocessed images (default: the workload's)")
-    quant.add_argument("--samples", type=_positive_int, help="number of calibration images (default: the workload's)")
+    quant.add_argument("--samples", type=_positive_int,
+                       help="number of calibration images (default: the workload's)")
     quant.add_argument("--quality-samples", type=_positive_int, default=QUALITY_SAMPLES,
                        help="held-out images for the fp32 comparison")
     quant.add_argument("--eval", metavar="DIR", help="labelled ImageFolder: also report real top-1 accuracy "
                        "(meaningful only with a checkpoint)")
-    quant.add_argument("--eval-samples", type=_positive_int, default=EVAL_SAMPLES, help="images drawn from --eval")
-    quant.add_argument("--metadata", action="store_true", help="add a 'metadata' block to --out: input paths, host, "
-                       "command (machine-specific; not written by default)")
+    quant.add_argument("--eval-samples", type=_positive_int, default=EVAL_SAMPLES,
+                       help="images drawn from --eval")
+    quant.add_argument("--metadata", action="store_true", help=METADATA_HELP)
     quant.set_defaults(func=cmd_quantize)
 
     val = command("validate", "check workload, architecture and policy YAMLs; report every problem",
@@ -157,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="what the files are")
     val.set_defaults(func=cmd_validate)
 
-    lst = command("list", "list the workloads, architecture configs and policies names can reach", LIST_EXAMPLES)
+    lst = command("list", "list the workloads, architecture configs and policies names can reach",
+                  LIST_EXAMPLES)
     lst.set_defaults(func=cmd_list)
     return parser
 
@@ -231,7 +236,8 @@ def cmd_run(args, argv: Sequence[str]) -> int:
             baseline = (baseline[0], args.baseline_policy)
     base_workload = base_spec = None
     if baseline is not None:
-        base_workload = flow.load_workload(args.workload, search, **{**_overrides(args), "policy": baseline[1]})
+        base_overrides = {**_overrides(args), "policy": baseline[1]}
+        base_workload = flow.load_workload(args.workload, search, **base_overrides)
         base_spec = flow.load_arch(baseline[0], search)
 
     result = _run_one(workload, spec, times, argv, baseline=False)
@@ -283,9 +289,10 @@ def cmd_quantize(args, argv: Sequence[str]) -> int:
     from archsim.workload.data import calibration_batches, labelled_batches
     from archsim.workload.efficientvit import build_model
 
-    calibration = {k: v for k, v in (("source", args.calibration), ("samples", args.samples)) if v is not None}
-    workload = load_workload(args.workload, search=_search(args), policy=args.policy, checkpoint=args.checkpoint,
-                             calibration=calibration or None)
+    calibration = {k: v for k, v in (("source", args.calibration), ("samples", args.samples))
+                   if v is not None}
+    workload = load_workload(args.workload, search=_search(args), policy=args.policy,
+                             checkpoint=args.checkpoint, calibration=calibration or None)
     # Read every input before the slow model build, so a bad path fails at once.
     cal = workload.calibration
     batches = calibration_batches(cal.source, cal.samples, cal.batch_size, workload.resolution, workload.seed)
@@ -344,11 +351,13 @@ def _validate_one(kind: str, path: Path, search: list[str]) -> str:
         from archsim.workload.config import load_workload
 
         wl = load_workload(path, search=search)
-        return f"ok: workload {wl.name}, {wl.model} at {wl.resolution}, batch {wl.batch}, policy {wl.identity()['policy']}"
+        policy = wl.identity()["policy"]
+        return f"ok: workload {wl.name}, {wl.model} at {wl.resolution}, batch {wl.batch}, policy {policy}"
     from archsim.quant.policy_loader import load_policy_file
 
     policy = load_policy_file(path, search=search)
-    return f"ok: policy {policy.name}" + (" (fp32)" if not policy.quantized else f", {policy.act_bits}-bit activations")
+    bits = " (fp32)" if not policy.quantized else f", {policy.act_bits}-bit activations"
+    return f"ok: policy {policy.name}{bits}"
 
 
 def _targets(ref: str, kind: str, search: list[str]) -> list[tuple[str, Path]]:
@@ -376,8 +385,8 @@ def _targets(ref: str, kind: str, search: list[str]) -> list[tuple[str, Path]]:
 def _unknown_kind():
     from archsim.configfile import Problem
 
-    return Problem(1, "", "cannot tell what this file is (no engines/clock: architecture, no model: workload, no "
-                          "policy fields); give --kind arch, --kind workload or --kind policy")
+    return Problem(1, "", "cannot tell what this file is (no engines/clock: architecture, no model: "
+                          "workload, no policy fields); give --kind arch, --kind workload or --kind policy")
 
 
 def cmd_validate(args, argv: Sequence[str]) -> int:
@@ -410,8 +419,8 @@ def cmd_list(args, argv: Sequence[str]) -> int:
         for res in resources.shadowed(kind, search):
             print(f"  (hidden: {res.path}, the name {res.name} is taken by an earlier folder)")
     folders = resources.user_folders(search)
-    print("search folders: " + (", ".join(str(f) for f in folders) if folders else
-                                f"none (add with --path DIR or {resources.PATH_ENV}); names above are bundled"))
+    none = f"none (add with --path DIR or {resources.PATH_ENV}); names above are bundled"
+    print("search folders: " + (", ".join(str(f) for f in folders) if folders else none))
     return EXIT_OK
 
 
@@ -422,7 +431,9 @@ def _run_failures() -> tuple[type[BaseException], ...]:
     """Errors of a run whose inputs were valid: RunError, and the simulator's own failures (looked
     up only when the simulator was loaded, so that `archsim list` does not import it)."""
     sim_errors = sys.modules.get("archsim.sim.errors")
-    return (RunError,) + ((sim_errors.MappingError, sim_errors.InvariantError) if sim_errors is not None else ())
+    if sim_errors is None:
+        return (RunError,)
+    return RunError, sim_errors.MappingError, sim_errors.InvariantError
 
 
 def _fail(message: str, code: int) -> int:

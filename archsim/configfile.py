@@ -42,7 +42,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from archsim.errors import ConfigError
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's C loader when present (10x faster)
-MAX_NODES = 100_000  # [choice] YAML nodes after alias expansion: ~100x the largest bundled file, stops alias bombs
+# [choice] YAML nodes after alias expansion: ~100x the largest bundled file; stops alias bombs
+MAX_NODES = 100_000
 SHOW_CHARS = 60  # [choice] longest value echoed in a message
 MERGE_KEY = "<<"  # YAML merge key (tag:yaml.org,2002:merge): its entries are merged, not a field
 
@@ -90,7 +91,8 @@ class ConfigFileError(ConfigError):
         self.problems = sorted(problems, key=lambda p: (p.line or 0, p.field))
         lines = [p.render(file) for p in self.problems]
         if len(lines) > 1:
-            lines = [f"{file or 'input'}: {len(lines)} problems in {self.what}:"] + ["  " + line for line in lines]
+            head = f"{file or 'input'}: {len(lines)} problems in {self.what}:"
+            lines = [head] + ["  " + line for line in lines]
         super().__init__("\n".join(lines))
 
 
@@ -149,7 +151,8 @@ def read_document(path: str | Path, error: type[ConfigFileError], what: str = "a
     root = _compose(text, file, error)
     lines, problems = index_lines(root, file, error)
     data = _construct(text, file, error) if root is not None else None
-    return Document(file=file, path=Path(path), sha256=sha256_bytes(raw), data=data, lines=lines, problems=problems)
+    return Document(file=file, path=Path(path), sha256=sha256_bytes(raw), data=data, lines=lines,
+                    problems=problems)
 
 
 def _yaml_problem(err: yaml.YAMLError, text: str) -> Problem:
@@ -228,7 +231,8 @@ def index_lines(root, file: str, error: type[ConfigFileError]) -> tuple[dict[Loc
                     continue
                 if key in first_line:
                     problems.append(Problem(line, dotted(loc + (key,)), f"duplicated key (first at line "
-                                            f"{first_line[key]}); YAML would silently keep only the last one"))
+                                            f"{first_line[key]}); YAML would silently keep only the last "
+                                            "one"))
                 else:
                     first_line[key] = line
                 lines[loc + (key,)] = line  # the last occurrence: the value YAML keeps

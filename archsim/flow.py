@@ -44,7 +44,8 @@ class StageTimes:
 
 
 def load_workload(name_or_path: str, search: Search = (), **overrides):
-    """A workload by name (``efficientvit_b1``) or YAML path (:func:`archsim.workload.config.load_workload`)."""
+    """A workload by name (``efficientvit_b1``) or YAML path
+    (:func:`archsim.workload.config.load_workload`)."""
     from archsim.workload.config import load_workload as _load
 
     return _load(name_or_path, search=search, **overrides)
@@ -99,12 +100,13 @@ def check_arch_supports_graph(graph: nx.DiGraph, spec: ArchSpec, policy=None, wo
         advice = (f"bundled policies that run on {spec.name!r}: {', '.join(runnable)} "
                   f"(choose one with --policy {runnable[0]})")
     else:
-        advice = (f"no bundled policy is known to run on {spec.name!r}; give it engine modes for the needs above "
-                  "(docs/configs.md) or try another architecture (`archsim list`)")
+        advice = (f"no bundled policy is known to run on {spec.name!r}; give it engine modes for the needs "
+                  "above (docs/configs.md) or try another architecture (`archsim list`)")
     where = spec.source_file or spec.name
     raise UnsupportedWorkloadError(
         f"{where}: architecture {spec.name!r} cannot run workload "
-        f"{graph.graph.get('model', '?')} (policy {graph.graph.get('policy', '?')}):\n  " + "\n  ".join(problems)
+        f"{graph.graph.get('model', '?')} (policy {graph.graph.get('policy', '?')}):\n  "
+        + "\n  ".join(problems)
         + f"\n{advice}",
         runnable,
     )
@@ -121,7 +123,8 @@ def workload_meta(workload) -> dict:
     return workload.identity()
 
 
-def run(workload, spec: ArchSpec, times: StageTimes | None = None, graph: nx.DiGraph | None = None) -> SimResult:
+def run(workload, spec: ArchSpec, times: StageTimes | None = None,
+        graph: nx.DiGraph | None = None) -> SimResult:
     """Quantize + extract ``workload`` (unless ``graph`` is given) and simulate it on ``spec``."""
     from archsim.quant.policy import get_policy
 

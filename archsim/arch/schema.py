@@ -38,7 +38,8 @@ MAX_BITS = 32  # widest weight or activation code a mode may accept (int32 / fp3
 
 PositiveInt = Annotated[int, integer(1, what="a positive integer")]
 NonNegativeInt = Annotated[int, integer(0, what="a non-negative integer")]
-WeightBits = Annotated[int, integer(0, MAX_BITS, what=f"a bit width in [0, {MAX_BITS}] (0 for engines without weights)")]
+WeightBits = Annotated[int, integer(0, MAX_BITS,
+                                    what=f"a bit width in [0, {MAX_BITS}] (0 for engines without weights)")]
 ActBits = Annotated[int, integer(1, MAX_BITS, what=f"a bit width in [1, {MAX_BITS}]")]
 NonEmptyStr = Annotated[str, BeforeValidator(nonempty_text)]
 Text = Annotated[str, BeforeValidator(text)]
@@ -156,7 +157,8 @@ class EnergyEntryModel(StrictModel):
 
 class ModeModel(StrictModel):
     op_kinds: list[OpKindName] = Field(min_length=1, description="op kinds this mode runs")
-    schemes: list[SchemeName] = Field(min_length=1, description="filter schemes accepted: uniform, apot, float")
+    schemes: list[SchemeName] = Field(min_length=1,
+                                      description="filter schemes accepted: uniform, apot, float")
     weight_bits: WeightBits = Field(description="widest weight code accepted, bits (0: no weights)")
     act_bits: ActBits = Field(description="widest input activation accepted, bits")
     lanes: PositiveInt = Field(description="parallel MACs/ops per row per cycle in this mode")

@@ -153,7 +153,8 @@ def _quantity(text: object, hint: str) -> tuple[float, str, str | None, float]:
     dim_name, factor, problem = _unit_info(unit)
     if problem is not None:
         known = f" (known: {_KNOWN})" if problem.startswith("unknown") else ""
-        raise UnitError(f"expected {hint}: {problem} in {text!r}{known}", f"expected {hint}: {problem}{known}")
+        raise UnitError(f"expected {hint}: {problem} in {text!r}{known}",
+                        f"expected {hint}: {problem}{known}")
     return number, unit, dim_name, factor
 
 
@@ -174,8 +175,8 @@ def parse_quantity(text: object, expected: str, where: str = "") -> float:
         raise UnitError(prefix + str(err), err.allowed) from None
     if dim_name != expected:
         got = _article(dim_name) + " " + dim_name if dim_name else "a unit of unknown dimension"
-        raise UnitError(f"{prefix}expected {_describe(dim)}, got {text!r} ({dim_name or 'unknown dimension'})",
-                        f"expected {_describe(dim)}, not {got}")
+        raise UnitError(f"{prefix}expected {_describe(dim)}, got {text!r} "
+                        f"({dim_name or 'unknown dimension'})", f"expected {_describe(dim)}, not {got}")
     return number * factor
 
 

@@ -70,6 +70,7 @@ class PolicyError(ConfigFileError):
 # -- schema ------------------------------------------------------------------------------------
 
 Bool = Annotated[bool, boolean()]
+Denominator = Annotated[str, choice(ATTENTION_DENOMINATORS, "attention denominator")]
 Text = Annotated[str, BeforeValidator(text)]
 
 
@@ -77,7 +78,8 @@ class RuleModel(StrictModel):
     """How the weights of one layer role are quantized; a field not given keeps the base's value."""
 
     bits: Annotated[int, integer(*WEIGHT_BITS)] | None = Field(
-        None, description=f"uniform weight bits, an integer in [{WEIGHT_BITS[0]}, {WEIGHT_BITS[1]}] (default 8)")
+        None, description=f"uniform weight bits, an integer in [{WEIGHT_BITS[0]}, {WEIGHT_BITS[1]}] "
+                          "(default 8)")
     symmetric: Bool | None = Field(None, description="symmetric weights, zero point 0 (default true)")
     per_channel: Bool | None = Field(None, description="one scale per output filter (default true)")
     mixed_apot: Bool | None = Field(None, description="per filter uniform or APoT, by MSE or target fraction "
@@ -96,10 +98,12 @@ class PolicyFileModel(StrictModel):
     """A policy YAML file; a field not given keeps the value of ``base`` (or the QuantPolicy default)."""
 
     base: Annotated[str, BeforeValidator(nonempty_text)] | None = Field(
-        None, description="policy to start from: a bundled or search-path name, or a path relative to this file")
+        None, description="policy to start from: a bundled or search-path name, or a path relative to "
+                          "this file")
     name: Annotated[str, BeforeValidator(nonempty_text)] | None = Field(
         None, description="policy name (default: the file name without .yaml)")
-    description: Text | None = Field(None, description="free text; its first line is what `archsim list` shows")
+    description: Text | None = Field(None, description="free text; its first line is what `archsim list` "
+                                                       "shows")
     quantized: Bool | None = Field(None, description="false: nothing quantized, fp32 (default true)")
     act_bits: Annotated[int, integer(*ACT_BITS)] | None = Field(
         None, description=f"activation bits, an integer in [{ACT_BITS[0]}, {ACT_BITS[1]}] "
@@ -119,19 +123,22 @@ class PolicyFileModel(StrictModel):
     apot_target_fraction: Annotated[float, number(0, 1)] | None = Field(
         None, description="exact APoT share per mixed layer, a number in [0, 1], or null to choose by MSE "
                           "(needs a role with mixed_apot: true; default null)")
-    channel_migration: Bool | None = Field(None, description="Trio-ViT channel-wise migration (default false)")
+    channel_migration: Bool | None = Field(None, description="Trio-ViT channel-wise migration "
+                                                             "(default false)")
     filter_shifting: Bool | None = Field(None, description="Trio-ViT filter-wise shifting (default false)")
-    attention_denominator: Annotated[str, choice(ATTENTION_DENOMINATORS, "attention denominator")] | None = Field(
+    attention_denominator: Denominator | None = Field(
         None, description=f"attention division: {', '.join(ATTENTION_DENOMINATORS)} (default exact)")
     weight_rounding: Annotated[str, choice(WEIGHT_ROUNDINGS, "weight rounding")] | None = Field(
         None, description=f"weight rounding: {', '.join(WEIGHT_ROUNDINGS)} (default nearest)")
     adaround_iterations: Annotated[int, integer(1, ADAROUND_MAX_ITERATIONS)] | None = Field(
-        None, description=f"AdaRound steps per layer, an integer in [1, {ADAROUND_MAX_ITERATIONS}] (default 300)")
+        None, description=f"AdaRound steps per layer, an integer in [1, {ADAROUND_MAX_ITERATIONS}] "
+                          "(default 300)")
     adaround_rows: Annotated[int, integer(1, ADAROUND_MAX_ROWS)] | None = Field(
         None, description=f"AdaRound sampled output positions, an integer in [1, {ADAROUND_MAX_ROWS}] "
                           "(default 1024)")
     adaround_images: Annotated[int, integer(1, ADAROUND_MAX_IMAGES)] | None = Field(
-        None, description=f"AdaRound calibration images, an integer in [1, {ADAROUND_MAX_IMAGES}] (default 16)")
+        None, description=f"AdaRound calibration images, an integer in [1, {ADAROUND_MAX_IMAGES}] "
+                          "(default 16)")
     adaround_lambda: Annotated[float, number(0, lo_open=True)] | None = Field(
         None, description="AdaRound rounding regulariser weight, a number > 0 (default 0.01)")
     adaround_lr: Annotated[float, number(0, lo_open=True)] | None = Field(
@@ -234,7 +241,8 @@ def _policy_from_document(doc: Document, default_name: str, search: Sequence[str
     problems += _cross_checks(model, policy, doc)
     if problems:
         raise PolicyError(doc.file, problems)
-    return dataclasses.replace(policy, source_file=str(doc.path), inputs=((doc.path.name, doc.sha256),) + inputs)
+    own = (doc.path.name, doc.sha256)
+    return dataclasses.replace(policy, source_file=str(doc.path), inputs=(own,) + inputs)
 
 
 def policy_from_dict(data: Any, where: str, default_name: str) -> QuantPolicy:

@@ -146,26 +146,29 @@ def _model_name(value: object) -> str:
     try:
         return canonical_model_name(value)
     except KeyError:
-        raise ValueError(f"unknown model; {did_you_mean(value, MODEL_NAMES)}allowed: {', '.join(MODEL_NAMES)}, "
-                         "or b0..b3") from None
+        raise ValueError(f"unknown model; {did_you_mean(value, MODEL_NAMES)}allowed: "
+                         f"{', '.join(MODEL_NAMES)}, or b0..b3") from None
+
+
+RESOLUTIONS = f"an integer multiple of {RESOLUTION_STEP} in [{RESOLUTION_MIN}, {RESOLUTION_MAX}]"
 
 
 def _resolution(value: object) -> int:
     ok = isinstance(value, int) and not isinstance(value, bool)
     if not ok or not RESOLUTION_MIN <= value <= RESOLUTION_MAX or value % RESOLUTION_STEP:
-        raise ValueError(f"must be an integer multiple of {RESOLUTION_STEP} in [{RESOLUTION_MIN}, {RESOLUTION_MAX}]")
+        raise ValueError(f"must be {RESOLUTIONS}")
     return value
 
 
 NonEmpty = Annotated[str, BeforeValidator(nonempty_text)]
+Count = Annotated[int, integer(1)]
 
 
 class CalibrationModel(StrictModel):
-    samples: Annotated[int, integer(1)] = Field(32, description="calibration images, an integer >= 1 (default 32)")
-    batch_size: Annotated[int, integer(1)] = Field(8, description="images per calibration forward, an integer "
-                                                                   ">= 1 (default 8)")
-    source: NonEmpty = Field(SYNTHETIC, description="'synthetic' (seeded N(0,1) images), an ImageFolder directory "
-                                                    "or a .npy/.pt file, relative to this file (default synthetic)")
+    samples: Count = Field(32, description="calibration images, an integer >= 1 (default 32)")
+    batch_size: Count = Field(8, description="images per calibration forward, an integer >= 1 (default 8)")
+    source: NonEmpty = Field(SYNTHETIC, description="'synthetic' (seeded N(0,1) images), an ImageFolder "
+                             "directory or a .npy/.pt file, relative to this file (default synthetic)")
 
 
 class WorkloadModel(StrictModel):
@@ -175,17 +178,16 @@ class WorkloadModel(StrictModel):
     model: Annotated[str, BeforeValidator(_model_name)] = Field(
         description=f"the network: {', '.join(MODEL_NAMES)} (or b0..b3)")
     resolution: Annotated[int, BeforeValidator(_resolution)] = Field(
-        224, description=f"input side, pixels: a multiple of {RESOLUTION_STEP} in [{RESOLUTION_MIN}, "
-                         f"{RESOLUTION_MAX}] (default 224)")
-    batch: Annotated[int, integer(1)] = Field(1, description="images per inference, an integer >= 1 (default 1)")
-    policy: NonEmpty = Field(DEFAULT_POLICY, description="quantization policy: a name (`archsim list`) or a policy "
-                                                         f"YAML path relative to this file (default {DEFAULT_POLICY})")
-    seed: Annotated[int, integer(0, SEED_MAX)] = Field(0, description="seed of the stand-in weights and synthetic "
-                                                                      "data, an integer >= 0 (default 0)")
-    calibration: CalibrationModel = Field(default_factory=CalibrationModel, description="calibration data: "
-                                          "samples, batch_size, source")
-    checkpoint: NonEmpty | None = Field(None, description="local weights file (timm names, loaded weights_only), "
-                                                          "relative to this file; null: seeded stand-in weights")
+        224, description=f"input side, pixels: {RESOLUTIONS} (default 224)")
+    batch: Count = Field(1, description="images per inference, an integer >= 1 (default 1)")
+    policy: NonEmpty = Field(DEFAULT_POLICY, description="quantization policy: a name (`archsim list`) or a "
+                             f"policy YAML path relative to this file (default {DEFAULT_POLICY})")
+    seed: Annotated[int, integer(0, SEED_MAX)] = Field(
+        0, description="seed of the stand-in weights and synthetic data, an integer >= 0 (default 0)")
+    calibration: CalibrationModel = Field(default_factory=CalibrationModel,
+                                          description="calibration data: samples, batch_size, source")
+    checkpoint: NonEmpty | None = Field(None, description="local weights file (timm names, loaded "
+                                        "weights_only), relative to this file; null: seeded stand-in weights")
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -207,8 +209,8 @@ def _policy(ref: str, doc: Document, base: Path, search: Sequence[str | os.PathL
     if ref in known and (found is None or found.bundled):
         return ref
     if found is None and not resources.looks_like_path(ref):
-        problems.append(Problem(*where, f"unknown policy; {did_you_mean(ref, known)}allowed: {', '.join(known)}, "
-                                        "or a path to a policy YAML file", show(ref)))
+        problems.append(Problem(*where, f"unknown policy; {did_you_mean(ref, known)}allowed: "
+                                        f"{', '.join(known)}, or a path to a policy YAML file", show(ref)))
         return ref
     path = found.path if found is not None else _existing(ref, base)
     if not path.is_file():
@@ -223,7 +225,8 @@ def _policy(ref: str, doc: Document, base: Path, search: Sequence[str | os.PathL
     return str(path.resolve())
 
 
-def _check_paths(model: WorkloadModel, doc: Document, base: Path, problems: list[Problem]) -> tuple[str, str | None]:
+def _check_paths(model: WorkloadModel, doc: Document, base: Path,
+                 problems: list[Problem]) -> tuple[str, str | None]:
     source = model.calibration.source
     if source != SYNTHETIC:
         path = _existing(source, base)
@@ -231,8 +234,9 @@ def _check_paths(model: WorkloadModel, doc: Document, base: Path, problems: list
             source = str(path.resolve())
         else:
             problems.append(Problem(doc.line_of(("calibration", "source")), "calibration.source",
-                                    f"does not exist (resolved to {path}; allowed: 'synthetic', an ImageFolder "
-                                    "directory or a .npy/.pt file)", show(model.calibration.source)))
+                                    f"does not exist (resolved to {path}; allowed: 'synthetic', an "
+                                    "ImageFolder directory or a .npy/.pt file)",
+                                    show(model.calibration.source)))
     checkpoint = model.checkpoint
     if checkpoint is not None:
         path = _existing(checkpoint, base)
@@ -240,8 +244,9 @@ def _check_paths(model: WorkloadModel, doc: Document, base: Path, problems: list
             checkpoint = str(path.resolve())
         else:
             what = "is not a file" if path.exists() else "does not exist"
-            problems.append(Problem(doc.line_of(("checkpoint",)), "checkpoint", f"{what} (resolved to {path}; "
-                                    "allowed: a local weights file, or null)", show(model.checkpoint)))
+            problems.append(Problem(doc.line_of(("checkpoint",)), "checkpoint",
+                                    f"{what} (resolved to {path}; allowed: a local weights file, or null)",
+                                    show(model.checkpoint)))
     return source, checkpoint
 
 

@@ -77,7 +77,9 @@ def test_run_stops_before_any_work_with_the_same_message(path, capsys):
 def test_a_real_process_exits_2_without_a_traceback(kind):
     path = sorted((CORPUS / kind).glob("*.yaml"))[0]
     code, expected = expectations(path)
-    proc = subprocess.run([sys.executable, "-m", "archsim.cli", *_run_argv(path)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "archsim.cli", *_run_argv(path)], capture_output=True, text=True
+    )
     assert proc.returncode == code
     assert "Traceback" not in proc.stderr
     assert expected[-1] in proc.stderr

@@ -56,12 +56,17 @@ def installed(tmp_path_factory):
     _run([sys.executable, "-m", "venv", "--without-pip", fresh])
     python = fresh / "bin" / "python"
     _run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q", wheel])
-    site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    site = Path(
+        _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip()
+    )
     deps = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
     (site / "archsim_test_dependencies.pth").write_text("".join(f"{d}\n" for d in deps))
 
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV",
-                                                            "ARCHSIM_PATH")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "ARCHSIM_PATH")
+    }
     env["PATH"] = f"{fresh / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["ARCHSIM_NO_PROGRESS"] = "1"
     elsewhere = root / "elsewhere"
@@ -72,8 +77,11 @@ def installed(tmp_path_factory):
 def test_the_wheel_carries_the_package_and_its_data(installed):
     *_, wheel = installed
     names = zipfile.ZipFile(wheel).namelist()
-    for kind, folder in (("arch", "archsim/data/arch"), ("workload", "archsim/data/workloads"),
-                         ("policy", "archsim/quant/policies")):
+    for kind, folder in (
+        ("arch", "archsim/data/arch"),
+        ("workload", "archsim/data/workloads"),
+        ("policy", "archsim/quant/policies"),
+    ):
         assert BUNDLED[kind], kind
         for name in BUNDLED[kind]:
             assert f"{folder}/{name}.yaml" in names, (kind, name)
@@ -84,9 +92,11 @@ def test_the_wheel_carries_the_package_and_its_data(installed):
 
 def test_the_fresh_environment_imports_archsim_only_from_the_wheel(installed):
     fresh, env, elsewhere, _ = installed
-    code = ("import archsim, importlib.metadata as m, sys; print(archsim.__file__); "
-            "print(m.distribution('archsim').locate_file('archsim')); "
-            "print(any(p.rstrip('/') == sys.argv[1] for p in sys.path))")
+    code = (
+        "import archsim, importlib.metadata as m, sys; print(archsim.__file__); "
+        "print(m.distribution('archsim').locate_file('archsim')); "
+        "print(any(p.rstrip('/') == sys.argv[1] for p in sys.path))"
+    )
     out = _run([fresh / "bin" / "python", "-c", code, REPO], cwd=elsewhere, env=env).stdout.split()
     assert Path(out[0]).resolve().is_relative_to(fresh.resolve()), out
     assert Path(out[1]).resolve().is_relative_to(fresh.resolve()), out
@@ -96,7 +106,9 @@ def test_the_fresh_environment_imports_archsim_only_from_the_wheel(installed):
 def test_archsim_list_from_outside_the_checkout_shows_every_bundled_input(installed):
     fresh, env, elsewhere, _ = installed
     out = _run([fresh / "bin" / "archsim", "list"], cwd=elsewhere, env=env).stdout
-    listed = {line.split()[0] for line in out.splitlines() if line.startswith("  ") and not line.startswith("  (")}
+    listed = {
+        line.split()[0] for line in out.splitlines() if line.startswith("  ") and not line.startswith("  (")
+    }
     for kind in BUNDLED:
         assert set(BUNDLED[kind]) <= listed, (kind, out)
     assert "M2-ViT reconstruction" in out and "search folders: none" in out
@@ -104,14 +116,19 @@ def test_archsim_list_from_outside_the_checkout_shows_every_bundled_input(instal
 
 def test_archsim_run_by_name_from_outside_the_checkout(installed):
     fresh, env, elsewhere, _ = installed
-    _run([fresh / "bin" / "archsim", "run", "efficientvit_b0", "m2vit", "--no-baseline", "--out", "r.json"],
-         cwd=elsewhere, env=env)
+    _run(
+        [fresh / "bin" / "archsim", "run", "efficientvit_b0", "m2vit", "--no-baseline", "--out", "r.json"],
+        cwd=elsewhere,
+        env=env,
+    )
     result = json.loads((elsewhere / "r.json").read_text())
     assert result["workload"]["name"] == "efficientvit_b0" and result["workload"]["policy"] == "m2q"
     assert result["arch"]["name"] == "m2vit" and result["latency_cycles"] > 0 and result["energy_j"] > 0
     # the installed data is the checkout's: same content digests
     digest = hashlib.sha256((PACKAGE / "data" / "arch" / "m2vit.yaml").read_bytes()).hexdigest()
     assert result["arch"]["sha256"] == digest
-    digest = hashlib.sha256((PACKAGE / "data" / "workloads" / "efficientvit_b0.yaml").read_bytes()).hexdigest()
+    digest = hashlib.sha256(
+        (PACKAGE / "data" / "workloads" / "efficientvit_b0.yaml").read_bytes()
+    ).hexdigest()
     assert result["workload"]["sha256"] == digest
     assert str(fresh) not in (elsewhere / "r.json").read_text()

@@ -61,15 +61,21 @@ def test_main_help_lists_commands_and_exit_codes(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    assert all(c in out for c in COMMANDS) and "exit codes: 0 ok, 1 a run failed, 2 a usage or config error" in out
+    assert (
+        all(c in out for c in COMMANDS)
+        and "exit codes: 0 ok, 1 a run failed, 2 a usage or config error" in out
+    )
 
 
-@pytest.mark.parametrize("argv", [
-    ["run", "efficientvit_b0", "m2vit", "--top", "0"],
-    ["run", "efficientvit_b0", "m2vit", "--baseline", "uniform_int8", "--no-baseline"],
-    ["validate", "--kind", "sweep", "x.yaml"],
-    ["frobnicate"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "efficientvit_b0", "m2vit", "--top", "0"],
+        ["run", "efficientvit_b0", "m2vit", "--baseline", "uniform_int8", "--no-baseline"],
+        ["validate", "--kind", "sweep", "x.yaml"],
+        ["frobnicate"],
+    ],
+)
 def test_bad_usage_exits_2(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
@@ -83,14 +89,20 @@ def test_config_errors_exit_2_without_a_traceback(capsys, tmp_path):
     assert err == f"error: architecture config '{tmp_path / 'nope.yaml'}': file not found\n"
     assert main(["run", "efficientvit_b0", "m2vi", "--no-baseline"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: unknown architecture config 'm2vi'; did you mean 'm2vit'?") and "Traceback" not in err
+    assert (
+        err.startswith("error: unknown architecture config 'm2vi'; did you mean 'm2vit'?")
+        and "Traceback" not in err
+    )
 
 
 def test_debug_shows_the_traceback_before_or_after_the_command(tmp_path):
     from archsim.arch.errors import ArchConfigError
 
-    for argv in (["--debug", "validate", str(tmp_path / "x.yaml")], ["validate", str(tmp_path / "x.yaml"), "--debug"],
-                 ["run", "efficientvit_b0", str(tmp_path / "x.yaml"), "--debug"]):
+    for argv in (
+        ["--debug", "validate", str(tmp_path / "x.yaml")],
+        ["validate", str(tmp_path / "x.yaml"), "--debug"],
+        ["run", "efficientvit_b0", str(tmp_path / "x.yaml"), "--debug"],
+    ):
         with pytest.raises((ArchConfigError, ValueError)):
             main(argv)
 
@@ -132,17 +144,23 @@ def test_run_failures_with_valid_inputs_exit_1(monkeypatch, capsys):
 
     monkeypatch.setattr(flow, "run", fails)
     assert main(["run", "efficientvit_b0", "m2vit", "--no-baseline"]) == 1
-    assert capsys.readouterr().err == "error: the disk is full\nthe run failed (--debug shows the traceback)\n"
+    assert (
+        capsys.readouterr().err == "error: the disk is full\nthe run failed (--debug shows the traceback)\n"
+    )
 
 
 def test_unsupported_policy_names_the_policies_that_run_and_the_command(monkeypatch, capsys):
     def unsupported(*args, **kwargs):
-        raise flow.UnsupportedWorkloadError("uniform_int8 cannot run it", ["uniform_w8a8", "uniform_w8a8_plain"])
+        raise flow.UnsupportedWorkloadError(
+            "uniform_int8 cannot run it", ["uniform_w8a8", "uniform_w8a8_plain"]
+        )
 
     monkeypatch.setattr(flow, "run", unsupported)
     assert main(["run", "efficientvit_b1", "uniform_int8", "--policy=m2q", "--top", "3"]) == 2
-    assert capsys.readouterr().err == ("error: uniform_int8 cannot run it\n"
-                                       "run one: archsim run efficientvit_b1 uniform_int8 --top 3 --policy uniform_w8a8\n")
+    assert capsys.readouterr().err == (
+        "error: uniform_int8 cannot run it\n"
+        "run one: archsim run efficientvit_b1 uniform_int8 --top 3 --policy uniform_w8a8\n"
+    )
 
 
 def test_an_unsupported_baseline_says_how_to_change_or_skip_it(monkeypatch, capsys):
@@ -158,13 +176,20 @@ def test_an_unsupported_baseline_says_how_to_change_or_skip_it(monkeypatch, caps
     assert main(["run", "efficientvit_b0", "m2vit", "--baseline-policy", "m2q"]) == 2
     assert calls == ["m2vit", "uniform_int8"]
     err = capsys.readouterr().err
-    assert err.endswith("error: uniform_int8 cannot run m2q\n"
-                        "run one: archsim run efficientvit_b0 m2vit --baseline-policy uniform_w8a8\n"
-                        "or skip the comparison: archsim run efficientvit_b0 m2vit --baseline-policy m2q --no-baseline\n")
+    assert err.endswith(
+        "error: uniform_int8 cannot run m2q\n"
+        "run one: archsim run efficientvit_b0 m2vit --baseline-policy uniform_w8a8\n"
+        "or skip the comparison: archsim run efficientvit_b0 m2vit --baseline-policy m2q --no-baseline\n"
+    )
 
 
 def test_with_option_replaces_every_spelling():
-    assert with_option(["a", "--policy", "x", "b", "--policy=y"], "--policy", "z") == ["a", "b", "--policy", "z"]
+    assert with_option(["a", "--policy", "x", "b", "--policy=y"], "--policy", "z") == [
+        "a",
+        "b",
+        "--policy",
+        "z",
+    ]
     assert with_option(["a"], "--no-baseline", None) == ["a", "--no-baseline"]
 
 
@@ -199,10 +224,13 @@ def test_list_shows_user_folders_and_what_they_hide(tmp_path, capsys, monkeypatc
 def test_validate_takes_names_and_every_kind(tmp_path, capsys):
     assert main(["validate", "m2vit", "efficientvit_b1", "m2q_adaround"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].endswith("m2vit.yaml: ok: architecture m2vit, clock 200 MHz, engines: mpma (mac_array), "
-                           "sat (shift_add_tree), vector (vector)")
-    assert out[1].endswith("efficientvit_b1.yaml: ok: workload efficientvit_b1, efficientvit_b1 at 224, batch 1, "
-                           "policy m2q")
+    assert out[0].endswith(
+        "m2vit.yaml: ok: architecture m2vit, clock 200 MHz, engines: mpma (mac_array), "
+        "sat (shift_add_tree), vector (vector)"
+    )
+    assert out[1].endswith(
+        "efficientvit_b1.yaml: ok: workload efficientvit_b1, efficientvit_b1 at 224, batch 1, policy m2q"
+    )
     assert out[2].endswith("m2q_adaround.yaml: ok: policy m2q_adaround, 8-bit activations")
     odd = tmp_path / "odd.yaml"
     odd.write_text("colour: red\n")
@@ -211,8 +239,14 @@ def test_validate_takes_names_and_every_kind(tmp_path, capsys):
     assert main(["validate", str(odd), str(good), "nothing_by_this_name"]) == 2
     captured = capsys.readouterr()
     assert captured.out == f"{good}: ok: workload wl, efficientvit_b0 at 224, batch 1, policy m2q\n"
-    assert f"error: {odd}:1: cannot tell what this file is" in captured.err and "give --kind arch" in captured.err
-    assert "error: 'nothing_by_this_name': no workload, architecture config or policy has this name" in captured.err
+    assert (
+        f"error: {odd}:1: cannot tell what this file is" in captured.err
+        and "give --kind arch" in captured.err
+    )
+    assert (
+        "error: 'nothing_by_this_name': no workload, architecture config or policy has this name"
+        in captured.err
+    )
 
 
 def test_exit_code_constants_match_argparse():

@@ -61,9 +61,12 @@ scalars = st.one_of(
 )
 values = st.recursive(
     scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(st.one_of(st.text(max_size=8), st.sampled_from(KEYS), st.integers()),
-                                            inner, max_size=4)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(
+            st.one_of(st.text(max_size=8), st.sampled_from(KEYS), st.integers()), inner, max_size=4
+        ),
+    ),
     max_leaves=10,
 )
 
@@ -109,9 +112,15 @@ def mutated(draw, kind: str) -> str:
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
     if draw(st.booleans()) and text:
         at = draw(st.integers(0, len(text)))
-        junk = draw(st.one_of(st.text(max_size=6), st.sampled_from(["\n", ": ", "- ", "{", "[", "&a ", "*a",
-                                                                   "!!python/object ", "\t", "'", "\n  x: 1"])))
-        text = text[:at] + junk + text[at + draw(st.integers(0, 3)):]
+        junk = draw(
+            st.one_of(
+                st.text(max_size=6),
+                st.sampled_from(
+                    ["\n", ": ", "- ", "{", "[", "&a ", "*a", "!!python/object ", "\t", "'", "\n  x: 1"]
+                ),
+            )
+        )
+        text = text[:at] + junk + text[at + draw(st.integers(0, 3)) :]
     if draw(st.booleans()):  # a duplicated line (duplicated keys)
         lines = text.splitlines(keepends=True)
         if lines:
@@ -141,8 +150,11 @@ def _load_or_own_error(kind: str, path: Path) -> None:
     except error as err:
         assert str(err).startswith(str(path)), str(err)
         assert "Traceback" not in str(err)
-        event(f"{error.__name__}: {len(err.problems)} problem(s)" if len(err.problems) < 4 else
-              f"{error.__name__}: 4+ problems")
+        event(
+            f"{error.__name__}: {len(err.problems)} problem(s)"
+            if len(err.problems) < 4
+            else f"{error.__name__}: 4+ problems"
+        )
 
 
 @pytest.mark.parametrize("kind", resources.KINDS)
@@ -163,8 +175,14 @@ CLOCKS = ["100 MHz", "200 MHz", "250 MHz", "500 MHz", "1 GHz", "125 MHz"]
 
 
 @FUZZ
-@given(rows=st.integers(1, 4096), lanes=st.integers(1, 512), fill=st.integers(0, 64), clock=st.sampled_from(CLOCKS),
-       kib=st.integers(1, 1 << 16), min_tiles=st.integers(1, 64))
+@given(
+    rows=st.integers(1, 4096),
+    lanes=st.integers(1, 512),
+    fill=st.integers(0, 64),
+    clock=st.sampled_from(CLOCKS),
+    kib=st.integers(1, 1 << 16),
+    min_tiles=st.integers(1, 64),
+)
 def test_architectures_varied_within_range_always_load(folder, rows, lanes, fill, clock, kib, min_tiles):
     doc = copy.deepcopy(BASES["arch"])
     doc["engines"]["sat"].update(rows=rows, pipeline_cycles=fill)
@@ -180,25 +198,52 @@ def test_architectures_varied_within_range_always_load(folder, rows, lanes, fill
 
 
 @FUZZ
-@given(resolution=st.integers(2, 32).map(lambda n: 32 * n), batch=st.integers(1, 256), seed=st.integers(0, 2**62),
-       policy=st.sampled_from(sorted(POLICIES)), samples=st.integers(1, 512), model=st.sampled_from(["b0", "B3",
-       "efficientvit-b2", "EfficientViT_B1"]))
+@given(
+    resolution=st.integers(2, 32).map(lambda n: 32 * n),
+    batch=st.integers(1, 256),
+    seed=st.integers(0, 2**62),
+    policy=st.sampled_from(sorted(POLICIES)),
+    samples=st.integers(1, 512),
+    model=st.sampled_from(["b0", "B3", "efficientvit-b2", "EfficientViT_B1"]),
+)
 def test_workloads_varied_within_range_always_load(folder, resolution, batch, seed, policy, samples, model):
-    doc = {"model": model, "resolution": resolution, "batch": batch, "seed": seed, "policy": policy,
-           "calibration": {"samples": samples}}
+    doc = {
+        "model": model,
+        "resolution": resolution,
+        "batch": batch,
+        "seed": seed,
+        "policy": policy,
+        "calibration": {"samples": samples},
+    }
     wl = load_workload(_write(folder, yaml.safe_dump(doc)))
     assert (wl.resolution, wl.batch, wl.seed, wl.policy, wl.calibration.samples) == (
-        resolution, batch, seed, policy, samples)
+        resolution,
+        batch,
+        seed,
+        policy,
+        samples,
+    )
     assert wl.model.startswith("efficientvit_b") and wl.model[-1] == model[-1]
 
 
 @FUZZ
-@given(act_bits=st.integers(2, 16), dw=st.integers(2, 8), apot=st.integers(3, 8), tolerance=st.floats(1e-6, 1e6),
-       fraction=st.none() | st.floats(0, 1), base=st.none() | st.sampled_from(sorted(POLICIES)))
+@given(
+    act_bits=st.integers(2, 16),
+    dw=st.integers(2, 8),
+    apot=st.integers(3, 8),
+    tolerance=st.floats(1e-6, 1e6),
+    fraction=st.none() | st.floats(0, 1),
+    base=st.none() | st.sampled_from(sorted(POLICIES)),
+)
 def test_policies_varied_within_range_always_load(folder, act_bits, dw, apot, tolerance, fraction, base):
-    doc = {"act_bits": act_bits, "depthwise": {"bits": dw},
-           "pointwise": {"mixed_apot": True, "apot_only": False, "per_channel": True, "apot_bits": apot},
-           "apot_mse_tolerance": tolerance, "apot_target_fraction": fraction, "quantized": True}
+    doc = {
+        "act_bits": act_bits,
+        "depthwise": {"bits": dw},
+        "pointwise": {"mixed_apot": True, "apot_only": False, "per_channel": True, "apot_bits": apot},
+        "apot_mse_tolerance": tolerance,
+        "apot_target_fraction": fraction,
+        "quantized": True,
+    }
     if base is not None:
         doc["base"] = base
     policy = load_policy_file(_write(folder, yaml.safe_dump(doc)))
