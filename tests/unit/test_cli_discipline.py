@@ -254,3 +254,15 @@ def test_exit_code_constants_match_argparse():
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args(["run"])
     assert exit_.value.code == cli.EXIT_CONFIG
+
+
+def test_bad_input_loses_nothing(tmp_path, capsys):
+    out = tmp_path / "result.json"
+    out.write_text('{"kept": true}\n')
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\n")
+    for argv in (["run", "efficientvit_b0", str(bad), "--out", str(out)],
+                 ["run", "efficientvit_b0", "m2vit", "--policy", "nope", "--out", str(out)]):
+        assert main(argv) == 2
+    assert out.read_text() == '{"kept": true}\n'  # every input is checked before anything is written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "result.json"]  # no temp files left
