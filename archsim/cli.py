@@ -213,7 +213,7 @@ def _run_one(workload, spec, times, argv, *, baseline: bool):
 
 
 def _paths(workload, spec) -> dict:
-    return {"workload": workload.paths(), "arch": spec.source_file}
+    return {"workload": workload.paths(), "arch": str(Path(spec.source_file).resolve())}
 
 
 def cmd_run(args, argv: Sequence[str]) -> int:

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from archsim import cli, flow
+from archsim import cli, flow, resources
 from archsim.cli import build_parser, main, with_option
 from archsim.errors import RunError
 from archsim.sim import simulate
@@ -202,7 +202,7 @@ def test_metadata_only_on_request(fake_run, tmp_path):
     block = meta_data.pop("metadata")
     assert meta_data == plain_data  # the block is the only difference
     assert block["command"][:3] == ["archsim", "run", "efficientvit_b0"]
-    assert block["inputs"]["run"]["arch"].endswith("m2vit.yaml")
+    assert block["inputs"]["run"]["arch"] == str((resources.bundled_dir("arch") / "m2vit.yaml").resolve())
     assert block["inputs"]["run"]["workload"]["workload"].endswith("efficientvit_b0.yaml")
     assert block["inputs"]["run"]["workload"]["policy"].endswith("m2q.yaml")
     assert {"host", "platform", "python", "cwd", "archsim_package"} <= block.keys()
