@@ -36,8 +36,8 @@ METADATA_HELP = ("add a 'metadata' block to --out: input paths, host, command (m
 # -- parsing ------------------------------------------------------------------------------------
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keeps the examples' line breaks; shows defaults."""
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples' line breaks."""
 
 
 def _positive_int(text: str) -> int:
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--no-baseline", action="store_true", help="skip the comparison run")
     run.add_argument("--baseline-policy", metavar="POLICY", help="policy of the comparison run (default: the "
                      "config's baseline policy, or uniform_w8a8)")
-    run.add_argument("--top", type=_positive_int, default=TOP_LAYERS, help="how many layers to list")
+    run.add_argument("--top", type=_positive_int, default=TOP_LAYERS, help="how many layers to list (default %(default)s)")
     run.add_argument("--timing", action="store_true", help="print wall time per stage to stderr")
     run.add_argument("--metadata", action="store_true", help=METADATA_HELP)
     run.add_argument("--policy", help="override the workload's quantization policy (name or YAML path)")
@@ -146,11 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--samples", type=_positive_int,
                        help="number of calibration images (default: the workload's)")
     quant.add_argument("--quality-samples", type=_positive_int, default=QUALITY_SAMPLES,
-                       help="held-out images for the fp32 comparison")
+                       help="held-out images for the fp32 comparison (default %(default)s)")
     quant.add_argument("--eval", metavar="DIR", help="labelled ImageFolder: also report real top-1 accuracy "
                        "(meaningful only with a checkpoint)")
     quant.add_argument("--eval-samples", type=_positive_int, default=EVAL_SAMPLES,
-                       help="images drawn from --eval")
+                       help="images drawn from --eval (default %(default)s)")
     quant.add_argument("--metadata", action="store_true", help=METADATA_HELP)
     quant.set_defaults(func=cmd_quantize)
 
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                   VALIDATE_EXAMPLES)
     val.add_argument("files", nargs="+", metavar="FILE", help="YAML path or name")
     val.add_argument("--kind", choices=("auto", "arch", "workload", "policy"), default="auto",
-                     help="what the files are")
+                     help="what the files are (default %(default)s: told by their keys)")
     val.set_defaults(func=cmd_validate)
 
     lst = command("list", "list the workloads, architecture configs and policies names can reach",
