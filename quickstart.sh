@@ -16,4 +16,4 @@ if [ "${1:-}" = "--setup-only" ]; then
     exit 0
 fi
 mkdir -p results
-.venv/bin/archsim run efficientvit_b1 arch_configs/m2vit.yaml --out results/efficientvit_b1_m2vit.json --timing
+.venv/bin/archsim run efficientvit_b1 m2vit --out results/efficientvit_b1_m2vit.json --timing

@@ -1,24 +1,177 @@
-"""The `archsim` command line: run, quantize, validate, list."""
+"""The `archsim` command line: run, quantize, validate, list.
+
+Exit codes: 0 success; 1 a run that failed although its inputs were accepted (an output that
+cannot be written, a simulator failure, an internal error); 2 a usage or config error (bad
+option, bad YAML, unknown name, unreadable input data, a workload the architecture cannot run);
+130 interrupted.
+No error shows a traceback unless --debug is given. Long options are never abbreviated
+(``--check`` is not ``--checkpoint``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from archsim import __version__
+from archsim.errors import ConfigError, RunError
 
-# Errors a user can cause with bad input: printed as one clear message, no traceback.
-USER_ERRORS = (ValueError, FileNotFoundError)
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130  # 2 = argparse's usage-error code
+# [choice] images for the fp32-vs-quantized comparison: enough for SQNR/cosine, fast on B1
+QUALITY_SAMPLES = 8
+EVAL_SAMPLES = 100  # [choice] labelled images drawn from --eval
+TOP_LAYERS = 8  # [choice] slowest layers listed by `archsim run`
+NO_CHECKPOINT_EVAL_WARNING = (
+    "warning: --eval without a checkpoint: the model has seeded random weights, so its top-1 accuracy is "
+    "chance level and says nothing about the quantization; pass --checkpoint (or set it in the workload)")
+DEBUG_HINT = "(--debug shows the traceback)"
+METADATA_HELP = ("add a 'metadata' block to --out: input paths, host, command (machine-specific; not "
+                 "written by default)")
 
 
-def _add_workload_overrides(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--policy", help="override the workload's quantization policy (e.g. m2q, uniform_w8a8)")
-    p.add_argument("--resolution", type=int, help="override the input resolution (pixels)")
-    p.add_argument("--batch", type=int, help="override the batch size")
-    p.add_argument("--seed", type=int, help="override the seed of weights and calibration data")
-    p.add_argument("--checkpoint", help="load model weights from this local file (weights_only)")
+# -- parsing ------------------------------------------------------------------------------------
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples' line breaks."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be an integer >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be an integer >= 1")
+    return value
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options every command takes (after the command name as well as before it)."""
+    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the traceback of an error")
+    common.add_argument("--path", action="append", metavar="DIR", default=argparse.SUPPRESS,
+                        help="also look up names in DIR (DIR/workloads/, DIR/arch_configs/, DIR/policies/ or "
+                             "YAMLs in DIR), before ARCHSIM_PATH and the bundled files; repeatable")
+    return common
+
+
+RUN_EXAMPLES = """\
+examples:
+  archsim run efficientvit_b1 m2vit                    # M2Q on M2-ViT, compared with m2vit's baseline
+  archsim run efficientvit_b0 m2vit --no-baseline --out b0.json
+  archsim run efficientvit_b2 uniform_int8 --policy uniform_w8a8
+  archsim run my_workload.yaml arch_configs/m2vit.yaml --resolution 288 --metadata --out r.json
+  archsim run efficientvit_b1 mine --path ~/archs      # ~/archs/arch_configs/mine.yaml or ~/archs/mine.yaml
+
+WORKLOAD and ARCH are names (`archsim list`) or YAML paths. The result JSON names every input
+by name and sha256; --metadata adds where they are on this machine.
+"""
+QUANTIZE_EXAMPLES = """\
+examples:
+  archsim quantize efficientvit_b1                      # the workload's policy (m2q) against fp32
+  archsim quantize efficientvit_b1 --policy uniform_w8a8 --out q.json
+  archsim quantize efficientvit_b1 --checkpoint w.pth --calibration imgs/ --eval val/
+"""
+VALIDATE_EXAMPLES = """\
+examples:
+  archsim validate arch_configs/*.yaml workloads/*.yaml   # every problem of every file, file:line: field
+  archsim validate m2vit efficientvit_b1 m2q               # bundled names
+  archsim validate --kind policy my_policy.yaml
+
+The kind of a path is told from its top-level keys (engines/clock: architecture, model:
+workload, policy fields: policy) unless --kind is given.
+"""
+LIST_EXAMPLES = """\
+examples:
+  archsim list                        # every bundled workload, architecture config and policy
+  archsim list --path ~/my_configs    # and those of a user folder (also: ARCHSIM_PATH)
+"""
+MAIN_EXAMPLES = """\
+examples:
+  archsim list
+  archsim run efficientvit_b1 m2vit
+  archsim validate arch_configs/m2vit.yaml
+  archsim run --help                  # each command has its own help with examples
+
+exit codes: 0 ok, 1 a run failed, 2 a usage or config error.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(prog="archsim", description=__doc__.splitlines()[0],
+                                     epilog=MAIN_EXAMPLES, formatter_class=_Formatter, allow_abbrev=False)
+    parser.add_argument("--version", action="version", version=f"archsim {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_: str, examples: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=help_, epilog=examples, parents=[common],
+                              formatter_class=_Formatter, allow_abbrev=False)
+
+    run = command("run", "simulate a workload on an architecture", RUN_EXAMPLES)
+    run.add_argument("workload", help="workload name (`archsim list`) or YAML path")
+    run.add_argument("arch", help="architecture config name (`archsim list`) or YAML path")
+    run.add_argument("--out", help="write the full result as JSON to this file")
+    base = run.add_mutually_exclusive_group()
+    base.add_argument("--baseline", metavar="ARCH", help="compare with this architecture (name or path) "
+                      "instead of the config's own baseline")
+    base.add_argument("--no-baseline", action="store_true", help="skip the comparison run")
+    run.add_argument("--baseline-policy", metavar="POLICY", help="policy of the comparison run (default: the "
+                     "config's baseline policy, or uniform_w8a8)")
+    run.add_argument("--top", type=_positive_int, default=TOP_LAYERS, help="how many layers to list (default %(default)s)")
+    run.add_argument("--timing", action="store_true", help="print wall time per stage to stderr")
+    run.add_argument("--metadata", action="store_true", help=METADATA_HELP)
+    run.add_argument("--policy", help="override the workload's quantization policy (name or YAML path)")
+    run.add_argument("--resolution", type=int, help="override the input resolution (pixels)")
+    run.add_argument("--batch", type=int, help="override the batch size")
+    run.add_argument("--seed", type=int, help="override the seed of weights and calibration data")
+    run.add_argument("--checkpoint", help="load model weights from this local file (weights_only)")
+    run.set_defaults(func=cmd_run)
+
+    quant = command("quantize", "quantize a workload's model and report the quality per layer",
+                    QUANTIZE_EXAMPLES)
+    quant.add_argument("workload", help="workload name (`archsim list`) or YAML path")
+    quant.add_argument("--policy", help="quantization policy (default: the workload's): name or YAML path")
+    quant.add_argument("--out", help="write the report as JSON to this file")
+    quant.add_argument("--checkpoint", help="load model weights from this local file (weights_only)")
+    quant.add_argument("--calibration", help="calibration data: 'synthetic', an ImageFolder directory, "
+                       "or a .npy/.pt file of (N, 3, R, R) preprocessed images (default: the workload's)")
+    quant.add_argument("--samples", type=_positive_int,
+                       help="number of calibration images (default: the workload's)")
+    quant.add_argument("--quality-samples", type=_positive_int, default=QUALITY_SAMPLES,
+                       help="held-out images for the fp32 comparison (default %(default)s)")
+    quant.add_argument("--eval", metavar="DIR", help="labelled ImageFolder: also report real top-1 accuracy "
+                       "(meaningful only with a checkpoint)")
+    quant.add_argument("--eval-samples", type=_positive_int, default=EVAL_SAMPLES,
+                       help="images drawn from --eval (default %(default)s)")
+    quant.add_argument("--metadata", action="store_true", help=METADATA_HELP)
+    quant.set_defaults(func=cmd_quantize)
+
+    val = command("validate", "check workload, architecture and policy YAMLs; report every problem",
+                  VALIDATE_EXAMPLES)
+    val.add_argument("files", nargs="+", metavar="FILE", help="YAML path or name")
+    val.add_argument("--kind", choices=("auto", "arch", "workload", "policy"), default="auto",
+                     help="what the files are (default %(default)s: told by their keys)")
+    val.set_defaults(func=cmd_validate)
+
+    lst = command("list", "list the workloads, architecture configs and policies names can reach",
+                  LIST_EXAMPLES)
+    lst.set_defaults(func=cmd_list)
+    return parser
+
+
+def _search(args) -> list[str]:
+    return list(getattr(args, "path", None) or [])
+
+
+# -- run ----------------------------------------------------------------------------------------
 
 
 def _overrides(args) -> dict:
@@ -26,69 +179,120 @@ def _overrides(args) -> dict:
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 
-def cmd_run(args) -> int:
+def with_option(argv: Sequence[str], option: str, value: str | None) -> list[str]:
+    """``argv`` with every ``option VALUE`` (or ``option=VALUE``) removed, then ``option value`` added."""
+    out, skip = [], False
+    flag = value is None
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == option:
+            skip = not flag
+        elif not arg.startswith(option + "="):
+            out.append(arg)
+    return out + ([option] if flag else [option, value])
+
+
+def _command(argv: Sequence[str], option: str, value: str | None = None) -> str:
+    return shlex.join(["archsim", *with_option(argv, option, value)])
+
+
+def _run_one(workload, spec, times, argv, *, baseline: bool):
     from archsim import flow
+
+    try:
+        return flow.run(workload, spec, times)
+    except flow.UnsupportedWorkloadError as err:
+        lines = [str(err)]
+        option = "--baseline-policy" if baseline else "--policy"
+        if err.runnable:
+            lines.append(f"run one: {_command(argv, option, err.runnable[0])}")
+        if baseline:
+            lines.append(f"or skip the comparison: {_command(argv, '--no-baseline')}")
+        raise ConfigError("\n".join(lines)) from err
+
+
+def _paths(workload, spec) -> dict:
+    return {"workload": workload.paths(), "arch": str(Path(spec.source_file).resolve())}
+
+
+def cmd_run(args, argv: Sequence[str]) -> int:
+    from archsim import flow
+    from archsim.arch.loader import DEFAULT_BASELINE_POLICY
     from archsim.report.summary import compare, summarize, summarize_comparison
-    from archsim.report.writers import write_json
 
     t0 = time.perf_counter()
+    search = _search(args)
     times = flow.StageTimes()
-    workload = flow.load_workload(args.workload, **_overrides(args))
-    spec = flow.load_arch(args.arch)
-    result = flow.run(workload, spec, times)
-    out = result.to_dict()
-    print(summarize(result, top_layers=args.top))
-
+    # every input is read and validated before the slow model build
+    workload = flow.load_workload(args.workload, search, **_overrides(args))
+    spec = flow.load_arch(args.arch, search)
     baseline = None
     if args.baseline:
-        baseline = (Path(args.baseline), args.baseline_policy or "uniform_w8a8")
+        baseline = (args.baseline, args.baseline_policy or DEFAULT_BASELINE_POLICY)
     elif not args.no_baseline:
-        baseline = flow.resolve_baseline(spec)
+        baseline = flow.resolve_baseline(spec, search)
         if baseline and args.baseline_policy:
             baseline = (baseline[0], args.baseline_policy)
+    base_workload = base_spec = None
     if baseline is not None:
-        base_arch, base_policy = baseline
-        base_workload = flow.load_workload(args.workload, **{**_overrides(args), "policy": base_policy})
-        base_spec = flow.load_arch(base_arch)
-        base_result = flow.run(base_workload, base_spec, times)
+        base_overrides = {**_overrides(args), "policy": baseline[1]}
+        base_workload = flow.load_workload(args.workload, search, **base_overrides)
+        base_spec = flow.load_arch(baseline[0], search)
+
+    result = _run_one(workload, spec, times, argv, baseline=False)
+    out = result.to_dict()
+    print(summarize(result, top_layers=args.top))
+    inputs = {"run": _paths(workload, spec)}
+    if base_spec is not None:
+        base_result = _run_one(base_workload, base_spec, times, argv, baseline=True)
         print("\n" + "=" * 72 + "\nbaseline\n" + "=" * 72)
         print(summarize(base_result, top_layers=args.top))
         cmp = compare(result, base_result)
         print("\n" + summarize_comparison(cmp))
         out["baseline"] = base_result.to_dict()
         out["comparison"] = cmp
-
-    if args.out:
-        path = write_json(out, args.out)
-        print(f"\nwrote {path}")
+        inputs["baseline"] = _paths(base_workload, base_spec)
+    _write(out, args, argv, inputs)
     if args.timing:
         print(times.format() + f"; command {time.perf_counter() - t0:.2f} s", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
-QUALITY_SAMPLES = 8  # [choice] images for the fp32-vs-quantized comparison: enough for SQNR/cosine, fast on B1
-NO_CHECKPOINT_EVAL_WARNING = (
-    "warning: --eval without a checkpoint: the model has seeded random weights, so its top-1 accuracy is "
-    "chance level and says nothing about the quantization; pass --checkpoint (or set it in the workload)")
+def _write(out: dict, args, argv: Sequence[str], inputs: dict) -> None:
+    from archsim import flow
+    from archsim.report.writers import write_json
+
+    if args.metadata:
+        if not args.out:
+            print("warning: --metadata has no effect without --out", file=sys.stderr)
+        out["metadata"] = flow.metadata(argv, inputs)
+    if args.out:
+        try:
+            path = write_json(out, args.out)
+        except OSError as err:
+            raise RunError(f"cannot write {args.out}: {err.strerror or err}; choose another --out") from err
+        print(f"\nwrote {path}")
 
 
-def cmd_quantize(args) -> int:
+# -- quantize -----------------------------------------------------------------------------------
+
+
+def cmd_quantize(args, argv: Sequence[str]) -> int:
+    from archsim import resources
     from archsim.frontend.build import QUALITY_SEED_OFFSET, graph_meta
     from archsim.frontend.extract import extract_graph
     from archsim.quant.integer_model import IntegerModel
     from archsim.quant.quantize import quantize_model
     from archsim.quant.report import format_report, quality_report
-    from archsim.report.writers import write_json
     from archsim.workload.config import load_workload
     from archsim.workload.data import calibration_batches, labelled_batches
     from archsim.workload.efficientvit import build_model
 
-    calibration = {k: v for k, v in (("source", args.calibration), ("samples", args.samples)) if v is not None}
-    workload = load_workload(args.workload, policy=args.policy, checkpoint=args.checkpoint,
-                             calibration=calibration or None)
-    for flag, value in (("--quality-samples", args.quality_samples), ("--eval-samples", args.eval_samples)):
-        if value < 1:
-            raise ValueError(f"{flag}: {value} is not allowed (allowed: an integer >= 1)")
+    calibration = {k: v for k, v in (("source", args.calibration), ("samples", args.samples))
+                   if v is not None}
+    workload = load_workload(args.workload, search=_search(args), policy=args.policy,
+                             checkpoint=args.checkpoint, calibration=calibration or None)
     # Read every input before the slow model build, so a bad path fails at once.
     cal = workload.calibration
     batches = calibration_batches(cal.source, cal.samples, cal.batch_size, workload.resolution, workload.seed)
@@ -111,113 +315,155 @@ def cmd_quantize(args) -> int:
                               graph_meta(workload, quantized.policy.name, batch=1))
         integer_model = IntegerModel(quantized.folded, graph)
     report = quality_report(model, quantized, quality, eval_batches=eval_batches, integer_model=integer_model)
+    identity = workload.identity()  # names and digests; a calibration folder is hashed once
     out = {
-        "workload": workload.to_dict(),
-        "calibration": {"source": cal.source, "samples": sum(int(b.shape[0]) for b in batches)},
-        "quality_data": {"source": cal.source, "samples": sum(int(b.shape[0]) for b in quality),
+        "workload": identity,
+        "calibration": {"source": identity["calibration"]["source"],
+                        "samples": sum(int(b.shape[0]) for b in batches)},
+        "quality_data": {"source": identity["calibration"]["source"],
+                         "samples": sum(int(b.shape[0]) for b in quality),
                          "seed": workload.seed + QUALITY_SEED_OFFSET},
         "eval_data": None,
         **report,
     }
     if args.eval:
-        out["eval_data"] = {"folder": str(Path(args.eval).resolve()), "seed": workload.seed}
+        out["eval_data"] = {"folder": resources.identity(args.eval), "seed": workload.seed}
     print(f"{workload.name}: {workload.model} at {workload.resolution}x{workload.resolution}, "
           f"calibrated on {out['calibration']['samples']} image(s) from {cal.source}")
     print(format_report(report))
-    if args.out:
-        path = write_json(out, args.out)
-        print(f"\nwrote {path}")
-    return 0
+    inputs = {"workload": workload.paths(), "eval": str(Path(args.eval).resolve()) if args.eval else None}
+    _write(out, args, argv, inputs)
+    return EXIT_OK
 
 
-def cmd_validate(args) -> int:
-    from archsim.arch.loader import load_arch
+# -- validate and list --------------------------------------------------------------------------
 
-    status = 0
-    for path in args.arch:
-        try:
-            spec = load_arch(path)
-        except USER_ERRORS as e:
-            print(f"error: {e}", file=sys.stderr)
-            status = 2
-            continue
+
+def _validate_one(kind: str, path: Path, search: list[str]) -> str:
+    """One line saying what the valid file is; the loader's error otherwise."""
+    if kind == "arch":
+        from archsim.arch.loader import load_arch
+
+        spec = load_arch(path, search=search)
         engines = ", ".join(f"{e.name} ({e.kind.value})" for e in spec.engines)
-        print(f"{path}: ok: {spec.name}, clock {spec.clock_hz / 1e6:g} MHz, engines: {engines}")
+        return f"ok: architecture {spec.name}, clock {spec.clock_hz / 1e6:g} MHz, engines: {engines}"
+    if kind == "workload":
+        from archsim.workload.config import load_workload
+
+        wl = load_workload(path, search=search)
+        policy = wl.identity()["policy"]
+        return f"ok: workload {wl.name}, {wl.model} at {wl.resolution}, batch {wl.batch}, policy {policy}"
+    from archsim.quant.policy_loader import load_policy_file
+
+    policy = load_policy_file(path, search=search)
+    bits = " (fp32)" if not policy.quantized else f", {policy.act_bits}-bit activations"
+    return f"ok: policy {policy.name}{bits}"
+
+
+def _targets(ref: str, kind: str, search: list[str]) -> list[tuple[str, Path]]:
+    from archsim import resources
+
+    kinds = resources.KINDS if kind == "auto" else (kind,)
+    if resources.looks_like_path(ref):
+        path = Path(ref)
+        if kind != "auto":
+            return [(kind, path)]
+        from archsim.configfile import ConfigFileError, read_document
+
+        doc = read_document(path, ConfigFileError)  # not found, unreadable, invalid YAML: said with the line
+        found = resources.kind_of(doc.path)
+        if found is None:
+            raise ConfigFileError(ref, [_unknown_kind()])
+        return [(found, path)]
+    hits = [(k, res.path) for k in kinds if (res := resources.find(k, ref, search)) is not None]
+    if not hits:
+        raise resources.unknown(kinds[0], ref, search) if len(kinds) == 1 else ConfigError(
+            f"{ref!r}: no workload, architecture config or policy has this name (`archsim list` shows them)")
+    return hits
+
+
+def _unknown_kind():
+    from archsim.configfile import Problem
+
+    return Problem(1, "", "cannot tell what this file is (no engines/clock: architecture, no model: "
+                          "workload, no policy fields); give --kind arch, --kind workload or --kind policy")
+
+
+def cmd_validate(args, argv: Sequence[str]) -> int:
+    search = _search(args)
+    status = EXIT_OK
+    for ref in args.files:
+        try:
+            for kind, path in _targets(ref, args.kind, search):
+                print(f"{path}: {_validate_one(kind, path, search)}")
+        except ConfigError as err:
+            if getattr(args, "debug", False):
+                raise
+            print(f"error: {err}", file=sys.stderr)
+            status = EXIT_CONFIG
     return status
 
 
-def cmd_list(args) -> int:
-    from archsim.workload.config import list_workloads
+def cmd_list(args, argv: Sequence[str]) -> int:
+    from archsim import resources
 
-    print("workloads:")
-    for name in list_workloads():
-        print(f"  {name}")
-    configs = sorted(Path("arch_configs").glob("*.yaml")) if Path("arch_configs").is_dir() else []
-    if not configs:
-        repo_configs = Path(__file__).resolve().parent.parent / "arch_configs"
-        configs = sorted(repo_configs.glob("*.yaml"))
-    print("architecture configs:")
-    for path in configs:
-        print(f"  {path}")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="archsim", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"archsim {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="simulate a workload on an architecture")
-    run.add_argument("workload", help="bundled workload name (see `archsim list`) or a workload YAML path")
-    run.add_argument("arch", help="architecture YAML")
-    run.add_argument("--out", help="write the full result as JSON to this file")
-    run.add_argument("--baseline", help="also run this architecture YAML and compare (default: the YAML's own)")
-    run.add_argument("--baseline-policy", help="policy for the baseline run (default: the YAML's, or uniform_w8a8)")
-    run.add_argument("--no-baseline", action="store_true", help="skip the comparison run")
-    run.add_argument("--top", type=int, default=8, help="how many layers to list (default 8)")
-    run.add_argument("--timing", action="store_true", help="print wall time per stage to stderr")
-    _add_workload_overrides(run)
-    run.set_defaults(func=cmd_run)
-
-    quant = sub.add_parser("quantize", help="quantize a workload's model and report the quality per layer")
-    quant.add_argument("workload", help="bundled workload name (see `archsim list`) or a workload YAML path")
-    quant.add_argument("--policy", help="quantization policy (default: the workload's), e.g. m2q, uniform_w8a8")
-    quant.add_argument("--out", help="write the report as JSON to this file")
-    quant.add_argument("--checkpoint", help="load model weights from this local file (weights_only)")
-    quant.add_argument("--calibration", help="calibration data: 'synthetic', an ImageFolder directory, "
-                       "or a .npy/.pt file of (N, 3, R, R) preprocessed images (default: the workload's)")
-    quant.add_argument("--samples", type=int, help="number of calibration images (default: the workload's)")
-    quant.add_argument("--quality-samples", type=int, default=QUALITY_SAMPLES,
-                       help=f"held-out images for the fp32 comparison (default {QUALITY_SAMPLES})")
-    quant.add_argument("--eval", metavar="DIR", help="labelled ImageFolder: also report real top-1 accuracy "
-                       "(meaningful only with a checkpoint)")
-    quant.add_argument("--eval-samples", type=int, default=100,
-                       help="images drawn from --eval (default 100)")
-    quant.set_defaults(func=cmd_quantize)
-
-    val = sub.add_parser("validate", help="check architecture YAMLs and report every error")
-    val.add_argument("arch", nargs="+")
-    val.set_defaults(func=cmd_validate)
-
-    lst = sub.add_parser("list", help="list bundled workloads and architecture configs")
-    lst.set_defaults(func=cmd_list)
-    return parser
+    search = _search(args)
+    titles = {"workload": "workloads", "arch": "architecture configs", "policy": "quantization policies"}
+    for kind in resources.KINDS:
+        entries = resources.available(kind, search)
+        print(f"{titles[kind]}:")
+        width = max((len(r.name) for r in entries), default=0)
+        for res in entries:
+            origin = "" if res.bundled else f"  [{res.origin}]"
+            print(f"  {res.name.ljust(width)}  {resources.description(res.path)}{origin}")
+        for res in resources.shadowed(kind, search):
+            print(f"  (hidden: {res.path}, the name {res.name} is taken by an earlier folder)")
+    folders = resources.user_folders(search)
+    none = f"none (add with --path DIR or {resources.PATH_ENV}); names above are bundled"
+    print("search folders: " + (", ".join(str(f) for f in folders) if folders else none))
+    return EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
+# -- main ---------------------------------------------------------------------------------------
+
+
+def _run_failures() -> tuple[type[BaseException], ...]:
+    """Errors of a run whose inputs were valid: RunError, and the simulator's own failures (looked
+    up only when the simulator was loaded, so that `archsim list` does not import it)."""
+    sim_errors = sys.modules.get("archsim.sim.errors")
+    if sim_errors is None:
+        return (RunError,)
+    return RunError, sim_errors.MappingError, sim_errors.InvariantError
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # usage errors: argparse prints them and exits with code 2
+    debug = getattr(args, "debug", False)
     try:
-        return args.func(args)
-    except USER_ERRORS as e:
-        if args.debug:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return args.func(args, argv)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except _run_failures() as err:  # the inputs were accepted, the run could not finish
+        if debug:
+            raise
+        return _fail(f"{err}\nthe run failed {DEBUG_HINT}", EXIT_FAILED)
+    except (ValueError, OSError) as err:  # bad input (ConfigError, unreadable data): the message names it
+        if debug:
+            raise
+        return _fail(str(err), EXIT_CONFIG)
+    except Exception as err:  # a bug: say so, briefly
+        if debug:
+            raise
+        return _fail(f"internal error: {type(err).__name__}: {err}\nplease report it with the command line "
+                     f"{DEBUG_HINT}", EXIT_FAILED)
 
 
 if __name__ == "__main__":

@@ -2,18 +2,31 @@
 
 Each stage is its own function so a test, a sweep or a notebook can call any one alone.
 Torch is imported only by :func:`build_workload_graph` (through archsim.frontend.build).
+
+Results identify their inputs by name and sha256 content digest (:meth:`Workload.identity`,
+``SimResult.arch``), never by location: identical inputs give byte-identical result JSON in any
+checkout and working directory. Machine paths and host data go only into the optional block
+:func:`metadata` builds (``archsim run --metadata``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import platform
+import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import networkx as nx
 
 from archsim.arch.spec import ArchSpec
+from archsim.errors import ConfigError
 from archsim.report.result import SimResult
+
+Search = Sequence[str | os.PathLike]
 
 
 @dataclass
@@ -30,10 +43,12 @@ class StageTimes:
         return "wall time: " + ", ".join(parts) + f" (total {sum(self.seconds.values()):.2f} s)"
 
 
-def load_workload(name_or_path: str, **overrides):
+def load_workload(name_or_path: str, search: Search = (), **overrides):
+    """A workload by name (``efficientvit_b1``) or YAML path
+    (:func:`archsim.workload.config.load_workload`)."""
     from archsim.workload.config import load_workload as _load
 
-    return _load(name_or_path, **overrides)
+    return _load(name_or_path, search=search, **overrides)
 
 
 def build_workload_graph(workload) -> nx.DiGraph:
@@ -43,23 +58,58 @@ def build_workload_graph(workload) -> nx.DiGraph:
     return build_graph(workload, quality_samples=0)
 
 
-def load_arch(path: str | Path) -> ArchSpec:
+def load_arch(name_or_path: str | Path, search: Search = ()) -> ArchSpec:
+    """An architecture by name (``m2vit``) or YAML path, validated (:func:`archsim.arch.loader.load_arch`)."""
     from archsim.arch.loader import load_arch as _load
+    from archsim.arch.loader import resolve_arch
 
-    return _load(path)
+    return _load(resolve_arch(name_or_path, search=search), search=search)
 
 
-def check_arch_supports_graph(graph: nx.DiGraph, spec: ArchSpec) -> None:
-    """Raise a clear error when the architecture cannot run some layer of the graph."""
+class UnsupportedWorkloadError(ConfigError):
+    """The architecture has no engine mode for some layer of the workload.
+
+    ``runnable`` names the bundled policies predicted to run on the architecture
+    (:mod:`archsim.advice`), so the command line can say how to run one.
+    """
+
+    def __init__(self, message: str, runnable: list[str]):
+        super().__init__(message)
+        self.runnable = runnable
+
+
+def check_arch_supports_graph(graph: nx.DiGraph, spec: ArchSpec, policy=None, workload=None) -> None:
+    """Raise :class:`UnsupportedWorkloadError` when the architecture cannot run some layer of the graph.
+
+    ``policy`` (the graph's QuantPolicy) lets the message name the bundled policies that would run
+    (:mod:`archsim.advice`); with ``workload`` too, a policy of another activation side (a
+    quantized one when the graph is fp32) is checked on its own graph, built once.
+    """
+    from archsim.advice import runnable_policies
     from archsim.arch.coverage import check_supports, graph_needs
 
     problems = check_supports(spec, graph_needs(graph))
-    if problems:
-        where = spec.source_file or spec.name
-        raise UnsupportedWorkloadError(
-            f"{where}: architecture {spec.name!r} cannot run workload "
-            f"{graph.graph.get('model', '?')} ({graph.graph.get('policy', '?')}):\n  " + "\n  ".join(problems)
-        )
+    if not problems:
+        return
+    build = None
+    if workload is not None:
+        def build(name: str) -> nx.DiGraph:
+            return build_workload_graph(dataclasses.replace(workload, policy=name))
+    runnable = runnable_policies(spec, graph, policy, build=build) if policy is not None else []
+    if runnable:
+        advice = (f"bundled policies that run on {spec.name!r}: {', '.join(runnable)} "
+                  f"(choose one with --policy {runnable[0]})")
+    else:
+        advice = (f"no bundled policy is known to run on {spec.name!r}; give it engine modes for the needs "
+                  "above (docs/configs.md) or try another architecture (`archsim list`)")
+    where = spec.source_file or spec.name
+    raise UnsupportedWorkloadError(
+        f"{where}: architecture {spec.name!r} cannot run workload "
+        f"{graph.graph.get('model', '?')} (policy {graph.graph.get('policy', '?')}):\n  "
+        + "\n  ".join(problems)
+        + f"\n{advice}",
+        runnable,
+    )
 
 
 def simulate(graph: nx.DiGraph, spec: ArchSpec, workload_meta: dict) -> SimResult:
@@ -69,25 +119,22 @@ def simulate(graph: nx.DiGraph, spec: ArchSpec, workload_meta: dict) -> SimResul
 
 
 def workload_meta(workload) -> dict:
-    return {
-        "name": workload.name,
-        "model": workload.model,
-        "resolution": workload.resolution,
-        "batch": workload.batch,
-        "policy": workload.policy,
-        "seed": workload.seed,
-        "source_file": str(workload.source_file) if workload.source_file else None,
-    }
+    """What a result records about the workload: names and content digests (:meth:`Workload.identity`)."""
+    return workload.identity()
 
 
-def run(workload, spec: ArchSpec, times: StageTimes | None = None, graph: nx.DiGraph | None = None) -> SimResult:
+def run(workload, spec: ArchSpec, times: StageTimes | None = None,
+        graph: nx.DiGraph | None = None) -> SimResult:
     """Quantize + extract ``workload`` (unless ``graph`` is given) and simulate it on ``spec``."""
+    from archsim.quant.policy import get_policy
+
     times = times or StageTimes()
+    policy = get_policy(workload.policy)
     if graph is None:
         t = time.perf_counter()
         graph = build_workload_graph(workload)
         times.record("model+quantize+extract", t)
-    check_arch_supports_graph(graph, spec)
+    check_arch_supports_graph(graph, spec, policy, workload)
     t = time.perf_counter()
     meta = workload_meta(workload)
     meta["quantization"] = graph.graph.get("quant_summary", {})  # APoT share: what the SAT receives
@@ -96,15 +143,39 @@ def run(workload, spec: ArchSpec, times: StageTimes | None = None, graph: nx.DiG
     return result
 
 
-def resolve_baseline(spec: ArchSpec) -> tuple[Path, str] | None:
-    """The (arch YAML, policy) a config names as its default comparison point, if any."""
+def resolve_baseline(spec: ArchSpec, search: Search = ()) -> tuple[Path, str] | None:
+    """The (arch YAML, policy) a config names as its default comparison point, if any.
+
+    ``baseline.arch`` and ``baseline.policy`` are names (``uniform_int8``, ``uniform_w8a8``) or paths
+    relative to the config's YAML; a policy path comes back absolute.
+    """
+    from archsim import resources
+    from archsim.arch.loader import DEFAULT_BASELINE_POLICY, resolve_arch
+
     if not spec.baseline:
         return None
-    arch = Path(spec.baseline["arch"])
-    if not arch.is_absolute() and spec.source_file:
-        arch = Path(spec.source_file).parent / arch
-    return arch, spec.baseline.get("policy", "uniform_w8a8")
+    base = Path(spec.source_file).parent if spec.source_file else None
+    arch = resolve_arch(spec.baseline["arch"], base=base, search=search)
+    policy = spec.baseline.get("policy", DEFAULT_BASELINE_POLICY)
+    if resources.looks_like_path(policy):
+        policy = str(resources.resolve("policy", policy, base=base, extra=search).resolve())
+    return arch, policy
 
 
-class UnsupportedWorkloadError(ValueError):
-    """The architecture has no engine mode for some layer of the workload."""
+def metadata(argv: Sequence[str], inputs: dict[str, dict]) -> dict:
+    """Where the inputs are on this machine and what ran them: for a result only on request.
+
+    Never part of a result by default: it differs between checkouts and machines.
+    """
+    import archsim
+
+    return {
+        "note": "machine-specific: paths and host of this run; omitted unless --metadata is given",
+        "command": ["archsim", *argv],
+        "cwd": os.getcwd(),
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "archsim_package": str(Path(archsim.__file__).resolve().parent),
+        "inputs": inputs,
+    }

@@ -1,26 +1,25 @@
 """Load an architecture YAML into a validated :class:`archsim.arch.spec.ArchSpec`.
 
-Steps: read the file -> compose the YAML node tree with the *safe* loader (we keep the nodes
-to know each field's line and to catch duplicated keys, which PyYAML silently overwrites)
--> construct plain data -> validate with the pydantic schema (all errors at once) ->
-cross-checks the schema cannot express -> build the frozen spec. Any problem raises
-:class:`ArchConfigError` whose lines read ``file:line: field.path: what is wrong``.
+Steps (:mod:`archsim.configfile`, shared by every archsim YAML loader): read the file (its
+sha256 identifies it in results) -> compose the YAML node tree with the *safe* loader (each
+field's line; duplicated keys, which PyYAML silently overwrites) -> validate with the pydantic
+schema (all errors at once) -> cross-checks the schema cannot express -> build the frozen spec.
+Any problem raises :class:`ArchConfigError` whose lines read ``file:line: field: value: what is
+allowed``.
 """
 
 from __future__ import annotations
 
-import inspect
-import types
-import typing
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ValidationError
-
+from archsim import resources
 from archsim.arch.coverage import EFFICIENTVIT_KINDS, missing_kinds
 from archsim.arch.errors import ArchConfigError, Problem
 from archsim.arch.schema import HOLDABLE, ArchModel, energy_dims
 from archsim.arch.spec import (
+    ArchParams,
     ArchSpec,
     BufferSpec,
     DramSpec,
@@ -31,194 +30,38 @@ from archsim.arch.spec import (
     InterconnectSpec,
 )
 from archsim.arch.units import parse_any
+from archsim.configfile import Document, read_document, show, validate_document
 from archsim.graph.ir import OpKind
 
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-Loc = tuple  # a field path: keys (str) and list indices (int)
+DEFAULT_BASELINE_POLICY = "uniform_w8a8"  # [choice] the uniform 8-bit reference policy of a baseline run
 
 
-def load_arch(path: str | Path) -> ArchSpec:
-    """Parse, validate and build the architecture described by the YAML file at ``path``."""
-    file = str(path)
-    text = _read(Path(path), file)
-    root, data = _parse_yaml(text, file)
-    lines, problems = _index_lines(root)
-    if not isinstance(data, dict):
-        got = "an empty file" if data is None else f"a {type(data).__name__}"
-        keys = ", ".join(ArchModel.model_fields)
-        raise ArchConfigError(file, [Problem(1, "", f"top level must be a mapping with keys {keys}; got {got}")])
+def load_arch(path: str | Path, *, search: Sequence[str | os.PathLike] = ()) -> ArchSpec:
+    """Parse, validate and build the architecture described by the YAML file at ``path``.
 
-    try:
-        model = ArchModel.model_validate(data, context={"energy_dims": energy_dims(data)})
-    except ValidationError as err:
-        problems += [_translate(e, lines) for e in err.errors(include_url=False)]
-        raise ArchConfigError(file, problems) from None
-
-    spec = _build(model, file)
-    problems += _cross_checks(model, spec, Path(path), lines)
+    ``search``: user folders (besides ``ARCHSIM_PATH``) in which a ``baseline:`` given by name is
+    looked up (:mod:`archsim.resources`).
+    """
+    doc = read_document(path, ArchConfigError, "an architecture YAML file")
+    model, problems = validate_document(doc, ArchModel, ArchConfigError, "top level",
+                                        {"energy_dims": energy_dims(doc.data)})
+    spec = _build(model, doc)
+    problems += _cross_checks(model, spec, doc, search)
     if problems:
-        raise ArchConfigError(file, problems)
+        raise ArchConfigError(doc.file, problems)
     return spec
 
 
-# -- reading and YAML --------------------------------------------------------------------
-
-
-def _read(path: Path, file: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ArchConfigError(file, [Problem(None, "", "file not found")]) from None
-    except IsADirectoryError:
-        raise ArchConfigError(file, [Problem(None, "", "is a directory, expected an architecture YAML file")]) from None
-    except UnicodeDecodeError as err:
-        raise ArchConfigError(file, [Problem(None, "", f"not UTF-8 text ({err.reason})")]) from None
-    except OSError as err:
-        raise ArchConfigError(file, [Problem(None, "", f"cannot read: {err.strerror}")]) from None
-
-
-def _parse_yaml(text: str, file: str):
-    # safe: no arbitrary Python objects from a config file; libyaml's C loader when present (10x faster)
-    loader = _SAFE_LOADER(text)
-    try:
-        root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark else None
-        detail = err.problem or "syntax error"
-        if err.context:
-            detail = f"{err.context}, {detail}"
-        raise ArchConfigError(file, [Problem(line, "", f"invalid YAML: {detail}")]) from None
-    except yaml.YAMLError as err:  # reader errors (bad characters) carry no mark
-        raise ArchConfigError(file, [Problem(None, "", f"invalid YAML: {err}")]) from None
-    finally:
-        loader.dispose()
-    return root, data
-
-
-def _index_lines(root) -> tuple[dict[Loc, int], list[Problem]]:
-    """Map every field path to its 1-based line; report duplicated mapping keys."""
-    lines: dict[Loc, int] = {}
-    problems: list[Problem] = []
-
-    def walk(node, loc: Loc, active: set[int]) -> None:
-        if id(node) in active:  # a recursive alias; nothing more to index
-            return
-        active = active | {id(node)}
-        if isinstance(node, yaml.MappingNode):
-            first_line: dict[str, int] = {}
-            for key_node, value_node in node.value:
-                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-                line = key_node.start_mark.line + 1
-                if key in first_line:
-                    problems.append(
-                        Problem(line, _dotted(loc + (key,)), f"duplicated key {key!r} (first at line "
-                                f"{first_line[key]}); YAML would silently keep only the last one")
-                    )
-                else:
-                    first_line[key] = line
-                lines[loc + (key,)] = line
-                walk(value_node, loc + (key,), active)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                lines[loc + (i,)] = item.start_mark.line + 1
-                walk(item, loc + (i,), active)
-
-    if root is not None:
-        walk(root, (), set())
-    return lines, problems
-
-
-def _line_for(loc: Loc, lines: dict[Loc, int]) -> int:
-    for n in range(len(loc), 0, -1):
-        if loc[:n] in lines:
-            return lines[loc[:n]]
-    return 1
-
-
-def _dotted(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-# -- pydantic errors -> problems ---------------------------------------------------------
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _translate(error: dict, lines: dict[Loc, int]) -> Problem:
-    loc: Loc = tuple(error["loc"])
-    kind = error["type"]
-    value = error.get("input")
-    if kind == "missing":
-        field = _field_info(loc)
-        what = f" ({field.description})" if field is not None and field.description else ""
-        return Problem(_line_for(loc[:-1], lines), _dotted(loc), f"missing required field{what}")
-    if kind == "extra_forbidden":
-        model = _model_at(loc[:-1])
-        allowed = f"; allowed: {', '.join(model.model_fields)}" if model else ""
-        return Problem(_line_for(loc, lines), _dotted(loc), f"unknown field {loc[-1]!r}{allowed}")
-    if kind == "value_error":
-        message = str(error["ctx"]["error"])
-    elif kind in ("dict_type", "model_type", "model_attributes_type"):
-        message = f"must be a mapping of keys to values, got {_show(value)}"
-    elif kind == "list_type":
-        message = f"must be a list like [a, b], got {_show(value)}"
-    elif kind == "string_type":
-        message = f"must be a string, got {_show(value)}"
-    elif kind == "too_short":
-        message = f"must not be empty, got {_show(value)}"
-    else:
-        message = f"{error['msg']}, got {_show(value)}"
-    return Problem(_line_for(loc, lines), _dotted(loc), message)
-
-
-def _unwrap(annotation):
-    """Strip Annotated[...] and Optional[...] to the underlying type."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            annotation = args[0]
-        else:
-            return annotation
-
-
-def _model_at(loc: Loc) -> type[BaseModel] | None:
-    """The schema model describing the mapping at ``loc`` (None if it is not a model)."""
-    current = ArchModel
-    for part in loc:
-        current = _unwrap(current)
-        if inspect.isclass(current) and issubclass(current, BaseModel):
-            info = current.model_fields.get(part)
-            if info is None:
-                return None
-            current = info.annotation
-        elif typing.get_origin(current) in (dict, list):
-            current = typing.get_args(current)[-1]
-        else:
-            return None
-    current = _unwrap(current)
-    return current if inspect.isclass(current) and issubclass(current, BaseModel) else None
-
-
-def _field_info(loc: Loc):
-    model = _model_at(loc[:-1])
-    return model.model_fields.get(loc[-1]) if model is not None else None
+def resolve_arch(ref: str | os.PathLike, *, base: Path | None = None,
+                 search: Sequence[str | os.PathLike] = ()) -> Path:
+    """The architecture YAML a name (``m2vit``) or a path refers to (:func:`archsim.resources.resolve`)."""
+    return resources.resolve("arch", ref, base=base, extra=search)
 
 
 # -- building the spec -------------------------------------------------------------------
 
 
-def _build(model: ArchModel, file: str) -> ArchSpec:
+def _build(model: ArchModel, doc: Document) -> ArchSpec:
     table: dict[str, EnergyEntry] = {}
     for name, entry in model.energy.items():
         value, _dim, unit = parse_any(entry.value, ("energy", "energy per byte", "power"))
@@ -288,35 +131,40 @@ def _build(model: ArchModel, file: str) -> ArchSpec:
         interconnect=noc,
         energy_table=tuple(table.values()),
         description=model.description.strip(),
-        source_file=file,
-        params=dict(model.params),
+        source_file=doc.file,
+        source_sha256=doc.sha256,
+        params=ArchParams(model.params.model_dump(exclude_none=True)),
         static_power=ref(model.static_power),
         baseline=baseline,
     )
 
 
-def _cross_checks(model: ArchModel, spec: ArchSpec, path: Path, lines: dict[Loc, int]) -> list[Problem]:
+def _cross_checks(model: ArchModel, spec: ArchSpec, doc: Document,
+                  search: Sequence[str | os.PathLike]) -> list[Problem]:
     problems = []
     for what in HOLDABLE:
         holders = [b.name for b in spec.buffers if what in b.holds]
         if len(holders) != 1:
             found = ", ".join(holders) if holders else "none"
-            problems.append(Problem(_line_for(("buffers",), lines), "buffers",
+            problems.append(Problem(doc.line_of(("buffers",)), "buffers",
                                     f"exactly one buffer must hold {what} (holds: [{what}]); found: {found}"))
     missing = missing_kinds(spec, EFFICIENTVIT_KINDS)
     if missing:
         names = ", ".join(k.value for k in missing)
         problems.append(Problem(
-            _line_for(("engines",), lines), "engines",
+            doc.line_of(("engines",)), "engines",
             f"no engine mode lists op kind(s) {names}, which EfficientViT graphs contain; add each to some "
             f"mode's op_kinds (op kinds: {', '.join(k.value for k in OpKind)})",
         ))
     if model.baseline is not None:
-        target = Path(model.baseline.arch)
-        if not target.is_absolute():
-            target = path.parent / target
-        if not target.is_file():
-            problems.append(Problem(_line_for(("baseline", "arch"), lines), "baseline.arch",
-                                    f"baseline architecture {model.baseline.arch!r} not found (looked for {target})"))
+        base = doc.path.parent
+        for key, kind, ref in (("arch", "arch", model.baseline.arch),
+                               ("policy", "policy", model.baseline.policy or DEFAULT_BASELINE_POLICY)):
+            try:
+                resources.resolve(kind, ref, base=base, extra=search)
+            except resources.ResourceError as err:
+                reason = err.reason
+                if resources.looks_like_path(ref):
+                    reason += "; allowed: a name (`archsim list`) or a path relative to this file"
+                problems.append(Problem(doc.line_of(("baseline", key)), f"baseline.{key}", reason, show(ref)))
     return problems
-

@@ -3,95 +3,91 @@
 Models hold already-parsed SI numbers (quantity strings go through :mod:`archsim.arch.units`)
 and energy *references* (names into the ``energy:`` table), checked against the table passed
 in the validation context as ``{"energy_dims": {name: dimension name or None}}``.
-Every validator raises ValueError with a message that completes "<file>:<line>: <field>: ...";
-the loader adds the file, line and field path. See docs/configs.md for the format.
+Every validator raises ValueError saying what is allowed; :mod:`archsim.configfile` renders it
+as ``<file>:<line>: <field>: <value>: <what is allowed>``. See docs/configs.md for the format.
+
+**Adding an architecture parameter** (``params:``): add one field to :class:`ParamsModel` with a
+validator, ``None`` as its default and a description naming the reader's default; the
+reader keeps ``spec.params.get("name", DEFAULT)`` (or ``spec.params.name`` when it is set);
+document it in docs/configs.md. A misspelt key is then an error that suggests the field.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
+from pydantic import BeforeValidator, Field, ValidationInfo
 
 from archsim.arch.spec import EngineKind
-from archsim.arch.units import DIMENSIONS, parse_any, parse_quantity, whole
+from archsim.arch.units import DIMENSIONS, UnitError, parse_any, parse_quantity, whole
+from archsim.configfile import StrictModel, choice, did_you_mean, integer, nonempty_text, number, text
 from archsim.graph.ir import OpKind, Scheme
 
 ENERGY_DIMENSIONS = ("energy", "energy per byte", "power")  # what an energy-table entry may be
 HOLDABLE = ("weights", "activations")  # what a buffer may hold
 _SOURCE_TAG = re.compile(r"^\s*(\[(S|C|I)(/(S|C|I))*\]|assumed\b)")
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+# [choice] relative slack for "a whole number of picoseconds": 200 MHz = 5000.000000000001 ps in
+# float64 passes, 300 MHz = 3333.33 ps does not
+PERIOD_REL_TOL = 1e-6
+MAX_BITS = 32  # widest weight or activation code a mode may accept (int32 / fp32 tensors)
 
 
 # -- scalar checks ------------------------------------------------------------------------
 
 
-def _int_at_least(minimum: int, what: str, maximum: int | None = None):
-    def check(value: object) -> int:
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-        if ok and maximum is not None and value > maximum:
-            ok = False
-        if not ok:
-            upper = f" and at most {maximum}" if maximum is not None else ""
-            raise ValueError(f"must be {what}{upper}, got {_show(value)}")
-        return value
-
-    return BeforeValidator(check)
-
-
-PositiveInt = Annotated[int, _int_at_least(1, "a positive integer")]
-NonNegativeInt = Annotated[int, _int_at_least(0, "a non-negative integer")]
-WeightBits = Annotated[int, _int_at_least(0, "a bit width (0 for engines without weights)", 32)]
-ActBits = Annotated[int, _int_at_least(1, "a positive bit width", 32)]
-
-
-def _nonempty_string(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"must be a non-empty string, got {_show(value)}")
-    return value
-
-
-NonEmptyStr = Annotated[str, BeforeValidator(_nonempty_string)]
+PositiveInt = Annotated[int, integer(1, what="a positive integer")]
+NonNegativeInt = Annotated[int, integer(0, what="a non-negative integer")]
+WeightBits = Annotated[int, integer(0, MAX_BITS,
+                                    what=f"a bit width in [0, {MAX_BITS}] (0 for engines without weights)")]
+ActBits = Annotated[int, integer(1, MAX_BITS, what=f"a bit width in [1, {MAX_BITS}]")]
+NonEmptyStr = Annotated[str, BeforeValidator(nonempty_text)]
+Text = Annotated[str, BeforeValidator(text)]
 
 
 def _source(value: object) -> str:
-    text = _nonempty_string(value)
-    if not _SOURCE_TAG.match(text):
+    text_ = nonempty_text(value)
+    if not _SOURCE_TAG.match(text_):
         raise ValueError(
             "must start with a provenance tag [S] (from a source), [C] (computed), [I] (inferred), "
-            f"e.g. '[C/I]', or with 'assumed: <why>'; got {_show(value)}"
+            "e.g. '[C/I]', or with 'assumed: <why>'"
         )
-    return text
+    return text_
+
+
+def _allowed(err: UnitError) -> ValueError:
+    return ValueError(err.allowed)
 
 
 def _quantity(expected: str, *, positive: bool = True, whole_of: str | None = None):
     """A field holding a quantity string of dimension ``expected``; stored as an SI number."""
 
     def check(value: object):
-        number = parse_quantity(value, expected)
-        if positive and number <= 0:
-            raise ValueError(f"must be positive, got {_show(value)}")
-        if number < 0:
-            raise ValueError(f"must not be negative, got {_show(value)}")
-        return whole(number, whole_of, value) if whole_of else number
+        try:
+            number_ = parse_quantity(value, expected)
+            if positive and number_ <= 0:
+                raise ValueError("must be positive")
+            if number_ < 0:
+                raise ValueError("must not be negative")
+            return whole(number_, whole_of, value) if whole_of else number_
+        except UnitError as err:
+            raise _allowed(err) from None
 
     return BeforeValidator(check)
 
 
 def _clock(value: object) -> float:
-    hz = parse_quantity(value, "frequency")
+    try:
+        hz = parse_quantity(value, "frequency")
+    except UnitError as err:
+        raise _allowed(err) from None
     if hz <= 0:
-        raise ValueError(f"must be positive, got {_show(value)}")
+        raise ValueError("must be positive")
     period_ps = 1e12 / hz
-    if abs(period_ps - round(period_ps)) > 1e-6 * period_ps:
+    if abs(period_ps - round(period_ps)) > PERIOD_REL_TOL * period_ps:
         raise ValueError(
-            f"{value!r} has a period of {period_ps:.4g} ps, not a whole number of picoseconds "
-            "(archsim's time unit); pick e.g. 200 MHz (5000 ps), 250 MHz (4000 ps) or 500 MHz (2000 ps)"
+            f"has a period of {period_ps:.4g} ps, not a whole number of picoseconds "
+            "(archsim's time unit); allowed: e.g. 200 MHz (5000 ps), 250 MHz (4000 ps) or 500 MHz (2000 ps)"
         )
     return hz
 
@@ -103,22 +99,10 @@ SizeBytes = Annotated[int, _quantity("size", whole_of="bytes")]
 BytesPerCycle = Annotated[int, _quantity("bytes per cycle", whole_of="bytes per cycle")]
 Cycles = Annotated[int, _quantity("cycles", positive=False, whole_of="cycles")]
 
-
-def _choice(enum_or_values, what: str):
-    values = [e.value for e in enum_or_values] if not isinstance(enum_or_values, tuple) else list(enum_or_values)
-
-    def check(value: object):
-        if not isinstance(value, str) or value not in values:
-            raise ValueError(f"unknown {what} {_show(value)}; allowed: {', '.join(values)}")
-        return value
-
-    return BeforeValidator(check)
-
-
-OpKindName = Annotated[OpKind, _choice(OpKind, "op kind")]
-SchemeName = Annotated[Scheme, _choice(Scheme, "scheme")]
-EngineKindName = Annotated[EngineKind, _choice(EngineKind, "engine kind")]
-HoldName = Annotated[str, _choice(HOLDABLE, "buffer content")]
+OpKindName = Annotated[OpKind, choice([k.value for k in OpKind], "op kind")]
+SchemeName = Annotated[Scheme, choice([s.value for s in Scheme], "scheme")]
+EngineKindName = Annotated[EngineKind, choice([k.value for k in EngineKind], "engine kind")]
+HoldName = Annotated[str, choice(HOLDABLE, "buffer content")]
 
 
 def _energy_ref(expected: str):
@@ -127,14 +111,14 @@ def _energy_ref(expected: str):
     def check(value: object, info: ValidationInfo) -> str:
         table: dict[str, str | None] = (info.context or {}).get("energy_dims", {})
         if not isinstance(value, str):
-            raise ValueError(f"must name an entry of the energy table, got {_show(value)}")
+            raise ValueError("must name an entry of the energy table")
         if value not in table:
             defined = ", ".join(sorted(table)) or "none"
-            raise ValueError(f"energy reference {value!r} is not defined in energy: (defined: {defined})")
+            raise ValueError(f"not defined in energy:; {did_you_mean(value, table)}defined: {defined}")
         actual = table[value]
         if actual is not None and actual != expected:
             example = DIMENSIONS[expected].example
-            raise ValueError(f"energy entry {value!r} is {_a(actual)} but this field needs {_a(expected)} like {example!r}")
+            raise ValueError(f"is {_a(actual)} entry but this field needs {_a(expected)} like {example!r}")
         return value
 
     return BeforeValidator(check)
@@ -150,20 +134,19 @@ PowerRef = Annotated[str, _energy_ref("power")]
 
 
 def _energy_value(value: object) -> str:
-    number, _dim, _unit = parse_any(value, ENERGY_DIMENSIONS)
-    if number < 0:
-        raise ValueError(f"must not be negative, got {_show(value)}")
+    try:
+        number_, _dim, _unit = parse_any(value, ENERGY_DIMENSIONS)
+    except UnitError as err:
+        raise _allowed(err) from None
+    if number_ < 0:
+        raise ValueError("must not be negative")
     return value
 
 
 # -- models -------------------------------------------------------------------------------
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class EnergyEntryModel(_Model):
+class EnergyEntryModel(StrictModel):
     value: Annotated[str, BeforeValidator(_energy_value)] = Field(
         description="an energy per operation ('0.14 pJ'), per byte ('68 pJ/B') or a power ('37 mW')"
     )
@@ -172,25 +155,26 @@ class EnergyEntryModel(_Model):
     )
 
 
-class ModeModel(_Model):
+class ModeModel(StrictModel):
     op_kinds: list[OpKindName] = Field(min_length=1, description="op kinds this mode runs")
-    schemes: list[SchemeName] = Field(min_length=1, description="filter schemes accepted: uniform, apot, float")
-    weight_bits: WeightBits = Field(description="widest weight code accepted (0: no weights)")
-    act_bits: ActBits = Field(description="widest input activation accepted")
+    schemes: list[SchemeName] = Field(min_length=1,
+                                      description="filter schemes accepted: uniform, apot, float")
+    weight_bits: WeightBits = Field(description="widest weight code accepted, bits (0: no weights)")
+    act_bits: ActBits = Field(description="widest input activation accepted, bits")
     lanes: PositiveInt = Field(description="parallel MACs/ops per row per cycle in this mode")
     energy_per_op: EnergyPerOpRef = Field(description="energy-table entry: J per MAC / shift-add / vector op")
 
 
-class EngineModel(_Model):
+class EngineModel(StrictModel):
     kind: EngineKindName = Field(description="mac_array, shift_add_tree or vector")
     rows: PositiveInt = Field(description="parallel rows (output filters or pixels); 1 for vector units")
-    pipeline_cycles: NonNegativeInt = Field(0, description="fill/drain latency per tile, cycles")
+    pipeline_cycles: NonNegativeInt = Field(0, description="fill/drain latency per tile, cycles (default 0)")
     leakage: PowerRef | None = Field(None, description="energy-table entry: leakage power, W")
     modes: dict[str, ModeModel] = Field(min_length=1, description="operating modes by name")
 
 
-class BufferModel(_Model):
-    capacity: SizeBytes = Field(description="capacity, e.g. '256 KiB'")
+class BufferModel(StrictModel):
+    capacity: SizeBytes = Field(description="capacity, e.g. '256 KiB' (KB = 1000 B, KiB = 1024 B)")
     bandwidth: BytesPerCycle = Field(description="port width, e.g. '64 B/cycle'")
     holds: list[HoldName] = Field(min_length=1, description="what it stores: weights, activations")
     read_energy: EnergyPerByteRef = Field(description="energy-table entry: J per byte read")
@@ -198,29 +182,45 @@ class BufferModel(_Model):
     leakage: PowerRef | None = Field(None, description="energy-table entry: leakage power, W")
 
 
-class DramModel(_Model):
-    peak_bandwidth: Bandwidth = Field(description="peak bandwidth, e.g. '19.2 GB/s'")
+class DramModel(StrictModel):
+    peak_bandwidth: Bandwidth = Field(description="peak bandwidth, e.g. '19.2 GB/s' (1 GB/s = 1e9 B/s)")
     latency: Time = Field(description="first-access latency, e.g. '60 ns'")
     read_energy: EnergyPerByteRef = Field(description="energy-table entry: J per byte read, I/O included")
     write_energy: EnergyPerByteRef = Field(description="energy-table entry: J per byte written")
     background_power: PowerRef | None = Field(None, description="energy-table entry: background power, W")
-    burst: SizeBytes = Field(64, description="burst size, e.g. '64 B'")
+    burst: SizeBytes = Field(64, description="burst size, e.g. '64 B' (default 64 B)")
 
 
-class InterconnectModel(_Model):
+class InterconnectModel(StrictModel):
     bandwidth: BytesPerCycle = Field(description="bytes per cycle, e.g. '64 B/cycle'")
     latency: Cycles = Field(description="latency per transfer, e.g. '2 cycles'")
     energy: EnergyPerByteRef = Field(description="energy-table entry: J per byte moved")
 
 
-class BaselineModel(_Model):
-    arch: NonEmptyStr = Field(description="architecture YAML to compare against, relative to this file")
-    policy: NonEmptyStr | None = Field(None, description="quantization policy of the comparison run")
+class BaselineModel(StrictModel):
+    arch: NonEmptyStr = Field(description="architecture to compare against: a bundled or search-path name "
+                                          "(uniform_int8) or a YAML path relative to this file")
+    policy: NonEmptyStr | None = Field(None, description="quantization policy of the comparison run "
+                                                         "(default uniform_w8a8)")
 
 
-class ArchModel(_Model):
+class ParamsModel(StrictModel):
+    """Documented knobs; None means "not set": the reader's default applies (named in each description)."""
+
+    min_tiles: Annotated[int, integer(1)] | None = Field(
+        None, description="filter chunks per layer when inputs are on chip or the layer is depthwise, an "
+                          "integer >= 1 (read by archsim/sim/plan.py; default 4 [choice], docs/modelling.md)")
+    max_tiles: Annotated[int, integer(1)] | None = Field(
+        None, description="tiles per layer when activations stream through DRAM, an integer >= 1 "
+                          "(read by archsim/sim/plan.py; default 16 [choice], docs/modelling.md)")
+    sat_lane_area_in_mult8: Annotated[float, number(0, lo_open=True)] | None = Field(
+        None, description="area of one SAT lane in 8x8-multiplier equivalents, a number > 0; sizes the "
+                          "equal-budget baseline only, the simulator does not read it (docs/configs.md)")
+
+
+class ArchModel(StrictModel):
     name: NonEmptyStr = Field(description="architecture name")
-    description: str = Field("", description="free text")
+    description: Text = Field("", description="free text; its first line is what `archsim list` shows")
     clock: Frequency = Field(description="accelerator clock, e.g. '200 MHz' (whole ps period)")
     static_power: PowerRef | None = Field(None, description="energy-table entry: device static power, W")
     energy: dict[str, EnergyEntryModel] = Field(min_length=1, description="the energy table")
@@ -228,7 +228,8 @@ class ArchModel(_Model):
     buffers: dict[str, BufferModel] = Field(min_length=1, description="on-chip buffers by name")
     dram: DramModel = Field(description="off-chip memory")
     interconnect: InterconnectModel = Field(description="on-chip interconnect")
-    params: dict[str, Any] = Field(default_factory=dict, description="free-form documented knobs")
+    params: ParamsModel = Field(default_factory=ParamsModel, description="documented knobs: "
+                                "min_tiles, max_tiles, sat_lane_area_in_mult8")
     baseline: BaselineModel | None = Field(None, description="default comparison point: {arch, policy}")
 
 

@@ -8,8 +8,10 @@ may also build them directly.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Any
 
 from archsim.graph.ir import OpKind, Scheme
 
@@ -99,6 +101,47 @@ class InterconnectSpec:
     energy: EnergyEntry  # J per byte moved
 
 
+class ArchParams(Mapping):
+    """The ``params:`` of an architecture YAML, validated (:class:`archsim.arch.schema.ParamsModel`).
+
+    A read-only mapping of the params that were *set* (``spec.params.get("min_tiles", 4)``
+    keeps working, and the reader's default applies when a param is not set) that also allows
+    attribute access (``spec.params.min_tiles``). Hashable, like the rest of the spec.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any] | None = None):
+        object.__setattr__(self, "_values", dict(values or {}))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"params has no {name!r} set (set: {', '.join(self._values) or 'none'})") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("ArchParams is read-only")
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._values.items())))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(self.items()) == dict(other.items())
+
+    def __repr__(self) -> str:
+        return f"ArchParams({self._values!r})"
+
+
 @dataclass(frozen=True)
 class ArchSpec:
     name: str
@@ -109,12 +152,13 @@ class ArchSpec:
     interconnect: InterconnectSpec
     energy_table: tuple[EnergyEntry, ...] = ()
     description: str = ""
-    source_file: str = ""  # the YAML it was loaded from, for reports
-    params: dict = field(default_factory=dict)  # free-form documented knobs (e.g. tile policy)
+    source_file: str = ""  # the YAML it was loaded from, for messages (never written into results)
+    params: Mapping = field(default_factory=ArchParams)  # validated knobs (ArchParams when loaded from YAML)
     static_power: EnergyEntry | None = None  # W the whole device draws while on (FPGA static), beyond component leakage
     # The design this one is compared against by default: {"arch": path relative to this
     # YAML, "policy": quantization policy name}; None when the YAML names none.
     baseline: dict | None = None
+    source_sha256: str = ""  # sha256 of the YAML's bytes: how results identify the config ("" when built in code)
 
     @property
     def clock_period_ps(self) -> int:

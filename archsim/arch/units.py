@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from archsim.errors import ConfigError
+
 # One line per symbol; pint definition syntax. KB is decimal (1000 B), KiB binary (1024 B).
 _DEFINITIONS = """
 femto- = 1e-15 = f
@@ -68,11 +70,23 @@ DIMENSIONS: dict[str, Dimension] = {
     )
 }
 
+# [choice] relative tolerance for "a whole number": far above float64 rounding of a decimal
+# literal times an SI prefix (~1e-16), far below any real fraction of a byte or cycle
+WHOLE_REL_TOL = 1e-9
+
 _NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
 
 
-class UnitError(ValueError):
-    """A quantity string that is malformed or has the wrong dimension."""
+class UnitError(ConfigError):
+    """A quantity string that is malformed or has the wrong dimension.
+
+    ``str()`` is the full message (with the value); ``allowed`` says only what is allowed, for
+    renderers that show the value themselves (``file:line: field: value: allowed``).
+    """
+
+    def __init__(self, message: str, allowed: str | None = None):
+        super().__init__(message)
+        self.allowed = allowed if allowed is not None else message
 
 
 @lru_cache(maxsize=1)
@@ -125,20 +139,22 @@ def _unit_info(unit: str) -> tuple[str | None, float, str | None]:
 
 def _quantity(text: object, hint: str) -> tuple[float, str, str | None, float]:
     """(number, unit as written, dimension name or None, factor to SI) of a quantity string."""
+    bare = f"expected {hint}: a bare number has no unit"
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-        raise UnitError(f"expected {hint}, got {text!r}")
+        raise UnitError(f"expected {hint}, got {text!r}", f"expected {hint}")
     if isinstance(text, (int, float)):
-        raise UnitError(f"expected {hint}: a bare number has no unit, got {text!r}")
+        raise UnitError(f"{bare}, got {text!r}", bare)
     try:
         number, unit = split_number_unit(text)
     except UnitError:
-        raise UnitError(f"expected {hint}, got {text!r}") from None
+        raise UnitError(f"expected {hint}, got {text!r}", f"expected {hint}") from None
     if not unit:
-        raise UnitError(f"expected {hint}: a bare number has no unit, got {text!r}")
+        raise UnitError(f"{bare}, got {text!r}", bare)
     dim_name, factor, problem = _unit_info(unit)
     if problem is not None:
         known = f" (known: {_KNOWN})" if problem.startswith("unknown") else ""
-        raise UnitError(f"expected {hint}: {problem} in {text!r}{known}")
+        raise UnitError(f"expected {hint}: {problem} in {text!r}{known}",
+                        f"expected {hint}: {problem}{known}")
     return number, unit, dim_name, factor
 
 
@@ -156,9 +172,11 @@ def parse_quantity(text: object, expected: str, where: str = "") -> float:
     try:
         number, _unit, dim_name, factor = _quantity(text, _describe(dim))
     except UnitError as err:
-        raise UnitError(prefix + str(err)) from None
+        raise UnitError(prefix + str(err), err.allowed) from None
     if dim_name != expected:
-        raise UnitError(f"{prefix}expected {_describe(dim)}, got {text!r} ({dim_name or 'unknown dimension'})")
+        got = _article(dim_name) + " " + dim_name if dim_name else "a unit of unknown dimension"
+        raise UnitError(f"{prefix}expected {_describe(dim)}, got {text!r} "
+                        f"({dim_name or 'unknown dimension'})", f"expected {_describe(dim)}, not {got}")
     return number * factor
 
 
@@ -197,8 +215,9 @@ def parse_any(text: object, allowed: tuple[str, ...], where: str = "") -> tuple[
         try:
             _quantity(text, examples)
         except UnitError as err:
-            raise UnitError(prefix + str(err)) from None
-        raise UnitError(f"{prefix}expected {examples}, got {text!r}")
+            raise UnitError(prefix + str(err), err.allowed) from None
+        got = _article(dim_name) + " " + dim_name if dim_name else "a unit of unknown dimension"
+        raise UnitError(f"{prefix}expected {examples}, got {text!r}", f"expected {examples}, not {got}")
     value = parse_quantity(text, dim_name, where)
     return value, dim_name, split_number_unit(str(text))[1]
 
@@ -206,6 +225,7 @@ def parse_any(text: object, allowed: tuple[str, ...], where: str = "") -> tuple[
 def whole(value: float, what: str, text: object) -> int:
     """``value`` as an int, or UnitError if it is not (within rounding) a whole number of ``what``."""
     rounded = round(value)
-    if abs(value - rounded) > 1e-9 * max(1.0, abs(value)):
-        raise UnitError(f"must be a whole number of {what}, got {text!r} = {value:g} {what}")
+    if abs(value - rounded) > WHOLE_REL_TOL * max(1.0, abs(value)):
+        raise UnitError(f"must be a whole number of {what}, got {text!r} = {value:g} {what}",
+                        f"must be a whole number of {what} (it is {value:g} {what})")
     return int(rounded)

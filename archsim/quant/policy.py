@@ -8,12 +8,14 @@ pointwise, stem, classifier) are decided from the module's shape and position, s
 :func:`archsim.frontend.fx_groups.conv_role`. Every default that is not published is a
 [choice], marked in the YAML files and in docs/quantization.md.
 
-This module imports no torch, so workload validation can list the policies cheaply.
+This module imports no torch, so workload validation can list the policies cheaply; the
+bundled files are read on first use of :data:`POLICIES` (not at import).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 # Roles a weighted layer can play (decided from the module, not its name).
 ROLE_DEPTHWISE = "depthwise"  # groups == in == out channels
@@ -82,7 +84,10 @@ class QuantPolicy:
     adaround_lambda: float = 0.01
     adaround_lr: float = 0.01
     description: str = ""
-    source_file: str | None = None  # the YAML file the policy was read from
+    source_file: str | None = None  # the YAML file the policy was read from (messages only, never results)
+    # What results identify the policy by: (file name, sha256) of its YAML, then of each base it
+    # builds on (``base:``), nearest first; () when built in code. Not part of equality.
+    inputs: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def rule(self, role: str) -> WeightRule:
         if role not in ROLES:
@@ -98,25 +103,50 @@ class QuantPolicy:
         return replace(self, **changes)
 
 
-def _registry() -> dict[str, QuantPolicy]:
-    from archsim.quant.policy_loader import load_bundled_policies
-
-    return load_bundled_policies()
-
-
-# Bundled policies by name, read from archsim/quant/policies/*.yaml at import.
-POLICIES: dict[str, QuantPolicy] = _registry()
+    def identity(self) -> dict:
+        """How a result names this policy: name, and the file name and sha256 of its YAML and bases."""
+        files = [{"name": n, "sha256": d} for n, d in self.inputs]
+        return {"name": self.name, "files": files}
 
 
-def get_policy(name_or_path) -> QuantPolicy:
-    """A bundled policy by name, or a user policy from a YAML path (a policy object is returned unchanged)."""
-    from archsim.quant.policy_loader import PolicyError, load_policy_file, looks_like_path
+class _BundledPolicies(Mapping):
+    """The bundled policies by name, read from archsim/quant/policies/*.yaml on first use."""
+
+    def _all(self) -> dict[str, QuantPolicy]:
+        from archsim.quant.policy_loader import bundled_policies
+
+        return bundled_policies()
+
+    def __getitem__(self, name: str) -> QuantPolicy:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return f"POLICIES({', '.join(self)})"
+
+
+# Bundled policies by name (loaded on first access, not at import).
+POLICIES: Mapping[str, QuantPolicy] = _BundledPolicies()
+
+
+def get_policy(name_or_path, search: Sequence = ()) -> QuantPolicy:
+    """A policy by name (user folders of ``search`` and ARCHSIM_PATH first, then the bundled ones), or
+    from a YAML path; a policy object is returned unchanged."""
+    from archsim import resources
+    from archsim.quant.policy_loader import PolicyError, load_policy_file
 
     if isinstance(name_or_path, QuantPolicy):
         return name_or_path
-    if name_or_path in POLICIES:
-        return POLICIES[name_or_path]
-    if looks_like_path(name_or_path):
-        return load_policy_file(name_or_path)
-    raise PolicyError(f"unknown quantization policy {name_or_path!r}; known: {', '.join(sorted(POLICIES))}, "
-                      "or a path to a policy YAML file")
+    if resources.looks_like_path(name_or_path):
+        return load_policy_file(name_or_path, search=search)
+    found = resources.find("policy", str(name_or_path), search)
+    if found is None:
+        raise PolicyError(None, str(resources.unknown("policy", str(name_or_path), search)))
+    if found.bundled:
+        return POLICIES[found.name]
+    return load_policy_file(found.path, search=search)

@@ -25,12 +25,19 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+DIGEST_CHARS = 12  # [choice] sha256 prefix shown in the terminal summary (the JSON has all 64)
+
+
+def _digest(sha256: str | None) -> str:
+    return f"(sha256 {sha256[:DIGEST_CHARS]}) " if sha256 else ""
+
+
 def summarize(result: SimResult, top_layers: int = 8) -> str:
     wl = result.workload
     lines = [
         f"workload  {wl.get('name', wl.get('model', '?'))}  model={wl.get('model', '?')} "
         f"res={wl.get('resolution', '?')} batch={wl.get('batch', '?')} policy={wl.get('policy', '?')}",
-        f"arch      {result.arch.get('name', '?')}  ({result.arch.get('source_file', '')}) "
+        f"arch      {result.arch.get('name', '?')}  {_digest(result.arch.get('sha256'))}"
         f"clock={format_si(result.clock_hz, 'Hz')}",
         "",
         f"latency   {result.latency_cycles:,} cycles = {format_si(result.latency_s, 's')}",

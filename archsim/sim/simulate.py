@@ -98,7 +98,7 @@ def simulate(graph: nx.DiGraph, spec: ArchSpec, *, workload: dict | None = None,
         functional.update(_functional_summary(graph, tile_values))
     result = SimResult(
         workload=dict(workload) if workload is not None else _graph_workload(graph),
-        arch={"name": spec.name, "source_file": spec.source_file, "clock_hz": spec.clock_hz},
+        arch={"name": spec.name, "sha256": spec.source_sha256 or None, "clock_hz": spec.clock_hz},
         archsim_version=archsim.__version__,
         clock_hz=spec.clock_hz,
         latency_cycles=latency_cycles,

@@ -5,7 +5,7 @@ A workload file is a YAML mapping; every key but ``model`` has a default::
     model: efficientvit_b1        # efficientvit_b0..b3 (or b0..b3)
     resolution: 224               # input side in pixels, multiple of 32 in [64, 1024]
     batch: 1                      # images per inference, >= 1
-    policy: m2q                   # quantization policy, see known_policies()
+    policy: m2q                   # quantization policy: a name (`archsim list`) or a policy YAML path
     seed: 0                       # weights (when no checkpoint) and synthetic data, int >= 0
     calibration:
       samples: 32                 # calibration images, >= 1
@@ -15,67 +15,61 @@ A workload file is a YAML mapping; every key but ``model`` has a default::
     name: efficientvit_b1         # optional, defaults to the file name without .yaml
     description: "..."            # optional free text
 
-Unknown keys are errors (a typo must not silently fall back to a default). Errors are
-:class:`WorkloadError` (a ValueError) naming the file, the line, the field and what is allowed.
+The schema is :class:`WorkloadModel` (one pydantic model per mapping, :mod:`archsim.configfile`):
+unknown keys are errors with the nearest valid key suggested (a typo must not silently fall back
+to a default); every error is ``file:line: field: value: what is allowed``, all at once, as a
+:class:`WorkloadError` (a ValueError).
 
-A bundled name such as "efficientvit_b1" is looked up, in order, as:
-(a) the path as given; (b) ``NAME.yaml`` in each directory of the ``ARCHSIM_WORKLOAD_PATH``
-environment variable (os.pathsep-separated); (c) ``workloads/NAME.yaml`` under the current
-directory; (d) ``workloads/NAME.yaml`` of the source tree this package lives in (an editable
-install or a checkout), where the canonical bundled YAMLs are kept.
+A bundled name such as "efficientvit_b1" is looked up as :mod:`archsim.resources` describes:
+the ``--path`` folders, then ``ARCHSIM_PATH``, then the workloads bundled in the package.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
+from pydantic import BeforeValidator, Field
+
+from archsim import resources
+from archsim.configfile import (
+    ConfigFileError,
+    Document,
+    Problem,
+    StrictModel,
+    did_you_mean,
+    integer,
+    nonempty_text,
+    read_document,
+    show,
+    text,
+    validate_document,
+)
 
 from .zoo import MODEL_NAMES, canonical_model_name
 
-
-def known_policies() -> tuple[str, ...]:
-    """Names a workload's ``policy`` may take: those of the policy registry (no torch import)."""
-    from archsim.quant.policy import POLICIES
-
-    return tuple(POLICIES)
-
-
-def _policy_path_like(policy) -> bool:
-    from archsim.quant.policy_loader import looks_like_path
-
-    return looks_like_path(policy)
-
-
-def _policy_file(policy, where, base: Path) -> str:
-    """A user policy file: resolved like other paths, must exist and validate (errors name the file)."""
-    from archsim.quant.policy_loader import PolicyError, load_policy_file
-
-    path = _path(policy, "policy", where, base)
-    if not Path(path).is_file():
-        raise WorkloadError(f"{where('policy')}: policy file {path} does not exist "
-                            "(allowed: a bundled policy name or an existing policy YAML file)")
-    try:
-        load_policy_file(path)
-    except PolicyError as exc:
-        raise WorkloadError(f"{where('policy')}: {exc}") from exc
-    return path
-
-
-RESOLUTION_MIN, RESOLUTION_MAX, RESOLUTION_STEP = 64, 1024, 32
+RESOLUTION_MIN, RESOLUTION_MAX, RESOLUTION_STEP = 64, 1024, 32  # [choice] EfficientViT downsamples by 32
 SEED_MAX = 2**63 - 1 - 10_000_000  # leaves room for derived seeds (seed + offset) in int64
 SYNTHETIC = "synthetic"
-WORKLOAD_PATH_ENV = "ARCHSIM_WORKLOAD_PATH"
-_REPO_WORKLOADS = Path(__file__).resolve().parents[2] / "workloads"
+DEFAULT_POLICY = "m2q"  # [choice] the reference case's policy (M2Q)
 
 
-class WorkloadError(ValueError):
+class WorkloadError(ConfigFileError):
     """A workload file or override is missing, malformed or has an invalid field."""
+
+    what = "workload"
+
+
+def known_policies(search: Sequence[str | os.PathLike] = ()) -> tuple[str, ...]:
+    """Names a workload's ``policy`` may take: bundled ones and those of the search folders."""
+    return tuple(resources.names("policy", search))
+
+
+# -- the validated workload ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -94,256 +88,227 @@ class Calibration:
 
 @dataclass(frozen=True)
 class Workload:
-    """A validated workload. Paths (``checkpoint``, a non-synthetic calibration source) are
-    absolute; ``source_file`` is the YAML it came from (None when built in code)."""
+    """A validated workload. Paths (``checkpoint``, a non-synthetic calibration source, a policy
+    file) are absolute; ``source_file`` is the YAML it came from (None when built in code).
+    ``policy`` is a bundled policy name or the absolute path of a policy YAML."""
 
     name: str
     model: str
     resolution: int = 224
     batch: int = 1
-    policy: str = "m2q"
+    policy: str = DEFAULT_POLICY
     seed: int = 0
     calibration: Calibration = field(default_factory=Calibration)
     checkpoint: str | None = None
     source_file: Path | None = None
     description: str = ""
 
+    def identity(self) -> dict[str, Any]:
+        """The workload as results record it: names and sha256 digests of every input file, no paths."""
+        from archsim.quant.policy import get_policy
+
+        policy = get_policy(self.policy).identity()
+        cal = self.calibration
+        return {
+            "name": self.name,
+            "sha256": resources.sha256_file(self.source_file) if self.source_file is not None else None,
+            "model": self.model,
+            "resolution": self.resolution,
+            "batch": self.batch,
+            "seed": self.seed,
+            "policy": policy["name"],
+            "policy_files": policy["files"],
+            "calibration": {"samples": cal.samples, "batch_size": cal.batch_size,
+                            "source": SYNTHETIC if cal.is_synthetic else resources.identity(cal.source)},
+            "checkpoint": resources.identity(self.checkpoint) if self.checkpoint is not None else None,
+        }
+
+    def paths(self) -> dict[str, str | None]:
+        """Where each input file is on this machine (only for an explicitly requested metadata block)."""
+        from archsim.quant.policy import get_policy
+
+        return {
+            "workload": str(self.source_file) if self.source_file is not None else None,
+            "policy": get_policy(self.policy).source_file,
+            "calibration": None if self.calibration.is_synthetic else self.calibration.source,
+            "checkpoint": self.checkpoint,
+        }
+
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["source_file"] = str(self.source_file) if self.source_file is not None else None
-        return d
+        """Same as :meth:`identity` (reports never carry machine paths)."""
+        return self.identity()
 
 
-_FIELDS = (
-    "name", "description", "model", "resolution", "batch", "policy", "seed", "calibration", "checkpoint",
-)
-_CAL_FIELDS = ("samples", "batch_size", "source")
-_REQUIRED = ("model",)
+# -- schema ----------------------------------------------------------------------------------------
 
 
-# ---------------------------------------------------------------------------------------------
-# Locating files
-# ---------------------------------------------------------------------------------------------
+def _model_name(value: object) -> str:
+    try:
+        return canonical_model_name(value)
+    except KeyError:
+        raise ValueError(f"unknown model; {did_you_mean(value, MODEL_NAMES)}allowed: "
+                         f"{', '.join(MODEL_NAMES)}, or b0..b3") from None
 
 
-def workload_search_dirs() -> list[Path]:
-    """Directories searched for bundled names, in order (see the module docstring)."""
-    dirs = [Path(p).expanduser() for p in os.environ.get(WORKLOAD_PATH_ENV, "").split(os.pathsep) if p]
-    dirs += [Path.cwd() / "workloads", _REPO_WORKLOADS]
-    seen, out = set(), []
-    for d in dirs:
-        key = d.resolve() if d.exists() else d
-        if key not in seen:
-            seen.add(key)
-            out.append(d)
-    return out
+RESOLUTIONS = f"an integer multiple of {RESOLUTION_STEP} in [{RESOLUTION_MIN}, {RESOLUTION_MAX}]"
 
 
-def list_workloads() -> list[str]:
-    """Names of the workloads found in :func:`workload_search_dirs`, sorted."""
-    names = set()
-    for d in workload_search_dirs():
-        if d.is_dir():
-            names.update(p.stem for p in d.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-    return sorted(names)
-
-
-def resolve_workload_file(name_or_path: str | os.PathLike) -> Path:
-    """The YAML file a workload name or path refers to; WorkloadError if there is none."""
-    given = Path(name_or_path).expanduser()
-    if given.is_file():
-        return given.resolve()
-    text = str(name_or_path)
-    looks_like_path = given.suffix in (".yaml", ".yml") or "/" in text or os.sep in text
-    if looks_like_path:
-        raise WorkloadError(f"workload file {text!r}: no such file")
-    for d in workload_search_dirs():
-        for suffix in (".yaml", ".yml"):
-            cand = d / f"{text}{suffix}"
-            if cand.is_file():
-                return cand.resolve()
-    known = list_workloads()
-    hint = difflib.get_close_matches(text, known, n=1)
-    raise WorkloadError(
-        f"unknown workload {text!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-        + f"; known: {', '.join(known) or 'none'}"
-        + f"; searched {', '.join(str(d) for d in workload_search_dirs())}"
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Parsing and validation
-# ---------------------------------------------------------------------------------------------
-
-
-class _Where:
-    """Formats error locations: 'file:line: field 'x'' or 'override x'."""
-
-    def __init__(self, source: str, lines: dict[str, int] | None = None):
-        self.source = source
-        self.lines = lines or {}
-
-    def __call__(self, fld: str) -> str:
-        line = self.lines.get(fld)
-        return f"{self.source}:{line}: field '{fld}'" if line else f"{self.source}: field '{fld}'"
-
-
-def _key_lines(node: yaml.Node, source: str, prefix: str = "") -> dict[str, int]:
-    """1-based line of every mapping key (nested keys as 'calibration.samples'); rejects duplicates."""
-    lines: dict[str, int] = {}
-    if not isinstance(node, yaml.MappingNode):
-        return lines
-    for key_node, value_node in node.value:
-        key = f"{prefix}{key_node.value}"
-        if key in lines:
-            raise WorkloadError(f"{source}:{key_node.start_mark.line + 1}: field '{key}' appears twice "
-                                f"(first at line {lines[key]})")
-        lines[key] = key_node.start_mark.line + 1
-        if isinstance(value_node, yaml.MappingNode) and not prefix:
-            lines.update(_key_lines(value_node, source, prefix=f"{key}."))
-    return lines
-
-
-def _unknown(keys, allowed, where: _Where, what: str) -> None:
-    for k in keys:
-        if k not in allowed:
-            hint = difflib.get_close_matches(str(k), allowed, n=1)
-            did_you_mean = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise WorkloadError(f"{where(what + str(k))}: unknown key{did_you_mean}; "
-                                f"allowed: {', '.join(allowed)}")
-
-
-def _int(value, fld: str, where: _Where, lo: int | None = None, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise WorkloadError(f"{where(fld)}: {value!r} is not an integer")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise WorkloadError(f"{where(fld)}: {value} is out of range (allowed: an integer {rng})")
+def _resolution(value: object) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if not ok or not RESOLUTION_MIN <= value <= RESOLUTION_MAX or value % RESOLUTION_STEP:
+        raise ValueError(f"must be {RESOLUTIONS}")
     return value
 
 
-def _path(value, fld: str, where: _Where, base: Path) -> str:
-    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
-        raise WorkloadError(f"{where(fld)}: {value!r} is not a path")
+NonEmpty = Annotated[str, BeforeValidator(nonempty_text)]
+Count = Annotated[int, integer(1)]
+
+
+class CalibrationModel(StrictModel):
+    samples: Count = Field(32, description="calibration images, an integer >= 1 (default 32)")
+    batch_size: Count = Field(8, description="images per calibration forward, an integer >= 1 (default 8)")
+    source: NonEmpty = Field(SYNTHETIC, description="'synthetic' (seeded N(0,1) images), an ImageFolder "
+                             "directory or a .npy/.pt file, relative to this file (default synthetic)")
+
+
+class WorkloadModel(StrictModel):
+    name: NonEmpty | None = Field(None, description="workload name (default: the file name without .yaml)")
+    description: Annotated[str, BeforeValidator(text)] = Field(
+        "", description="free text; its first line is what `archsim list` shows")
+    model: Annotated[str, BeforeValidator(_model_name)] = Field(
+        description=f"the network: {', '.join(MODEL_NAMES)} (or b0..b3)")
+    resolution: Annotated[int, BeforeValidator(_resolution)] = Field(
+        224, description=f"input side, pixels: {RESOLUTIONS} (default 224)")
+    batch: Count = Field(1, description="images per inference, an integer >= 1 (default 1)")
+    policy: NonEmpty = Field(DEFAULT_POLICY, description="quantization policy: a name (`archsim list`) or a "
+                             f"policy YAML path relative to this file (default {DEFAULT_POLICY})")
+    seed: Annotated[int, integer(0, SEED_MAX)] = Field(
+        0, description="seed of the stand-in weights and synthetic data, an integer >= 0 (default 0)")
+    calibration: CalibrationModel = Field(default_factory=CalibrationModel,
+                                          description="calibration data: samples, batch_size, source")
+    checkpoint: NonEmpty | None = Field(None, description="local weights file (timm names, loaded "
+                                        "weights_only), relative to this file; null: seeded stand-in weights")
+
+
+# -- validation ------------------------------------------------------------------------------------
+
+
+def _existing(value: str, base: Path) -> Path:
     p = Path(value).expanduser()
-    if not p.is_absolute():
-        p = base / p
-    if not p.exists():
-        raise WorkloadError(f"{where(fld)}: {str(value)!r} does not exist (resolved to {p})")
-    return str(p.resolve())
+    return p if p.is_absolute() else base / p
 
 
-def _validate(data: dict[str, Any], where: _Where, base: Path, default_name: str,
-              source_file: Path | None) -> Workload:
-    _unknown(data, _FIELDS, where, "")
-    for req in _REQUIRED:
-        if req not in data or data[req] is None:
-            raise WorkloadError(f"{where.source}: missing required field '{req}' "
-                                f"(allowed: {', '.join(MODEL_NAMES)})")
+def _policy(ref: str, doc: Document, base: Path, search: Sequence[str | os.PathLike],
+            problems: list[Problem]) -> str:
+    """A bundled policy name as is; anything else the absolute path of its validated YAML."""
+    from archsim.quant.policy_loader import PolicyError, load_policy_file
 
-    name = data.get("name", default_name)
-    if not isinstance(name, str) or not name.strip():
-        raise WorkloadError(f"{where('name')}: {name!r} is not a non-empty string")
-    description = data.get("description", "") or ""
-    if not isinstance(description, str):
-        raise WorkloadError(f"{where('description')}: {description!r} is not a string")
-
+    where = (doc.line_of(("policy",)), "policy")
+    known = known_policies(search)
+    found = resources.find("policy", ref, search) if ref in known else None
+    if ref in known and (found is None or found.bundled):
+        return ref
+    if found is None and not resources.looks_like_path(ref):
+        problems.append(Problem(*where, f"unknown policy; {did_you_mean(ref, known)}allowed: "
+                                        f"{', '.join(known)}, or a path to a policy YAML file", show(ref)))
+        return ref
+    path = found.path if found is not None else _existing(ref, base)
+    if not path.is_file():
+        problems.append(Problem(*where, f"policy file {path} does not exist (allowed: a policy name from "
+                                        "`archsim list` or an existing policy YAML file)", show(ref)))
+        return ref
     try:
-        model = canonical_model_name(data["model"])
-    except KeyError:
-        raise WorkloadError(f"{where('model')}: {data['model']!r} is not a known model "
-                            f"(allowed: {', '.join(MODEL_NAMES)}, or b0..b3)") from None
+        load_policy_file(path, search=search)
+    except PolicyError as exc:
+        problems.append(Problem(*where, "the policy file has problems: " + "; ".join(
+            p.render(exc.file) for p in exc.problems), show(ref)))
+    return str(path.resolve())
 
-    resolution = _int(data.get("resolution", 224), "resolution", where)
-    if not (RESOLUTION_MIN <= resolution <= RESOLUTION_MAX) or resolution % RESOLUTION_STEP:
-        raise WorkloadError(f"{where('resolution')}: {resolution} is not allowed (allowed: a multiple of "
-                            f"{RESOLUTION_STEP} in [{RESOLUTION_MIN}, {RESOLUTION_MAX}])")
-    batch = _int(data.get("batch", 1), "batch", where, lo=1)
-    seed = _int(data.get("seed", 0), "seed", where, lo=0, hi=SEED_MAX)
 
-    policy = data.get("policy", "m2q")
-    allowed = known_policies()
-    if policy not in allowed and _policy_path_like(policy):
-        policy = _policy_file(policy, where, base)
-    elif policy not in allowed:
-        hint = difflib.get_close_matches(str(policy).lower(), allowed, n=1)
-        did_you_mean = f" (did you mean '{hint[0]}'?)" if hint else ""
-        raise WorkloadError(f"{where('policy')}: {policy!r} is not a known policy{did_you_mean}; "
-                            f"allowed: {', '.join(allowed)}, or a path to a policy YAML file")
-
-    cal = data.get("calibration")
-    if cal is None:
-        cal = {}
-    if isinstance(cal, Calibration):
-        cal = dataclasses.asdict(cal)
-    if not isinstance(cal, dict):
-        raise WorkloadError(f"{where('calibration')}: expected a mapping with keys {', '.join(_CAL_FIELDS)}, "
-                            f"got {cal!r}")
-    _unknown(cal, _CAL_FIELDS, where, "calibration.")
-    source = cal.get("source", SYNTHETIC)
+def _check_paths(model: WorkloadModel, doc: Document, base: Path,
+                 problems: list[Problem]) -> tuple[str, str | None]:
+    source = model.calibration.source
     if source != SYNTHETIC:
-        source = _path(source, "calibration.source", where, base)
-    calibration = Calibration(
-        samples=_int(cal.get("samples", 32), "calibration.samples", where, lo=1),
-        batch_size=_int(cal.get("batch_size", 8), "calibration.batch_size", where, lo=1),
-        source=source,
-    )
-
-    checkpoint = data.get("checkpoint")
+        path = _existing(source, base)
+        if path.exists():
+            source = str(path.resolve())
+        else:
+            problems.append(Problem(doc.line_of(("calibration", "source")), "calibration.source",
+                                    f"does not exist (resolved to {path}; allowed: 'synthetic', an "
+                                    "ImageFolder directory or a .npy/.pt file)",
+                                    show(model.calibration.source)))
+    checkpoint = model.checkpoint
     if checkpoint is not None:
-        checkpoint = _path(checkpoint, "checkpoint", where, base)
-        if not Path(checkpoint).is_file():
-            raise WorkloadError(f"{where('checkpoint')}: {checkpoint} is not a file")
+        path = _existing(checkpoint, base)
+        if path.is_file():
+            checkpoint = str(path.resolve())
+        else:
+            what = "is not a file" if path.exists() else "does not exist"
+            problems.append(Problem(doc.line_of(("checkpoint",)), "checkpoint",
+                                    f"{what} (resolved to {path}; allowed: a local weights file, or null)",
+                                    show(model.checkpoint)))
+    return source, checkpoint
 
-    return Workload(name=name, model=model, resolution=resolution, batch=batch, policy=policy, seed=seed,
-                    calibration=calibration, checkpoint=checkpoint, source_file=source_file,
-                    description=description.strip())
+
+def _validate(doc: Document, base: Path, default_name: str, source_file: Path | None,
+              search: Sequence[str | os.PathLike]) -> Workload:
+    model, problems = validate_document(doc, WorkloadModel, WorkloadError, "a workload file")
+    policy = _policy(model.policy, doc, base, search, problems)
+    source, checkpoint = _check_paths(model, doc, base, problems)
+    if problems:
+        raise WorkloadError(doc.file, problems)
+    cal = model.calibration
+    return Workload(name=model.name or default_name, model=model.model, resolution=model.resolution,
+                    batch=model.batch, policy=policy, seed=model.seed,
+                    calibration=Calibration(samples=cal.samples, batch_size=cal.batch_size, source=source),
+                    checkpoint=checkpoint, source_file=source_file, description=model.description.strip())
 
 
-def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+# -- locating and loading --------------------------------------------------------------------------
+
+
+def list_workloads(search: Sequence[str | os.PathLike] = ()) -> list[str]:
+    """Names of the workloads a name can reach (search folders and the bundled ones), sorted."""
+    return resources.names("workload", search)
+
+
+def resolve_workload_file(name_or_path: str | os.PathLike, search: Sequence[str | os.PathLike] = ()) -> Path:
+    """The YAML file a workload name or path refers to; WorkloadError if there is none."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise WorkloadError(f"{path}: cannot read: {exc}") from exc
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        loc = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise WorkloadError(f"{loc}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from exc
-    if not isinstance(data, dict):
-        raise WorkloadError(f"{path}: a workload file must be a YAML mapping of fields "
-                            f"({', '.join(_FIELDS)}), got {type(data).__name__}")
-    return data, _key_lines(node, str(path))
+        return resources.resolve("workload", name_or_path, extra=search).resolve()
+    except resources.ResourceError as err:
+        raise WorkloadError(None, str(err)) from None
 
 
-def load_workload(name_or_path: str | os.PathLike, **overrides: Any) -> Workload:
+def _override_text(overrides: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in sorted(overrides.items()))
+
+
+def load_workload(name_or_path: str | os.PathLike, *, search: Sequence[str | os.PathLike] = (),
+                  **overrides: Any) -> Workload:
     """Load, validate and return a workload; ``overrides`` replace fields after loading.
 
-    ``name_or_path``: a bundled name ("efficientvit_b1") or a YAML path.
+    ``name_or_path``: a name ("efficientvit_b1", see :mod:`archsim.resources`) or a YAML path.
+    ``search``: user folders searched before ``ARCHSIM_PATH`` and the bundled files.
     ``overrides``: any field (``resolution=256``, ``policy="fp32"``, ``seed=3``,
     ``checkpoint="w.pth"``, ``calibration={"samples": 64}`` merges into the calibration
     section). Overrides whose value is None are ignored. Relative paths in overrides are
     relative to the current directory; in the file, relative to the file's directory.
     """
-    path = resolve_workload_file(name_or_path)
-    data, lines = _read_yaml(path)
-    where = _Where(str(path), lines)
+    path = resolve_workload_file(name_or_path, search)
+    doc = read_document(path, WorkloadError, "a workload YAML file")
     # Validate the file as written first, so a bad file is reported as such even when an override
     # would have masked the bad value.
-    workload = _validate(data, where, path.parent, path.stem, path)
+    workload = _validate(doc, path.parent, path.stem, path, search)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if not overrides:
         return workload
-    _unknown(overrides, _FIELDS, _Where(f"{path} (override)"), "")
-    merged = {k: v for k, v in dataclasses.asdict(workload).items() if k in _FIELDS}
-    if "calibration" in overrides:
-        cal = overrides["calibration"]
-        if isinstance(cal, Calibration):
-            cal = dataclasses.asdict(cal)
-        if isinstance(cal, dict):
-            overrides = {**overrides, "calibration": {**merged["calibration"], **cal}}
+    merged = {k: v for k, v in dataclasses.asdict(workload).items() if k in WorkloadModel.model_fields}
+    if isinstance(overrides.get("calibration"), Calibration):
+        overrides["calibration"] = dataclasses.asdict(overrides["calibration"])
+    if isinstance(overrides.get("calibration"), dict):
+        overrides = {**overrides, "calibration": {**merged["calibration"], **overrides["calibration"]}}
     merged.update(overrides)
-    where = _Where(f"{path} (with overrides {sorted(overrides)})")
-    return _validate(merged, where, Path.cwd(), path.stem, path)
+    where = Document(file=f"{path} (with overrides {_override_text(overrides)})", path=path,
+                     sha256=doc.sha256, data=merged)
+    return _validate(where, Path.cwd(), path.stem, path, search)

@@ -61,7 +61,7 @@ def _build_graph():
     try:  # the lead is moving build_graph to archsim.frontend.build
         from archsim.frontend.build import build_graph
     except ImportError:
-        from archsim.graph.build import build_graph
+        from archsim.graph.build import build_graph  # before the frontend move
     workload = load_workload(WORKLOAD, policy=POLICY)
     return workload, build_graph(workload, quality_samples=0)
 

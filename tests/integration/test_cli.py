@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -9,10 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from archsim import resources
 from archsim.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 M2VIT = REPO / "arch_configs" / "m2vit.yaml"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 REQUIRED_KEYS = {
     "latency_s", "latency_cycles", "energy_j", "edp_js", "energy_breakdown_j", "engines", "layers",
@@ -46,10 +52,25 @@ def test_run_writes_the_result_json_with_the_baseline_comparison(b0_run, capsys)
     assert data["comparison"]["edp_ratio"] == pytest.approx(data["edp_js"] / base["edp_js"])
 
 
+def test_result_identifies_inputs_by_name_and_digest_never_by_path(b0_run):
+    data, path = b0_run
+    text = path.read_text()
+    assert str(REPO) not in text and str(path.parent) not in text and "source_file" not in text
+    bundled = resources.bundled_dir
+    wl = data["workload"]
+    assert wl["name"] == "efficientvit_b0" and wl["sha256"] == sha256(bundled("workload") / "efficientvit_b0.yaml")
+    assert wl["policy_files"] == [{"name": "m2q.yaml", "sha256": sha256(bundled("policy") / "m2q.yaml")}]
+    assert wl["checkpoint"] is None and wl["calibration"] == {"samples": 32, "batch_size": 8, "source": "synthetic"}
+    assert data["arch"] == {"name": "m2vit", "sha256": sha256(M2VIT), "clock_hz": 200e6}
+    base = data["baseline"]
+    assert base["arch"]["sha256"] == sha256(bundled("arch") / "uniform_int8.yaml")
+    assert base["workload"]["policy_files"][0]["name"] == "uniform_w8a8.yaml"
+
+
 def test_identical_inputs_give_identical_json(b0_run, tmp_path):
     _, first = b0_run
     second = tmp_path / "again.json"
-    assert main(["run", "efficientvit_b0", str(M2VIT), "--out", str(second)]) == 0
+    assert main(["run", "efficientvit_b0", "m2vit", "--out", str(second)]) == 0  # by name: the same file
     assert second.read_bytes() == first.read_bytes()
 
 
@@ -101,3 +122,16 @@ def test_validate_reports_ok_and_errors(tmp_path, capsys):
 def test_unknown_workload_is_a_clear_error(capsys):
     assert main(["run", "efficientvit_b9", str(M2VIT)]) == 2
     assert "efficientvit_b9" in capsys.readouterr().err
+
+
+def test_a_policy_the_arch_cannot_run_gives_a_way_forward_that_works(tmp_path, capsys):
+    argv = ["run", "efficientvit_b0", "uniform_int8", "--out", str(tmp_path / "r.json")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "architecture 'uniform_int8' cannot run workload efficientvit_b0 (policy m2q):" in err
+    assert "conv_pointwise with 4-bit APoT filters and 8-bit activations: no engine mode supports it" in err
+    assert "bundled policies that run on 'uniform_int8': uniform_w8a8, uniform_w8a8_plain" in err
+    command = err.strip().splitlines()[-1]
+    assert command == f"run one: archsim run efficientvit_b0 uniform_int8 --out {tmp_path / 'r.json'} --policy uniform_w8a8"
+    assert main(command.split()[3:]) == 0  # the suggested command runs
+    assert json.loads((tmp_path / "r.json").read_text())["workload"]["policy"] == "uniform_w8a8"

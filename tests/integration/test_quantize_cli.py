@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from archsim import resources
 from archsim.cli import main
 from archsim.workload.efficientvit import build_model
 
@@ -135,8 +136,11 @@ def test_eval_on_a_labelled_folder_with_a_checkpoint(small_workload, tmp_path, t
     assert ev["samples"] == 6  # fewer images than --eval-samples: all of them
     assert 0 <= ev["top1_fp32"] <= 1 and 0 <= ev["top1_quantized"] <= 1
     assert ev["top1_fp32"] * 6 == pytest.approx(round(ev["top1_fp32"] * 6))  # a count of 6
-    assert data["calibration"] == {"source": str(tiny_folder.resolve()), "samples": 6}
-    assert data["workload"]["checkpoint"] == str(b0_checkpoint.resolve())
+    # inputs by name and content digest, never by path
+    assert data["calibration"] == {"source": resources.identity(tiny_folder), "samples": 6}
+    assert data["workload"]["checkpoint"] == {"name": b0_checkpoint.name, "sha256": resources.sha256_file(b0_checkpoint)}
+    assert data["eval_data"]["folder"] == resources.identity(tiny_folder)
+    assert str(tmp_path) not in out.read_text() and str(tiny_folder) not in out.read_text()
 
 
 @pytest.mark.parametrize("flag", ["--calibration", "--eval", "--checkpoint"])

@@ -8,6 +8,8 @@ import yaml
 
 from archsim.arch.errors import ArchConfigError
 from archsim.arch.loader import load_arch
+from archsim.arch.spec import ArchParams
+from archsim.configfile import show
 from archsim.graph.ir import OpKind, Scheme
 
 CONFIGS = Path(__file__).resolve().parents[2] / "arch_configs"
@@ -131,7 +133,7 @@ def test_negative_lanes_message_has_file_line_field_and_value(tmp_path):
     bad = mutate("lanes: 64", "lanes: -4", start="single:")
     message, path = error_for(tmp_path, bad)
     line = line_of(bad, "lanes: -4")
-    assert message == f"{path}:{line}: engines.mpma.modes.single.lanes: must be a positive integer, got -4"
+    assert message == f"{path}:{line}: engines.mpma.modes.single.lanes: -4: must be a positive integer"
 
 
 def test_missing_field_points_at_its_parent(tmp_path):
@@ -145,22 +147,22 @@ def test_wrong_dimension(tmp_path):
     bad = mutate("peak_bandwidth: 19.2 GB/s", "peak_bandwidth: 19.2 MHz")
     message, path = error_for(tmp_path, bad)
     line = line_of(bad, "19.2 MHz")
-    assert f"{path}:{line}: dram.peak_bandwidth: expected a bandwidth like '19.2 GB/s', got '19.2 MHz'" in message
+    assert message == f"{path}:{line}: dram.peak_bandwidth: '19.2 MHz': expected a bandwidth like '19.2 GB/s', not a frequency"
 
 
 def test_bare_number_for_a_size(tmp_path):
     bad = mutate("capacity: 256 KiB", "capacity: 262144")
     message, path = error_for(tmp_path, bad)
-    assert f"{path}:{line_of(bad, '262144')}: buffers.weight_buffer.capacity: expected a size like '256 KiB'" in message
-    assert "bare number has no unit" in message
+    assert message == (f"{path}:{line_of(bad, '262144')}: buffers.weight_buffer.capacity: 262144: "
+                       "expected a size like '256 KiB': a bare number has no unit")
 
 
 def test_unknown_engine_kind_lists_allowed(tmp_path):
     bad = mutate("kind: shift_add_tree", "kind: systolic")
     message, path = error_for(tmp_path, bad)
     assert (
-        f"{path}:{line_of(bad, 'systolic')}: engines.sat.kind: unknown engine kind 'systolic'; "
-        "allowed: mac_array, shift_add_tree, vector" in message
+        f"{path}:{line_of(bad, 'systolic')}: engines.sat.kind: 'systolic': unknown engine kind; "
+        "allowed: mac_array, shift_add_tree, vector" == message
     )
 
 
@@ -169,36 +171,39 @@ def test_unknown_op_kind_lists_ir_kinds(tmp_path):
     message, path = error_for(tmp_path, bad)
     allowed = ", ".join(k.value for k in OpKind)
     line = line_of(bad, "conv3d")
-    assert f"{path}:{line}: engines.mpma.modes.single.op_kinds[1]: unknown op kind 'conv3d'; allowed: {allowed}" in message
+    assert message == f"{path}:{line}: engines.mpma.modes.single.op_kinds[1]: 'conv3d': unknown op kind; " \
+                      f"did you mean 'conv_dense'? allowed: {allowed}"
 
 
 def test_unknown_scheme_lists_ir_schemes(tmp_path):
     bad = mutate("schemes: [apot]", "schemes: [pot]")
     message, path = error_for(tmp_path, bad)
-    assert f"{path}:{line_of(bad, '[pot]')}: engines.sat.modes.shift_add.schemes[0]: unknown scheme 'pot'; " \
-           "allowed: uniform, apot, float" in message
+    assert f"{path}:{line_of(bad, '[pot]')}: engines.sat.modes.shift_add.schemes[0]: 'pot': unknown scheme; " \
+           "did you mean 'apot'? allowed: uniform, apot, float" == message
 
 
 def test_undefined_energy_reference_lists_defined_entries(tmp_path):
     bad = mutate("energy_per_op: mac_int4x8", "energy_per_op: mac_int9")
     message, path = error_for(tmp_path, bad)
     line = line_of(bad, "mac_int9")
-    assert f"{path}:{line}: engines.mpma.modes.single.energy_per_op: energy reference 'mac_int9' is not defined" in message
-    assert "defined: apot_shift_add, axi_byte," in message
+    assert message.startswith(f"{path}:{line}: engines.mpma.modes.single.energy_per_op: 'mac_int9': not defined "
+                              "in energy:; did you mean 'mac_int8'? defined: apot_shift_add, axi_byte,")
 
 
 def test_energy_reference_of_wrong_dimension(tmp_path):
     bad = mutate("read_energy: bram_read", "read_energy: mac_int8", start="weight_buffer:")
     message, path = error_for(tmp_path, bad)
     line = line_of(bad, "read_energy: mac_int8")
-    assert (f"{path}:{line}: buffers.weight_buffer.read_energy: energy entry 'mac_int8' is an energy but this field "
-            "needs an energy per byte like '68 pJ/B'") in message
+    assert message == (f"{path}:{line}: buffers.weight_buffer.read_energy: 'mac_int8': is an energy entry but this "
+                       "field needs an energy per byte like '68 pJ/B'")
 
 
 def test_clock_without_integer_picosecond_period(tmp_path):
     bad = mutate("clock: 200 MHz", "clock: 300 MHz")
     message, path = error_for(tmp_path, bad)
-    assert f"{path}:{line_of(bad, 'clock:')}: clock: '300 MHz' has a period of 3333 ps, not a whole number" in message
+    assert message.startswith(f"{path}:{line_of(bad, 'clock:')}: clock: '300 MHz': has a period of 3333 ps, "
+                              "not a whole number of picoseconds")
+    assert "allowed: e.g. 200 MHz (5000 ps)" in message
 
 
 def test_bad_yaml_syntax_gives_file_and_line(tmp_path):
@@ -220,7 +225,8 @@ def test_duplicated_key(tmp_path):
     bad = mutate("    rows: 32 ", "    rows: 32\n    rows: 16 ")
     message, path = error_for(tmp_path, bad)
     first = line_of(bad, "rows: 32")
-    assert f"{path}:{first + 1}: engines.mpma.rows: duplicated key 'rows' (first at line {first})" in message
+    assert message == (f"{path}:{first + 1}: engines.mpma.rows: duplicated key (first at line {first}); "
+                       "YAML would silently keep only the last one")
 
 
 @pytest.mark.parametrize("text, got", [("- a\n- b\n", "a list"), ("", "an empty file"), ("just words\n", "a str")])
@@ -233,7 +239,8 @@ def test_top_level_must_be_a_mapping(tmp_path, text, got):
 def test_unknown_field_lists_allowed(tmp_path):
     bad = mutate("    rows: 64 ", "    rowz: 64 ", start="sat:")
     message, path = error_for(tmp_path, bad)
-    assert f"{path}:{line_of(bad, 'rowz')}: engines.sat.rowz: unknown field 'rowz'; allowed: kind, rows, " in message
+    assert (f"{path}:{line_of(bad, 'rowz')}: engines.sat.rowz: unknown key; did you mean 'rows'? "
+            "allowed: kind, rows, pipeline_cycles, leakage, modes") in message
     assert "engines.sat.rows: missing required field" in message
 
 
@@ -256,7 +263,9 @@ def test_missing_efficientvit_kind(tmp_path):
 def test_energy_source_needs_a_provenance_tag(tmp_path):
     bad = mutate('source: "[I] INT8 MAC', 'source: "INT8 MAC')
     message, path = error_for(tmp_path, bad)
-    assert "energy.mac_int8.source: must start with a provenance tag [S]" in message
+    value = show(yaml.safe_load(bad)["energy"]["mac_int8"]["source"])
+    assert value.startswith("'INT8 MAC") and value.endswith("...") and len(value) == 60  # long values are cut
+    assert f"energy.mac_int8.source: {value}: must start with a provenance tag [S]" in message
 
 
 def test_each_content_held_by_exactly_one_buffer(tmp_path):
@@ -270,7 +279,7 @@ def test_wrong_container_type(tmp_path):
     data = yaml.safe_load(TEXT)
     data["engines"]["sat"]["modes"] = 5
     message, path = error_for(tmp_path, yaml.safe_dump(data, sort_keys=False))
-    assert "engines.sat.modes: must be a mapping of keys to values, got 5" in message
+    assert message.endswith("engines.sat.modes: 5: must be a mapping of keys to values")
 
 
 def test_redumped_dict_missing_field_points_to_its_mapping(tmp_path):
@@ -284,7 +293,9 @@ def test_redumped_dict_missing_field_points_to_its_mapping(tmp_path):
 def test_missing_baseline_file(tmp_path):
     bad = mutate("arch: uniform_int8.yaml", "arch: nowhere.yaml")
     message, path = error_for(tmp_path, bad)
-    assert f"{path}:{line_of(bad, 'nowhere')}: baseline.arch: baseline architecture 'nowhere.yaml' not found" in message
+    assert message == (f"{path}:{line_of(bad, 'nowhere')}: baseline.arch: 'nowhere.yaml': file not found "
+                       f"(looked for {tmp_path / 'nowhere.yaml'}); allowed: a name (`archsim list`) or a path "
+                       "relative to this file")
 
 
 def _value_lines():
@@ -307,3 +318,104 @@ def test_no_mutation_escapes_as_a_raw_python_error(tmp_path):
             assert str(err).startswith(str(tmp_path / "m2vit.yaml"))
             failures += 1
     assert failures > len(variants) // 2  # most mutations must be caught
+
+
+# -- params: a typed section -----------------------------------------------------------------
+
+
+def test_params_are_typed_and_reachable_as_a_mapping(tmp_path):
+    spec, _ = load_text(tmp_path, mutate("params: {sat_lane_area_in_mult8: 0.5}",
+                                         "params: {sat_lane_area_in_mult8: 0.5, min_tiles: 2, max_tiles: 8}"))
+    assert isinstance(spec.params, ArchParams)
+    assert dict(spec.params) == {"sat_lane_area_in_mult8": 0.5, "min_tiles": 2, "max_tiles": 8}
+    assert spec.params.get("min_tiles", 4) == 2 and spec.params["max_tiles"] == 8 and spec.params.min_tiles == 2
+    assert hash(spec.params) == hash(ArchParams({"max_tiles": 8, "min_tiles": 2, "sat_lane_area_in_mult8": 0.5}))
+    with pytest.raises(AttributeError):
+        spec.params.min_tiles = 3  # read-only, like the rest of the spec
+    default, _ = load_text(tmp_path, TEXT)
+    assert default.params.get("min_tiles", 4) == 4  # not set: the reader's default applies
+    with pytest.raises(AttributeError, match="params has no 'max_tiles' set"):
+        _ = default.params.max_tiles
+
+
+def test_set_params_reach_the_memory_plan(tmp_path):
+    from archsim.sim.mapping import map_graph
+    from archsim.sim.plan import plan_graph
+    from sim_fixtures import chain, pointwise
+
+    graph = chain(pointwise("pw", 256, 256, 14))  # input from DRAM: max_tiles position chunks
+    tiles = {}
+    for text in ("{sat_lane_area_in_mult8: 0.5}", "{max_tiles: 8}", "{max_tiles: 4}"):
+        spec, _ = load_text(tmp_path, mutate("params: {sat_lane_area_in_mult8: 0.5}", f"params: {text}"))
+        tiles[text] = len(plan_graph(graph, spec, map_graph(graph, spec))["pw"].tiles)
+    assert list(tiles.values()) == [16, 8, 4]  # 16: the reader's default when max_tiles is not set
+
+
+@pytest.mark.parametrize("new, expected", [
+    ("params: {min_tile: 2}", "params.min_tile: unknown key; did you mean 'min_tiles'? allowed: min_tiles, "
+                              "max_tiles, sat_lane_area_in_mult8"),
+    ("params: {max_tiles: 0}", "params.max_tiles: 0: must be an integer >= 1"),
+    ("params: {min_tiles: 2.5}", "params.min_tiles: 2.5: must be an integer >= 1"),
+    ("params: {sat_lane_area_in_mult8: 0}", "params.sat_lane_area_in_mult8: 0: must be a number > 0"),
+    ("params: {sat_lane_area_in_mult8: half}", "params.sat_lane_area_in_mult8: 'half': must be a number > 0"),
+    ("params: [4, 16]", "params: [4, 16]: must be a mapping of keys to values"),
+])
+def test_params_errors(tmp_path, new, expected):
+    bad = mutate("params: {sat_lane_area_in_mult8: 0.5}", new)
+    message, path = error_for(tmp_path, bad)
+    assert message == f"{path}:{line_of(bad, new)}: {expected}"
+
+
+# -- baseline: a name or a relative path ----------------------------------------------------
+
+
+def test_baseline_by_name_resolves_without_a_file_next_to_the_config(tmp_path):
+    from archsim import flow, resources
+
+    path = tmp_path / "mine.yaml"  # a copy elsewhere, with no uniform_int8.yaml beside it
+    path.write_text(mutate("arch: uniform_int8.yaml", "arch: uniform_int8"))
+    spec = load_arch(path)
+    arch, policy = flow.resolve_baseline(spec)
+    assert arch.resolve() == (resources.bundled_dir("arch") / "uniform_int8.yaml").resolve()
+    assert policy == "uniform_w8a8"
+    bundled = flow.resolve_baseline(load_arch(M2VIT))[0]  # the bundled file's relative path
+    assert bundled.resolve() == arch.resolve()
+
+
+def test_a_relative_baseline_path_that_is_missing_suggests_the_name(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(TEXT)
+    with pytest.raises(ArchConfigError) as err:
+        load_arch(path)
+    assert str(err.value) == (
+        f"{path}:{line_of(TEXT, 'baseline: {')}: baseline.arch: 'uniform_int8.yaml': file not found (looked for "
+        f"{tmp_path / 'uniform_int8.yaml'}); an architecture config named 'uniform_int8' exists: give the name "
+        "uniform_int8 instead of a path; allowed: a name (`archsim list`) or a path relative to this file")
+
+
+def test_baseline_policy_must_exist(tmp_path):
+    bad = mutate("policy: uniform_w8a8}", "policy: uniform_w8}")
+    message, path = error_for(tmp_path, bad)
+    assert message.startswith(f"{path}:{line_of(bad, 'baseline: {')}: baseline.policy: 'uniform_w8': unknown name; "
+                              "did you mean 'uniform_w8a8'? known: all_apot,")
+
+
+def test_content_digest_identifies_the_file(tmp_path):
+    import hashlib
+
+    spec = load_arch(M2VIT)
+    assert spec.source_sha256 == hashlib.sha256(M2VIT.read_bytes()).hexdigest()
+    copy, _ = load_text(tmp_path, TEXT + "\n# a comment changes the file\n")
+    assert copy.source_sha256 != spec.source_sha256
+
+
+def test_a_baseline_policy_path_is_relative_to_the_config(tmp_path, monkeypatch):
+    from archsim import flow
+
+    (tmp_path / "mine_policy.yaml").write_text("base: uniform_w8a8\nact_bits: 8\n")
+    path = tmp_path / "mine.yaml"
+    path.write_text(mutate("{arch: uniform_int8.yaml, policy: uniform_w8a8}",
+                           "{arch: uniform_int8, policy: mine_policy.yaml}"))
+    monkeypatch.chdir(tmp_path.parent)  # not the config's folder
+    _, policy = flow.resolve_baseline(load_arch(path))
+    assert policy == str((tmp_path / "mine_policy.yaml").resolve())

@@ -71,41 +71,56 @@ pointwise: {bits: 8, mixed_apot: true, apot_bits: 4, select_bits: 4}
 
 
 @pytest.mark.parametrize("old,new,expected", [
-    ("act_bits: 8", "act_bits: 8\ncolour: red", ["unknown field(s) colour", "allowed: base, name"]),
-    ("act_bits: 8", "act_bits: eight", ["field 'act_bits'", "'eight'", "allowed: an integer in [2, 16]"]),
-    ("act_bits: 8", "act_bits: 1", ["field 'act_bits'", "allowed: an integer in [2, 16]"]),
-    ("{bits: 4}", "{bits: 9}", ["field 'depthwise'.bits", "allowed: an integer in [2, 8]"]),
-    ("{bits: 4}", "{bits: 4, shape: x}", ["field 'depthwise'", "unknown field(s) shape", "allowed: bits"]),
-    ("{bits: 4}", "{bits: true}", ["field 'depthwise'.bits", "allowed: an integer"]),
-    ("quantized: true", "quantized: yes please", ["field 'quantized'", "expected true or false"]),
-    ("act_bits: 8", "act_range: mse", ["field 'act_range'", "allowed: minmax, percentile, lp"]),
-    ("act_bits: 8", "attention_denominator: ln", ["field 'attention_denominator'", "allowed: exact, log2"]),
-    ("act_bits: 8", "apot_target_fraction: 1.5", ["field 'apot_target_fraction'", "allowed: a number in [0.0, 1.0]"]),
-    ("apot_bits: 4,", "apot_bits: 4, apot_only: true,", ["mixed_apot and apot_only exclude each other"]),
-    ("mixed_apot: true,", "mixed_apot: true, per_channel: false,", ["per_channel", "allowed: true"]),
-    ("act_bits: 8", "base: m3q", ["field 'base'", "allowed: ", "m2q"]),
-    ("act_bits: 8", "act_bits: [8", ["invalid YAML"]),
+    ("act_bits: 8", "act_bits: 8\ncolour: red", ":5: colour: unknown key; allowed: base, name, description,"),
+    ("act_bits: 8", "act_bits: 8\nact_bit: 6", ":5: act_bit: unknown key; did you mean 'act_bits'? allowed: base,"),
+    ("act_bits: 8", "act_bits: eight", ":4: act_bits: 'eight': must be an integer in [2, 16]"),
+    ("act_bits: 8", "act_bits: 1", ":4: act_bits: 1: must be an integer in [2, 16]"),
+    ("{bits: 4}", "{bits: 9}", ":5: depthwise.bits: 9: must be an integer in [2, 8]"),
+    ("{bits: 4}", "{bits: 4, shape: x}", ":5: depthwise.shape: unknown key; allowed: bits, symmetric, per_channel,"),
+    ("{bits: 4}", "{bits: true}", ":5: depthwise.bits: True: must be an integer in [2, 8]"),
+    ("quantized: true", "quantized: yes please", ":3: quantized: 'yes please': must be true or false"),
+    ("act_bits: 8", "act_range: mse", ":4: act_range: 'mse': unknown range method; allowed: minmax, percentile, lp"),
+    ("act_bits: 8", "attention_denominator: ln", ":4: attention_denominator: 'ln': unknown attention denominator; "
+                                                 "allowed: exact, log2"),
+    ("act_bits: 8", "attention_denominator: exakt", ":4: attention_denominator: 'exakt': unknown attention "
+                                                    "denominator; did you mean 'exact'? allowed: exact, log2"),
+    ("act_bits: 8", "apot_target_fraction: 1.5", ":4: apot_target_fraction: 1.5: must be a number >= 0 and <= 1"),
+    ("apot_bits: 4,", "apot_bits: 4, apot_only: true,", ":6: pointwise: mixed_apot and apot_only exclude each other "
+                                                         "(allowed: at most one of them true)"),
+    ("mixed_apot: true,", "mixed_apot: true, per_channel: false,",
+     ":6: pointwise.per_channel: False: APoT filters need per-channel scales (allowed: true when mixed_apot or "
+     "apot_only)"),
+    ("act_bits: 8", "base: m3q", ":4: base: 'm3q': unknown name; did you mean 'm2q'? known: all_apot, fp32, m2q,"),
+    ("act_bits: 8", "act_bits: [8", ":5: invalid YAML: while parsing a flow sequence"),
+    ("act_bits: 8", "act_bits: 8\nact_bits: 6", ":5: act_bits: duplicated key (first at line 4); YAML would"),
 ])
-def test_bad_policy_files_name_file_field_and_allowed(tmp_path, old, new, expected):
+def test_bad_policy_files_name_file_line_field_value_and_allowed(tmp_path, old, new, expected):
     assert old in VALID
     path = tmp_path / "bad.yaml"
     path.write_text(VALID.replace(old, new))
     with pytest.raises(PolicyError) as err:
         load_policy_file(path)
-    msg = str(err.value)
-    assert str(path) in msg, msg
-    for piece in expected:
-        assert piece in msg, (piece, msg)
+    assert str(err.value).startswith(f"{path}{expected}"), str(err.value)
+
+
+def test_policy_file_errors_are_reported_together(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(VALID.replace("act_bits: 8", "act_bits: 99\nact_range: mse").replace("{bits: 4}", "{bits: 1}"))
+    with pytest.raises(PolicyError) as err:
+        load_policy_file(path)
+    lines = str(err.value).splitlines()
+    assert lines[0] == f"{path}: 3 problems in quantization policy:"
+    assert [line.split(": ")[1] for line in lines[1:]] == ["act_bits", "act_range", "depthwise.bits"]
 
 
 def test_policy_file_must_be_a_mapping_and_exist(tmp_path):
     path = tmp_path / "list.yaml"
     path.write_text("- m2q\n")
-    with pytest.raises(PolicyError, match="must be a YAML mapping"):
+    with pytest.raises(PolicyError, match=r"list\.yaml:1: a policy file must be a mapping with keys base, name,"):
         load_policy_file(path)
-    with pytest.raises(PolicyError, match="cannot read"):
+    with pytest.raises(PolicyError, match="missing.yaml: file not found"):
         load_policy_file(tmp_path / "missing.yaml")
-    with pytest.raises(PolicyError, match="unknown quantization policy 'int3'.*or a path"):
+    with pytest.raises(PolicyError, match=r"unknown quantization policy 'int3'; known: all_apot.*give a YAML path"):
         get_policy("int3")
 
 
@@ -121,7 +136,8 @@ def test_user_policy_by_path_through_a_workload_override(tmp_path):
         load_workload("efficientvit_b0", policy=str(tmp_path / "nope.yaml"))
     bad = tmp_path / "bad.yaml"
     bad.write_text("act_bits: 99\n")
-    with pytest.raises(WorkloadError, match=r"bad\.yaml: field 'act_bits'"):
+    with pytest.raises(WorkloadError, match=r"policy: .*the policy file has problems: .*bad\.yaml:1: act_bits: 99: "
+                                            r"must be an integer in \[2, 16\]"):
         load_workload("efficientvit_b0", policy=str(bad))
 
 

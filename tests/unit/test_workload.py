@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from archsim import resources
 from archsim.workload import config
 from archsim.workload.config import (
     Calibration,
@@ -69,28 +70,42 @@ def test_bundled_workload_contents(name):
     assert text.startswith("#")  # a comment header describing the workload
 
 
-def test_load_by_path_and_relative_cwd(tmp_path, monkeypatch):
+def test_load_by_path_relative_to_cwd(tmp_path, monkeypatch):
     path = write(tmp_path, VALID, "mine.yaml")
     assert load_workload(str(path)).name == "mine"
+    monkeypatch.chdir(tmp_path)
+    assert load_workload("mine.yaml").name == "mine"  # a path, relative to cwd
+
+
+def test_names_are_not_looked_up_in_cwd_but_in_search_folders(tmp_path, monkeypatch):
     (tmp_path / "workloads").mkdir()
     write(tmp_path / "workloads", VALID.replace("efficientvit_b1", "b2"), "local_wl.yaml")
     monkeypatch.chdir(tmp_path)
-    wl = load_workload("local_wl")
+    assert "unknown workload 'local_wl'" in error_of("local_wl")  # same meaning in every folder
+    wl = load_workload("local_wl", search=[tmp_path])  # --path DIR: DIR/workloads/NAME.yaml
     assert wl.model == "efficientvit_b2" and wl.name == "local_wl"
-    assert "local_wl" in list_workloads()
-    assert load_workload("mine.yaml").name == "mine"  # path relative to cwd
+    assert "local_wl" in list_workloads([tmp_path]) and "local_wl" not in list_workloads()
 
 
 def test_search_path_env(tmp_path, monkeypatch):
-    write(tmp_path, VALID, "from_env.yaml")
-    monkeypatch.setenv(config.WORKLOAD_PATH_ENV, str(tmp_path))
+    write(tmp_path, VALID, "from_env.yaml")  # a workload YAML directly in the folder counts too
+    monkeypatch.setenv(resources.PATH_ENV, str(tmp_path))
     assert load_workload("from_env").source_file == (tmp_path / "from_env.yaml").resolve()
     assert "from_env" in list_workloads()
 
 
+def test_a_user_folder_shadows_a_bundled_name(tmp_path):
+    (tmp_path / "workloads").mkdir()
+    write(tmp_path / "workloads", VALID.replace("resolution: 224", "resolution: 256"), "efficientvit_b1.yaml")
+    assert load_workload("efficientvit_b1", search=[tmp_path]).resolution == 256
+    assert load_workload("efficientvit_b1").resolution == 224
+
+
 def test_bundled_names_resolve_from_elsewhere(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # no workloads/ here: falls back to the source tree's
-    assert load_workload("efficientvit_b0").source_file == (REPO_WORKLOADS / "efficientvit_b0.yaml").resolve()
+    monkeypatch.chdir(tmp_path)
+    bundled = resources.bundled_dir("workload") / "efficientvit_b0.yaml"
+    assert load_workload("efficientvit_b0").source_file == bundled.resolve()
+    assert (REPO_WORKLOADS / "efficientvit_b0.yaml").resolve() == bundled.resolve()  # the same file
 
 
 def test_name_and_defaults(tmp_path):
@@ -136,12 +151,13 @@ def test_checkpoint_override_relative_to_cwd(tmp_path, monkeypatch):
 
 def test_override_errors():
     msg = error_of("efficientvit_b1", resolution=250)
-    assert "efficientvit_b1.yaml" in msg and "override" in msg
-    assert "'resolution'" in msg and "multiple of 32" in msg
+    assert msg.endswith("efficientvit_b1.yaml (with overrides resolution=250): resolution: 250: must be an integer "
+                        "multiple of 32 in [64, 1024]"), msg
     msg = error_of("efficientvit_b1", resoluton=256)
-    assert "unknown key" in msg and "did you mean 'resolution'" in msg
+    assert msg.endswith("(with overrides resoluton=256): resoluton: unknown key; did you mean 'resolution'? allowed: "
+                        "name, description, model, resolution, batch, policy, seed, calibration, checkpoint"), msg
     msg = error_of("efficientvit_b1", calibration={"sample": 3})
-    assert "calibration.sample" in msg and "did you mean 'samples'" in msg
+    assert "calibration.sample: unknown key; did you mean 'samples'?" in msg
 
 
 # ----------------------------------------------------------------------------- validation errors
@@ -150,65 +166,75 @@ def test_override_errors():
 @pytest.mark.parametrize(
     "old, new, expected",
     [
-        ("model: efficientvit_b1", "model: efficientvit_b7", ["'model'", "efficientvit_b7",
-                                                              "efficientvit_b0, efficientvit_b1"]),
-        ("resolution: 224", "resolution: 250", ["'resolution'", "250", "multiple of 32 in [64, 1024]"]),
-        ("resolution: 224", "resolution: 32", ["'resolution'", "multiple of 32 in [64, 1024]"]),
-        ("resolution: 224", "resolution: 2048", ["'resolution'", "multiple of 32 in [64, 1024]"]),
-        ("resolution: 224", "resolution: '224'", ["'resolution'", "not an integer"]),
-        ("resolution: 224", "resolution: 224.0", ["'resolution'", "not an integer"]),
-        ("batch: 1", "batch: 0", ["'batch'", "allowed: an integer >= 1"]),
-        ("batch: 1", "batch: true", ["'batch'", "not an integer"]),
-        ("policy: m2q", "policy: m2qq", ["'policy'", "did you mean 'm2q'", "allowed: m2q", "uniform_w8a8"]),
-        ("policy: m2q", "policy: M2Q", ["'policy'", "did you mean 'm2q'"]),
-        ("seed: 0", "seed: -1", ["'seed'", "out of range"]),
-        ("seed: 0", "seed: 1.5", ["'seed'", "not an integer"]),
-        ("samples: 32", "samples: 0", ["'calibration.samples'", ">= 1"]),
-        ("batch_size: 8", "batch_size: x", ["'calibration.batch_size'", "not an integer"]),
-        ("source: synthetic", "source: no/such/dir", ["'calibration.source'", "does not exist"]),
-        ("seed: 0", "seed: 0\nresoluton: 256", ["'resoluton'", "unknown key", "did you mean 'resolution'"]),
-        ("samples: 32", "samples: 32\n  sampels: 3", ["'calibration.sampels'", "unknown key"]),
-        ("seed: 0", "seed: 0\ncheckpoint: missing.pth", ["'checkpoint'", "missing.pth", "does not exist"]),
-        ("seed: 0", "seed: 0\nseed: 1", ["'seed'", "appears twice", "line 5"]),
+        ("model: efficientvit_b1", "model: efficientvit_b7",
+         "1: model: 'efficientvit_b7': unknown model; did you mean 'efficientvit_b3'? allowed: efficientvit_b0, "
+         "efficientvit_b1, efficientvit_b2, efficientvit_b3, or b0..b3"),
+        ("resolution: 224", "resolution: 250", "2: resolution: 250: must be an integer multiple of 32 in [64, 1024]"),
+        ("resolution: 224", "resolution: 32", "2: resolution: 32: must be an integer multiple of 32 in [64, 1024]"),
+        ("resolution: 224", "resolution: 2048", "2: resolution: 2048: must be an integer multiple of 32"),
+        ("resolution: 224", "resolution: '224'", "2: resolution: '224': must be an integer multiple of 32"),
+        ("resolution: 224", "resolution: 224.0", "2: resolution: 224.0: must be an integer multiple of 32"),
+        ("batch: 1", "batch: 0", "3: batch: 0: must be an integer >= 1"),
+        ("batch: 1", "batch: true", "3: batch: True: must be an integer >= 1"),
+        ("policy: m2q", "policy: m2qq", "4: policy: 'm2qq': unknown policy; did you mean 'm2q'? allowed: all_apot, "
+                                        "fp32, m2q, m2q_adaround"),
+        ("policy: m2q", "policy: M2Q", "4: policy: 'M2Q': unknown policy; did you mean 'm2q'?"),
+        ("seed: 0", "seed: -1", "5: seed: -1: must be an integer in [0, 9223372036844775807]"),
+        ("seed: 0", "seed: 1.5", "5: seed: 1.5: must be an integer in [0, "),
+        ("samples: 32", "samples: 0", "7: calibration.samples: 0: must be an integer >= 1"),
+        ("batch_size: 8", "batch_size: x", "8: calibration.batch_size: 'x': must be an integer >= 1"),
+        ("source: synthetic", "source: no/such/dir", "9: calibration.source: 'no/such/dir': does not exist (resolved "
+                                                     "to "),
+        ("seed: 0", "seed: 0\nresoluton: 256", "6: resoluton: unknown key; did you mean 'resolution'? allowed: name, "),
+        ("samples: 32", "samples: 32\n  sampels: 3", "8: calibration.sampels: unknown key; did you mean 'samples'? "
+                                                     "allowed: samples, batch_size, source"),
+        ("seed: 0", "seed: 0\ncheckpoint: missing.pth", "6: checkpoint: 'missing.pth': does not exist (resolved to "),
+        ("seed: 0", "seed: 0\nseed: 1", "6: seed: duplicated key (first at line 5); YAML would silently keep only"),
     ],
 )
-def test_validation_errors_name_file_line_field_allowed(tmp_path, old, new, expected):
+def test_validation_errors_name_file_line_field_value_allowed(tmp_path, old, new, expected):
     assert old in VALID
     path = write(tmp_path, VALID.replace(old, new), "bad.yaml")
     msg = error_of(path)
-    assert str(path) in msg, msg
-    assert ".yaml:" in msg and any(ch.isdigit() for ch in msg.split(".yaml:")[1][:3]), msg  # file:line
-    for piece in expected:
-        assert piece in msg, (piece, msg)
+    assert msg.startswith(f"{path}:{expected}"), msg
+
+
+def test_every_problem_at_once(tmp_path):
+    path = write(tmp_path, VALID.replace("batch: 1", "batch: 0").replace("seed: 0", "seed: x\ncolour: red"))
+    lines = error_of(path).splitlines()
+    assert lines[0] == f"{path}: 3 problems in workload:"
+    assert [line.split(": ")[1] for line in lines[1:]] == ["batch", "seed", "colour"]
 
 
 def test_line_numbers_point_at_the_field(tmp_path):
     path = write(tmp_path, VALID.replace("policy: m2q", "policy: int4"))
-    assert f"{path}:4: field 'policy'" in error_of(path)
+    assert error_of(path).startswith(f"{path}:4: policy: 'int4': unknown policy")
 
 
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("resolution: 224\n", "missing required field 'model'"),
-        ("- model: b1\n", "must be a YAML mapping"),
-        ("", "must be a YAML mapping"),
-        ("model: [b1\n", "invalid YAML"),
-        ("model: b1\ncalibration: 32\n", "'calibration': expected a mapping"),
-        ("model: b1\nname: ''\n", "'name'"),
+        ("resolution: 224\n", ":1: model: missing required field (the network: efficientvit_b0,"),
+        ("- model: b1\n", ":1: a workload file must be a mapping with keys name, description, model,"),
+        ("", ":1: a workload file must be a mapping with keys"),
+        ("model: [b1\n", ":2: invalid YAML: while parsing a flow sequence"),
+        ("model: b1\ncalibration: 32\n", ":2: calibration: 32: must be a mapping of keys to values"),
+        ("model: b1\nname: ''\n", ":2: name: '': must be a non-empty string"),
     ],
 )
 def test_malformed_files(tmp_path, text, expected):
     path = write(tmp_path, text, "malformed.yaml")
     msg = error_of(path)
-    assert expected in msg and "malformed.yaml" in msg, msg
+    assert msg.startswith(f"{path}{expected}"), msg
 
 
 def test_unknown_workload_and_missing_path(tmp_path):
     msg = error_of("efficientvit_b11")
     assert "unknown workload 'efficientvit_b11'" in msg and "did you mean 'efficientvit_b1'" in msg
     assert "efficientvit_b0" in msg  # lists what is known
-    assert "no such file" in error_of(tmp_path / "absent.yaml")
+    assert error_of(tmp_path / "absent.yaml") == f"workload {str(tmp_path / 'absent.yaml')!r}: file not found"
+    msg = error_of("efficientvit_b9.yaml")
+    assert "file not found" in msg and "archsim list" not in msg
 
 
 def test_yaml_is_loaded_safely(tmp_path):
@@ -220,7 +246,7 @@ def test_policy_list_has_one_replaceable_source(tmp_path, monkeypatch):
     assert {"m2q", "uniform_w8a8", "fp32"} <= set(known_policies())
     path = write(tmp_path, VALID.replace("policy: m2q", "policy: w4a8_custom"))
     assert "w4a8_custom" in error_of(path)
-    monkeypatch.setattr(config, "known_policies", lambda: ("m2q", "w4a8_custom"))
+    monkeypatch.setattr(config, "known_policies", lambda search=(): ("m2q", "w4a8_custom"))
     assert load_workload(path).policy == "w4a8_custom"
 
 
