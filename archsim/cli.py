@@ -68,9 +68,14 @@ examples:
   archsim run efficientvit_b2 uniform_int8 --policy uniform_w8a8
   archsim run my_workload.yaml arch_configs/m2vit.yaml --resolution 288 --metadata --out r.json
   archsim run efficientvit_b1 mine --path ~/archs      # ~/archs/arch_configs/mine.yaml or ~/archs/mine.yaml
+  archsim run efficientvit_b1 m2vit --check             # every layer's codes against the torch oracle
+  archsim run efficientvit_b1 m2vit --dump-values vals/  # every layer's integers, one .npz per run
+  archsim run efficientvit_b3 m2vit --no-functional     # timing and energy only (no values)
 
 WORKLOAD and ARCH are names (`archsim list`) or YAML paths. The result JSON names every input
-by name and sha256; --metadata adds where they are on this machine.
+by name and sha256; --metadata adds where they are on this machine. Every tile's values are
+computed on the engine that runs it (the logits are part of the result); --check compares every
+layer with the torch oracle and exits 1 on any mismatch.
 """
 QUANTIZE_EXAMPLES = """\
 examples:
@@ -133,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch", type=int, help="override the batch size")
     run.add_argument("--seed", type=int, help="override the seed of weights and calibration data")
     run.add_argument("--checkpoint", help="load model weights from this local file (weights_only)")
+    values = run.add_mutually_exclusive_group()
+    values.add_argument("--no-functional", action="store_true",
+                        help="do not compute values (timing and energy only; results are otherwise identical)")
+    values.add_argument("--check", action="store_true",
+                        help="compare every layer's integers with the torch oracle (IntegerModel); exit 1 on a mismatch")
+    run.add_argument("--dump-values", metavar="DIR",
+                     help="write every layer's integers of each run to DIR/<workload>_<arch>_<policy>.npz")
     run.set_defaults(func=cmd_run)
 
     quant = command("quantize", "quantize a workload's model and report the quality per layer",
@@ -197,11 +209,11 @@ def _command(argv: Sequence[str], option: str, value: str | None = None) -> str:
     return shlex.join(["archsim", *with_option(argv, option, value)])
 
 
-def _run_one(workload, spec, times, argv, *, baseline: bool):
+def _run_one(workload, spec, times, argv, args, *, baseline: bool):
     from archsim import flow
 
     try:
-        return flow.run(workload, spec, times)
+        return flow.run(workload, spec, times, values=not args.no_functional, check=args.check)
     except flow.UnsupportedWorkloadError as err:
         lines = [str(err)]
         option = "--baseline-policy" if baseline else "--policy"
@@ -240,12 +252,16 @@ def cmd_run(args, argv: Sequence[str]) -> int:
         base_workload = flow.load_workload(args.workload, search, **base_overrides)
         base_spec = flow.load_arch(baseline[0], search)
 
-    result = _run_one(workload, spec, times, argv, baseline=False)
+    if args.dump_values and args.no_functional:
+        raise ConfigError("--dump-values needs values: drop --no-functional")
+    result = _run_one(workload, spec, times, argv, args, baseline=False)
     out = result.to_dict()
     print(summarize(result, top_layers=args.top))
+    results = [result]
     inputs = {"run": _paths(workload, spec)}
     if base_spec is not None:
-        base_result = _run_one(base_workload, base_spec, times, argv, baseline=True)
+        base_result = _run_one(base_workload, base_spec, times, argv, args, baseline=True)
+        results.append(base_result)
         print("\n" + "=" * 72 + "\nbaseline\n" + "=" * 72)
         print(summarize(base_result, top_layers=args.top))
         cmp = compare(result, base_result)
@@ -254,9 +270,32 @@ def cmd_run(args, argv: Sequence[str]) -> int:
         out["comparison"] = cmp
         inputs["baseline"] = _paths(base_workload, base_spec)
     _write(out, args, argv, inputs)
+    if args.dump_values:
+        for r in results:
+            print(f"wrote {_dump_values(r, args.dump_values)}")
     if args.timing:
         print(times.format() + f"; command {time.perf_counter() - t0:.2f} s", file=sys.stderr)
+    failed = [r for r in results if not r.checks.get("functional", {"held": True})["held"]]
+    if failed:
+        check = failed[0].checks["functional"]
+        raise RunError(f"functional check failed for {failed[0].arch['name']}: {check['mismatches']:,} mismatching "
+                       f"elements, first at layer {check['first_mismatching_layer']}")
     return EXIT_OK
+
+
+def _dump_values(result, folder: str) -> Path:
+    """Every layer's integers (and the input codes) of one run, as one .npz keyed by layer name."""
+    import numpy as np
+
+    if result.values is None:
+        raise RunError(f"--dump-values: no values were computed ({result.functional.get('reason')})")
+    path = Path(folder) / f"{result.workload.get('name')}_{result.arch.get('name')}_{result.workload.get('policy')}.npz"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, **result.values)
+    except OSError as err:
+        raise RunError(f"cannot write {path}: {err.strerror or err}; choose another --dump-values") from err
+    return path
 
 
 def _write(out: dict, args, argv: Sequence[str], inputs: dict) -> None:

@@ -53,9 +53,14 @@ def load_workload(name_or_path: str, search: Search = (), **overrides):
 
 def build_workload_graph(workload) -> nx.DiGraph:
     """The workload's quantized graph; quality against fp32 is `archsim quantize`'s job, not run's."""
-    from archsim.frontend.build import build_graph
+    return build_workload(workload).graph
 
-    return build_graph(workload, quality_samples=0)
+
+def build_workload(workload):
+    """The workload's graph with the torch models behind it (archsim.frontend.build.Built)."""
+    from archsim.frontend.build import build_workload as _build
+
+    return _build(workload, quality_samples=0)
 
 
 def load_arch(name_or_path: str | Path, search: Search = ()) -> ArchSpec:
@@ -112,10 +117,10 @@ def check_arch_supports_graph(graph: nx.DiGraph, spec: ArchSpec, policy=None, wo
     )
 
 
-def simulate(graph: nx.DiGraph, spec: ArchSpec, workload_meta: dict) -> SimResult:
+def simulate(graph: nx.DiGraph, spec: ArchSpec, workload_meta: dict, values: bool = True) -> SimResult:
     from archsim.sim import simulate as _simulate
 
-    return _simulate(graph, spec, workload=workload_meta)
+    return _simulate(graph, spec, workload=workload_meta, values=values)
 
 
 def workload_meta(workload) -> dict:
@@ -123,24 +128,47 @@ def workload_meta(workload) -> dict:
     return workload.identity()
 
 
-def run(workload, spec: ArchSpec, times: StageTimes | None = None,
-        graph: nx.DiGraph | None = None) -> SimResult:
-    """Quantize + extract ``workload`` (unless ``graph`` is given) and simulate it on ``spec``."""
+def run(workload, spec: ArchSpec, times: StageTimes | None = None, graph: nx.DiGraph | None = None, *,
+        values: bool = True, check: bool = False) -> SimResult:
+    """Quantize + extract ``workload`` (unless ``graph`` is given) and simulate it on ``spec``.
+
+    ``values``: compute every tile's values on its engine (the default); ``check``: also compute
+    every layer with the torch oracle and record the comparison as ``result.checks["functional"]``
+    (needs the quantized model, so it cannot be combined with a given ``graph``).
+    """
     from archsim.quant.policy import get_policy
 
     times = times or StageTimes()
     policy = get_policy(workload.policy)
+    built = None
     if graph is None:
         t = time.perf_counter()
-        graph = build_workload_graph(workload)
+        built = build_workload(workload)
+        graph = built.graph
         times.record("model+quantize+extract", t)
+    elif check:
+        raise ValueError("run: check=True needs the quantized model; do not pass a graph")
     check_arch_supports_graph(graph, spec, policy, workload)
     t = time.perf_counter()
     meta = workload_meta(workload)
     meta["quantization"] = graph.graph.get("quant_summary", {})  # APoT share: what the SAT receives
-    result = simulate(graph, spec, meta)
+    result = simulate(graph, spec, meta, values=values or check)
     times.record("simulate", t)
+    if check:
+        t = time.perf_counter()
+        result.checks["functional"] = check_functional(result, built)
+        times.record("check (torch oracle)", t)
     return result
+
+
+def check_functional(result: SimResult, built) -> dict:
+    """``checks.functional``: the run's values against the torch oracle, layer by layer."""
+    if result.values is None:
+        reason = result.functional.get("reason", "values were not computed")
+        return {"held": True, "layers_checked": 0, "mismatches": 0, "skipped": reason, "layers": []}
+    from archsim.frontend.oracle import check_values
+
+    return check_values(result.values, built.quantized, built.graph)
 
 
 def resolve_baseline(spec: ArchSpec, search: Search = ()) -> tuple[Path, str] | None:

@@ -32,6 +32,15 @@ def _digest(sha256: str | None) -> str:
     return f"(sha256 {sha256[:DIGEST_CHARS]}) " if sha256 else ""
 
 
+def _values_line(result: SimResult) -> str:
+    f = result.functional or {}
+    if not f.get("computed"):
+        return f"values    not computed: {f.get('reason', 'values off')}"
+    outs = ", ".join(f"{name} ({len(o['values']):,} {o['kind']}, sha256 {f['layers_sha256'][name][:12]})"
+                     for name, o in f["outputs"].items())
+    return f"values    computed tile by tile on the simulated engines ({f['macs']:,} MACs); output {outs}"
+
+
 def summarize(result: SimResult, top_layers: int = 8) -> str:
     wl = result.workload
     lines = [
@@ -79,6 +88,11 @@ def summarize(result: SimResult, top_layers: int = 8) -> str:
         for layer in ranked[:top_layers]
     ]
     lines.append(_table(["layer", "kind", "engines", "cycles", "MACs", "energy"], rows))
+    lines += ["", _values_line(result)]
+    if "functional" in result.checks and result.checks["functional"].get("layers"):
+        from archsim.functional.compare import format_check
+
+        lines.append(format_check(result.checks["functional"]))
     failed = [name for name, c in result.checks.items() if isinstance(c, dict) and not c.get("held", True)]
     lines += ["", f"checks    {len(result.checks) - len(failed)}/{len(result.checks)} held" + (
         f"; FAILED: {', '.join(failed)}" if failed else "")]

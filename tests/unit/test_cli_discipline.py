@@ -33,7 +33,8 @@ def test_no_parser_accepts_abbreviations():
 
 
 @pytest.mark.parametrize("argv", [
-    ["run", "efficientvit_b1", "m2vit", "--check"],  # the lead's future option must never mean --checkpoint
+    ["run", "efficientvit_b1", "m2vit", "--chec"],  # a prefix of --check and of --checkpoint: never either
+    ["run", "efficientvit_b1", "m2vit", "--dump", "d"],
     ["run", "efficientvit_b1", "m2vit", "--checkpo", "w.pth"],
     ["run", "efficientvit_b1", "m2vit", "--no-base"],
     ["run", "efficientvit_b1", "m2vit", "--res", "256"],
@@ -107,7 +108,7 @@ def test_debug_shows_the_traceback_before_or_after_the_command(tmp_path):
             main(argv)
 
 
-def _small_result(workload, spec, times=None, graph=None):
+def _small_result(workload, spec, times=None, graph=None, **options):
     graph = chain(pointwise("pw", 64, 64, 8))
     return simulate(graph, m2vit_spec(), workload=flow.workload_meta(workload))
 
@@ -166,7 +167,7 @@ def test_unsupported_policy_names_the_policies_that_run_and_the_command(monkeypa
 def test_an_unsupported_baseline_says_how_to_change_or_skip_it(monkeypatch, capsys):
     calls = []
 
-    def second_fails(workload, spec, times=None, graph=None):
+    def second_fails(workload, spec, times=None, graph=None, **options):
         calls.append(spec.name)
         if len(calls) == 2:
             raise flow.UnsupportedWorkloadError("uniform_int8 cannot run m2q", ["uniform_w8a8"])
