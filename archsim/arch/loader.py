@@ -11,6 +11,7 @@ allowed``.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from archsim import resources
 from archsim.arch.coverage import EFFICIENTVIT_KINDS, missing_kinds
 from archsim.arch.errors import ArchConfigError, Problem
 from archsim.arch.schema import HOLDABLE, ArchModel, energy_dims
+from archsim.arch.dataflow import DEFAULT as DEFAULT_DATAFLOW
+from archsim.arch.dataflow import PRESETS, Dataflow, Unrolling, WeightLoad
 from archsim.arch.spec import (
     ArchParams,
     ArchSpec,
@@ -28,9 +31,12 @@ from archsim.arch.spec import (
     EngineMode,
     EngineSpec,
     InterconnectSpec,
+    MappingOverride,
+    MappingSpec,
+    MemorySpec,
 )
 from archsim.arch.units import parse_any
-from archsim.configfile import Document, read_document, show, validate_document
+from archsim.configfile import Document, did_you_mean, read_document, show, validate_document
 from archsim.graph.ir import OpKind
 
 DEFAULT_BASELINE_POLICY = "uniform_w8a8"  # [choice] the uniform 8-bit reference policy of a baseline run
@@ -86,6 +92,7 @@ def _build(model: ArchModel, doc: Document) -> ArchSpec:
                     act_bits=mode.act_bits,
                     lanes=mode.lanes,
                     energy_per_op=table[mode.energy_per_op],
+                    dataflow=_dataflow(mode.dataflow),
                 )
                 for mode_name, mode in engine.modes.items()
             ),
@@ -134,14 +141,60 @@ def _build(model: ArchModel, doc: Document) -> ArchSpec:
         source_file=doc.file,
         source_sha256=doc.sha256,
         params=ArchParams(model.params.model_dump(exclude_none=True)),
+        mapping=MappingSpec(model.mapping.split, tuple(
+            MappingOverride(tuple(o.engines), o.layer, None if o.op_kind is None else OpKind(o.op_kind))
+            for o in model.mapping.overrides)),
+        memory=MemorySpec(residency=model.memory.residency),
         static_power=ref(model.static_power),
         baseline=baseline,
     )
 
 
+def _dataflow(model) -> Dataflow:
+    """The mode's dataflow: its preset with the declared changes (archsim.arch.dataflow)."""
+    if model is None:
+        return DEFAULT_DATAFLOW
+    base = PRESETS[model.preset]
+    changes = {}
+    for family in ("conv", "depthwise", "linear", "matmul"):
+        u = getattr(model, family)
+        if u is not None:
+            changes[family] = Unrolling(tuple(u.rows), tuple(u.lanes), tuple(u.stream))
+    for key in ("fill", "fill_cycles"):
+        if getattr(model, key) is not None:
+            changes[key] = getattr(model, key)
+    if model.weight_load is not None:
+        changes["weight_load"] = WeightLoad(model.weight_load.cycles, model.weight_load.prefetch)
+    if changes:
+        changes["name"] = f"{base.name}+" + "+".join(sorted(changes))
+    return replace(base, **changes)
+
+
+def _mapping_problems(model: ArchModel, doc: Document) -> list[Problem]:
+    problems = []
+    engines = list(model.engines)
+    for i, o in enumerate(model.mapping.overrides):
+        where = ("mapping", "overrides", i)
+        if (o.layer is None) == (o.op_kind is None):
+            problems.append(Problem(doc.line_of(where), f"mapping.overrides.{i}",
+                                    "give exactly one of layer (a name or glob) and op_kind"))
+        for name in o.engines:
+            if name not in engines:
+                problems.append(Problem(doc.line_of(where + ("engines",)), f"mapping.overrides.{i}.engines",
+                                        f"{name}: no such engine; {did_you_mean(name, engines)}engines: "
+                                        f"{', '.join(engines)}"))
+    return problems
+
+
 def _cross_checks(model: ArchModel, spec: ArchSpec, doc: Document,
                   search: Sequence[str | os.PathLike]) -> list[Problem]:
-    problems = []
+    problems = _mapping_problems(model, doc)
+    for engine_name, engine in model.engines.items():
+        for mode_name, mode in engine.modes.items():
+            dataflow = spec.engine(engine_name).mode(mode_name).dataflow
+            where = ("engines", engine_name, "modes", mode_name, "dataflow")
+            for field, problem in dataflow.check():
+                problems.append(Problem(doc.line_of(where), ".".join(map(str, where + (field,))), problem))
     for what in HOLDABLE:
         holders = [b.name for b in spec.buffers if what in b.holds]
         if len(holders) != 1:

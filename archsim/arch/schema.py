@@ -19,7 +19,8 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field, ValidationInfo
 
-from archsim.arch.spec import EngineKind
+from archsim.arch.dataflow import DIMS, FILL_WHEN, PRESETS, FormulaError, check_formula
+from archsim.arch.spec import MAPPING_SPLITS, RESIDENCY_POLICIES, EngineKind
 from archsim.arch.units import DIMENSIONS, UnitError, parse_any, parse_quantity, whole
 from archsim.configfile import StrictModel, choice, did_you_mean, integer, nonempty_text, number, text
 from archsim.graph.ir import OpKind, Scheme
@@ -155,6 +156,51 @@ class EnergyEntryModel(StrictModel):
     )
 
 
+def _formula(value: object) -> str:
+    try:
+        check_formula(value)
+    except FormulaError as err:
+        raise ValueError(str(err)) from None
+    return str(value)
+
+
+def _preset_or_mapping(value: object) -> object:
+    return {"preset": value} if isinstance(value, str) else value
+
+
+Formula = Annotated[str, BeforeValidator(_formula)]
+DimName = Annotated[str, choice(DIMS, "loop dim")]
+
+
+class UnrollingModel(StrictModel):
+    rows: list[DimName] = Field(default_factory=list, description="loop dims spread over the engine's rows "
+                                "(G groups, P positions, F filters, C input channels, T kernel taps)")
+    lanes: list[DimName] = Field(default_factory=list, description="loop dims spread over the mode's lanes")
+    stream: list[DimName] = Field(default_factory=list, description="loop dims streamed within one fold "
+                                  "(the others are outer loops: each iteration is a new fold)")
+
+
+class WeightLoadModel(StrictModel):
+    cycles: Formula = Field(description="cycles to load one fold's weights, a formula of R, L, pipeline (e.g. 'R')")
+    prefetch: bool = Field(True, description="loaded under the previous fold's compute (double-buffered weights)")
+
+
+class DataflowModel(StrictModel):
+    """A mode's spatial unrolling (docs/modelling.md, "Dataflow"); a preset name or a preset with changes."""
+
+    preset: Annotated[str, choice(list(PRESETS), "dataflow preset")] = Field(
+        "mat", description=f"base declaration: {', '.join(PRESETS)} (default mat, archsim's original model)")
+    conv: UnrollingModel | None = Field(None, description="dense / pointwise / grouped conv loops")
+    depthwise: UnrollingModel | None = Field(None, description="depthwise conv loops (G = channels)")
+    linear: UnrollingModel | None = Field(None, description="fully connected loops (C = in features)")
+    matmul: UnrollingModel | None = Field(None, description="activation x activation loops (C = inner dim)")
+    fill: Annotated[str, choice(FILL_WHEN, "fill rule")] | None = Field(
+        None, description="when the pipeline fill/drain is paid: tile, fold or layer")
+    fill_cycles: Formula | None = Field(None, description="fill/drain cycles, a formula of R, L, pipeline")
+    weight_load: WeightLoadModel | None = Field(None, description="per-fold weight load, if the array loads "
+                                                "weights into its PEs")
+
+
 class ModeModel(StrictModel):
     op_kinds: list[OpKindName] = Field(min_length=1, description="op kinds this mode runs")
     schemes: list[SchemeName] = Field(min_length=1,
@@ -163,6 +209,9 @@ class ModeModel(StrictModel):
     act_bits: ActBits = Field(description="widest input activation accepted, bits")
     lanes: PositiveInt = Field(description="parallel MACs/ops per row per cycle in this mode")
     energy_per_op: EnergyPerOpRef = Field(description="energy-table entry: J per MAC / shift-add / vector op")
+    dataflow: Annotated[DataflowModel | None, BeforeValidator(_preset_or_mapping)] = Field(
+        None, description="spatial unrolling: a preset name or {preset, conv, depthwise, linear, matmul, fill, "
+                          "fill_cycles, weight_load} (default: the mat preset)")
 
 
 class EngineModel(StrictModel):
@@ -218,6 +267,28 @@ class ParamsModel(StrictModel):
                           "equal-budget baseline only, the simulator does not read it (docs/configs.md)")
 
 
+class MappingOverrideModel(StrictModel):
+    layer: NonEmptyStr | None = Field(None, description="layer name or glob pattern (fnmatch), e.g. 'stages.0.*'")
+    op_kind: OpKindName | None = Field(None, description="every layer of this op kind")
+    engines: list[NonEmptyStr] = Field(min_length=1, description="the engines that may run it (names)")
+
+
+class MappingModel(StrictModel):
+    split: Annotated[str, choice(MAPPING_SPLITS, "split rule")] = Field(
+        "balanced", description="balanced: a splittable layer's filters go to every engine that can run them, in "
+        "the proportions with the fewest cycles (the Trio-ViT 'use all PEs' and M2-ViT scheme splits are special "
+        "cases); by_scheme: each scheme's filters on its one fastest mode")
+    overrides: list[MappingOverrideModel] = Field(default_factory=list, description="pinned mappings, the first "
+                                                  "that matches a layer wins: {layer | op_kind, engines}")
+
+
+class MemoryModel(StrictModel):
+    residency: Annotated[str, choice(RESIDENCY_POLICIES, "residency policy")] = Field(
+        "fit", description="fit: a tensor stays on chip when its producer's and consumers' working sets fit half "
+        "the activation buffer; layer_by_layer: every layer reads its inputs from DRAM and writes its output "
+        "to DRAM (the schedule other tools assume)")
+
+
 class ArchModel(StrictModel):
     name: NonEmptyStr = Field(description="architecture name")
     description: Text = Field("", description="free text; its first line is what `archsim list` shows")
@@ -228,6 +299,8 @@ class ArchModel(StrictModel):
     buffers: dict[str, BufferModel] = Field(min_length=1, description="on-chip buffers by name")
     dram: DramModel = Field(description="off-chip memory")
     interconnect: InterconnectModel = Field(description="on-chip interconnect")
+    mapping: MappingModel = Field(default_factory=MappingModel, description="mapping rules: split, overrides")
+    memory: MemoryModel = Field(default_factory=MemoryModel, description="memory policies: residency")
     params: ParamsModel = Field(default_factory=ParamsModel, description="documented knobs: "
                                 "min_tiles, max_tiles, sat_lane_area_in_mult8")
     baseline: BaselineModel | None = Field(None, description="default comparison point: {arch, policy}")

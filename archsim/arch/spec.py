@@ -8,11 +8,14 @@ may also build them directly.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
+from archsim.arch.dataflow import DEFAULT as DEFAULT_DATAFLOW
+from archsim.arch.dataflow import Dataflow
 from archsim.graph.ir import OpKind, Scheme
 
 
@@ -30,6 +33,10 @@ class EnergyEntry:
     value: float  # J per unit of work, or W for power entries
     unit: str  # as written in the YAML, e.g. "pJ", "pJ/B", "mW"
     source: str  # citation, or "assumed: <why>"
+
+
+MAPPING_SPLITS = ("balanced", "by_scheme")
+RESIDENCY_POLICIES = ("fit", "layer_by_layer")
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class EngineMode:
     act_bits: int
     lanes: int
     energy_per_op: EnergyEntry  # per MAC / shift-add / vector op
+    dataflow: Dataflow = DEFAULT_DATAFLOW  # how MAC families unroll on rows x lanes (archsim.arch.dataflow)
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,38 @@ class ArchParams(Mapping):
 
 
 @dataclass(frozen=True)
+class MappingOverride:
+    """Pin the engines of matching layers: ``layer`` (a name or fnmatch glob) or ``op_kind``."""
+
+    engines: tuple[str, ...]
+    layer: str | None = None
+    op_kind: OpKind | None = None
+
+    def matches(self, name: str, kind: OpKind) -> bool:
+        if self.layer is not None:
+            return fnmatch.fnmatchcase(name, self.layer)
+        return self.op_kind == kind
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    split: str = "balanced"  # MAPPING_SPLITS
+    overrides: tuple[MappingOverride, ...] = ()
+
+    def engines_for(self, name: str, kind: OpKind) -> tuple[str, ...] | None:
+        """The pinned engines of a layer (the first matching override), or None."""
+        for o in self.overrides:
+            if o.matches(name, kind):
+                return o.engines
+        return None
+
+
+@dataclass(frozen=True)
+class MemorySpec:
+    residency: str = "fit"  # RESIDENCY_POLICIES
+
+
+@dataclass(frozen=True)
 class ArchSpec:
     name: str
     clock_hz: float
@@ -158,6 +198,8 @@ class ArchSpec:
     # The design this one is compared against by default: {"arch": path relative to this
     # YAML, "policy": quantization policy name}; None when the YAML names none.
     baseline: dict | None = None
+    mapping: MappingSpec = MappingSpec()
+    memory: MemorySpec = MemorySpec()
     source_sha256: str = ""  # sha256 of the YAML's bytes: how results identify the config ("" when built in code)
 
     @property

@@ -88,6 +88,7 @@ class WorkDims:
     filters: int  # per group
     reduction: int
     ops_per_element: int = 1
+    taps: int = 1  # kernel taps kh*kw of a conv's reduction (reduction = in channels per group x taps)
 
     @property
     def total_filters(self) -> int:
@@ -125,7 +126,7 @@ def work_dims(layer: Layer) -> WorkDims:
     g = layer.groups
     if g < 1 or c_in % g or c_out % g:
         raise ValueError(f"{layer.name}: groups={g} must divide in channels {c_in} and out channels {c_out}")
-    return WorkDims(k, g, positions, c_out // g, (c_in // g) * kh * kw)
+    return WorkDims(k, g, positions, c_out // g, (c_in // g) * kh * kw, taps=kh * kw)
 
 
 # -- needs: what an engine mode must accept ---------------------------------------------

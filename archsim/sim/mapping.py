@@ -1,16 +1,30 @@
-"""Mapping: which engine(s) and mode run each layer (a pure function of layer + spec).
+"""Mapping: which engine(s) and mode run each layer, and which filters each one takes (pure functions).
 
 Rules (docs/modelling.md, "Mapping"):
-- a mode is eligible when the layer's kind is in its ``op_kinds``, the layer's weight bits
-  <= ``weight_bits`` (vector kinds and matmuls have no weights and ignore weight bits; a
-  matmul's operands are both activations, checked by act bits), act bits <= ``act_bits`` and the
-  filters' scheme is in ``schemes``;
-- among eligible modes the fastest (fewest closed-form cycles incl. one pipeline fill)
-  wins; among equally fast modes the one with the lower energy per op (a 4-bit depthwise
-  layer too narrow to use the single mode's extra lanes still runs in single mode), then
-  the engine (then mode) listed first in the spec;
-- a pointwise/grouped/linear layer whose filters mix APoT and uniform is split: each
-  scheme's filters form their own stream on their own fastest mode, run concurrently.
+
+- **Eligibility.** A mode can run a group of filters when it accepts their need
+  (:func:`archsim.arch.coverage.mode_supports`: kind listed, scheme listed, act bits and weight
+  bits within the mode's); the filter groups come from the op-kind rule table
+  (:func:`archsim.graph.opkinds.filter_groups`: uniform filters, APoT filters). An override of
+  the architecture's ``mapping:`` pins the engines a layer may use.
+- **Closed-form estimate.** A stream's time is its filters as one tile of the mode's dataflow
+  (:func:`archsim.sim.latency.compute_cycles`, one fill); an engine's time is the sum of its
+  streams; a layer's time is its slowest engine. Ties: lower energy per op, then the engine and
+  mode listed first.
+- **Not splittable** (dense, depthwise, matmul, vector kinds): the fastest single mode that accepts
+  every filter group.
+- **Splittable** (pointwise, grouped, linear; the rule table's ``splittable``), ``split: by_scheme``:
+  each scheme's filters on its one fastest mode, run concurrently (the M2-ViT scheme split: uniform
+  filters on the MPMA, APoT filters on the SAT). ``split: balanced`` (the default): the candidates
+  are that by-scheme mapping, every single mode that accepts all the filters, and a balanced split
+  in which each group's filters are shared by every engine that can run them (for each group in
+  turn, every split at whole row blocks is tried when two engines can take it, a greedy block
+  assignment when more can); the fewest cycles win (ties: fewer streams, then the order above), so
+  a split is never slower than either engine alone. The Trio-ViT "use all PEs" rule (pointwise on
+  the MAT and the R-PE together) is the balanced split of a layer two engines accept. Filters are
+  assigned in channel order: each engine takes a contiguous run of each group's filter list, in
+  spec order. Two groups on one engine and mode form one stream.
+- Every mapping records why it was chosen (``LayerMapping.reason``, in the result).
 """
 
 from __future__ import annotations
@@ -23,30 +37,32 @@ import numpy as np
 
 from archsim.arch.coverage import mode_supports
 from archsim.arch.spec import ArchSpec, EngineMode, EngineSpec
-from archsim.graph.ir import VECTOR_KINDS, Layer, OpKind, Scheme, layers
+from archsim.graph.ir import VECTOR_KINDS, Layer, Scheme, layers
 from archsim.graph.opkinds import FilterGroup, WorkDims, filter_groups, rule, work_dims
 from archsim.sim.errors import MappingError
-from archsim.sim.latency import compute_cycles
+from archsim.sim.latency import compute_cycles, spatial_unit
 
 
 @dataclass(frozen=True)
 class Stream:
-    """One engine's share of a layer: a set of filters with one scheme, on one mode."""
+    """One engine's share of a layer: a set of filters on one mode."""
 
     engine: str
     mode: str
-    scheme: Scheme
+    scheme: Scheme  # the scheme of its filters (the first group's when a mode takes several)
     dims: WorkDims  # this stream's loop bounds (filters = its filters per group)
     n_filters: int  # its filters in total (0 for vector kinds)
     ops: int  # MACs, shift-adds or vector ops it executes
     cycles: int  # closed form for the whole stream as one tile (incl. one pipeline fill)
     weight_bytes: int  # its weights as stored
+    filters: tuple[int, ...] | None = None  # the output filters it computes, in channel order (None: all / vector)
 
 
 @dataclass(frozen=True)
 class LayerMapping:
     layer: str
     streams: tuple[Stream, ...]
+    reason: str = ""  # why this mapping (the rule and the alternatives' cycles)
 
     @property
     def engines(self) -> list[str]:
@@ -57,27 +73,39 @@ class LayerMapping:
         return "+".join(s.mode for s in self.streams)
 
 
+def mode_accepts(mode: EngineMode, group: FilterGroup) -> bool:
+    """The coverage check's rule (archsim.arch.coverage.mode_supports) on one filter group's need."""
+    return mode_supports(mode, group.need)
+
+
 def _group_dims(dims: WorkDims, n_filters: int) -> WorkDims:
     if dims.kind in VECTOR_KINDS:
         return dims
     return replace(dims, filters=math.ceil(n_filters / dims.groups))
 
 
-def mode_accepts(mode: EngineMode, group: FilterGroup) -> bool:
-    """The coverage check's rule (archsim.arch.coverage.mode_supports) on one filter group's need."""
-    return mode_supports(mode, group.need)
+def _cycles(engine: EngineSpec, mode: EngineMode, dims: WorkDims) -> int:
+    return compute_cycles(dims, engine.rows, mode.lanes, engine.pipeline_cycles, mode.dataflow)
 
 
-def _fastest(spec: ArchSpec, layer: Layer, dims: WorkDims, groups: list[FilterGroup]):
-    """The (engine, mode, cycles) accepting every group with the fewest cycles.
+def _engines(spec: ArchSpec, layer: Layer) -> list[EngineSpec]:
+    pinned = spec.mapping.engines_for(layer.name, layer.kind)
+    if pinned is None:
+        return list(spec.engines)
+    return [e for e in spec.engines if e.name in pinned]
+
+
+def _fastest(engines: list[EngineSpec], dims: WorkDims, groups: list[FilterGroup], n_filters: int | None = None):
+    """The (engine, mode, cycles) accepting every group with the fewest cycles for ``n_filters`` (default all).
 
     Ties: lower energy per op, then spec order (the first of equal keys is kept).
     """
     best, best_key = None, None
-    for engine in spec.engines:
+    gdims = dims if n_filters is None else _group_dims(dims, n_filters)
+    for engine in engines:
         for mode in engine.modes:
             if all(mode_accepts(mode, g) for g in groups):
-                cycles = compute_cycles(dims, engine.rows, mode.lanes, engine.pipeline_cycles)
+                cycles = _cycles(engine, mode, gdims)
                 key = (cycles, mode.energy_per_op.value)
                 if best_key is None or key < best_key:
                     best, best_key = (engine, mode, cycles), key
@@ -95,71 +123,196 @@ def _describe_modes(spec: ArchSpec) -> str:
     return "; ".join(out) or "none"
 
 
-def _no_mode(spec: ArchSpec, layer: Layer, groups: list[FilterGroup]) -> MappingError:
+def _no_mode(spec: ArchSpec, layer: Layer, groups: list[FilterGroup], pinned: bool) -> MappingError:
     needs = ", ".join(f"{g.n_filters} {g.need.scheme.value} filters at {g.need.weight_bits} bits" for g in groups)
+    where = " among the engines its mapping override allows" if pinned else ""
     return MappingError(
         f"layer {layer.name!r} (kind {layer.kind.value}, weight_bits {layer.weight_bits}, act_bits {layer.act_bits}, "
-        f"needs {needs}) fits no engine mode of {spec.name!r}; the arch offers: {_describe_modes(spec)}"
+        f"needs {needs}) fits no engine mode of {spec.name!r}{where}; the arch offers: {_describe_modes(spec)}"
     )
 
 
-def _stream(layer: Layer, dims: WorkDims, engine: EngineSpec, mode: EngineMode, g: FilterGroup, cycles: int) -> Stream:
+# -- building streams ----------------------------------------------------------------------------
+def _group_filters(layer: Layer, groups: list[FilterGroup]) -> list[np.ndarray]:
+    """Each group's filters in channel order (uniform / APoT by the layer's apot_mask)."""
+    q = layer.quant
+    mask = None if q is None else q.apot_mask
+    if len(groups) == 1 or mask is None:
+        return [np.arange(groups[0].n_filters)] if groups[0].n_filters else [np.zeros(0, dtype=np.int64)]
+    return [np.flatnonzero(mask) if g.need.scheme == Scheme.APOT else np.flatnonzero(~mask) for g in groups]
+
+
+def _stream(layer: Layer, dims: WorkDims, engine: EngineSpec, mode: EngineMode,
+            parts: list[tuple[FilterGroup, np.ndarray]]) -> Stream:
+    """A stream of ``engine``/``mode`` computing the given (group, filters) parts."""
     if layer.kind in VECTOR_KINDS:
-        return Stream(engine.name, mode.name, g.need.scheme, dims, 0, dims.ops, cycles, 0)
-    ops = g.n_filters * dims.positions * dims.reduction
+        group = parts[0][0]
+        return Stream(engine.name, mode.name, group.need.scheme, dims, 0, dims.ops, _cycles(engine, mode, dims), 0)
+    filters = np.sort(np.concatenate([f for _, f in parts])) if parts else np.zeros(0, dtype=np.int64)
+    n = int(filters.size)
+    gdims = _group_dims(dims, n)
+    per_filter = math.prod(layer.weight_shape[1:]) if layer.weight_shape else dims.reduction
     weight_bytes = 0
-    if layer.kind != OpKind.MATMUL:
-        per_filter = math.prod(layer.weight_shape[1:]) if layer.weight_shape else dims.reduction
-        weight_bytes = math.ceil(g.n_filters * per_filter * g.stored_bits / 8)
-    return Stream(engine.name, mode.name, g.need.scheme, _group_dims(dims, g.n_filters), g.n_filters, ops, cycles,
-                  weight_bytes)
+    if layer.weight_shape is not None:  # matmuls have no weights
+        weight_bytes = math.ceil(sum(f.size * g.stored_bits for g, f in parts) * per_filter / 8)
+    scheme = parts[0][0].need.scheme
+    every = n == dims.total_filters
+    return Stream(engine.name, mode.name, scheme, gdims, n, n * dims.positions * dims.reduction,
+                  _cycles(engine, mode, gdims), weight_bytes, None if every else tuple(int(f) for f in filters))
+
+
+def _streams(layer: Layer, dims: WorkDims, assignment: dict[tuple[str, str], list[tuple[FilterGroup, np.ndarray]]],
+             engines: list[EngineSpec]) -> tuple[Stream, ...]:
+    """Streams of an assignment {(engine, mode): [(group, filters)]}, in spec order, empty parts dropped."""
+    out = []
+    for engine in engines:
+        for mode in engine.modes:
+            parts = [(g, f) for g, f in assignment.get((engine.name, mode.name), []) if f.size]
+            if parts:
+                out.append(_stream(layer, dims, engine, mode, parts))
+    return tuple(out)
+
+
+def _layer_time(streams: tuple[Stream, ...]) -> int:
+    per_engine: dict[str, int] = {}
+    for s in streams:
+        per_engine[s.engine] = per_engine.get(s.engine, 0) + s.cycles
+    return max(per_engine.values(), default=0)
+
+
+# -- candidates of a splittable layer -------------------------------------------------------------
+def _by_scheme(layer, dims, groups, filters, engines) -> tuple[Stream, ...] | None:
+    assignment: dict = {}
+    for g, f in zip(groups, filters):
+        best = _fastest(engines, dims, [g], g.n_filters)
+        if best is None:
+            return None
+        assignment.setdefault((best[0].name, best[1].name), []).append((g, f))
+    return _streams(layer, dims, assignment, engines)
+
+
+def _candidates(engines: list[EngineSpec], dims: WorkDims, group: FilterGroup) -> list[tuple[EngineSpec, EngineMode]]:
+    """Per engine, its fastest mode for ``group`` alone (engines in spec order)."""
+    out = []
+    for engine in engines:
+        best = _fastest([engine], dims, [group], group.n_filters)
+        if best is not None:
+            out.append((best[0], best[1]))
+    return out
+
+
+def _unit(layer: Layer, dims: WorkDims, engine: EngineSpec, mode: EngineMode) -> int:
+    """Filters one pass of the engine covers in this layer (a row / lane block, times the groups)."""
+    family = rule(layer.kind).family
+    dim = "G" if family.value == "depthwise" else "F"
+    return max(1, spatial_unit(mode.dataflow, family, dim, engine.rows, mode.lanes)) * dims.groups
+
+
+def _balanced(layer, dims, groups, filters, engines) -> tuple[Stream, ...] | None:
+    """Each group's filters shared by every engine that can run them (see the module docstring)."""
+    cands = [_candidates(engines, dims, g) for g in groups]
+    if any(not c for c in cands):
+        return None
+    counts = [[0] * len(c) for c in cands]  # filters of group i on its candidate j
+    for i, g in enumerate(groups):  # start: every group on its first candidate
+        counts[i][0] = g.n_filters
+
+    def assignment() -> dict:
+        out: dict = {}
+        for i, g in enumerate(groups):
+            start = 0
+            for (engine, mode), n in zip(cands[i], counts[i]):
+                out.setdefault((engine.name, mode.name), []).append((g, filters[i][start:start + n]))
+                start += n
+        return out
+
+    def time() -> int:
+        return _layer_time(_streams(layer, dims, assignment(), engines))
+
+    for _ in range(2):  # coordinate descent over the groups: a second pass sees the others' final split
+        for i, g in enumerate(groups):
+            n_total, c = g.n_filters, cands[i]
+            units = [_unit(layer, dims, e, m) for e, m in c]
+            if len(c) == 1:
+                continue
+            if len(c) == 2:
+                splits = sorted({min(n_total, k * units[0]) for k in range(n_total // units[0] + 2)}
+                                | {max(0, n_total - k * units[1]) for k in range(n_total // units[1] + 2)})
+                best = None
+                for n0 in splits:
+                    counts[i] = [n0, n_total - n0]
+                    key = (time(), n0 != n_total)  # ties: everything on the first candidate
+                    if best is None or key < best[0]:
+                        best = (key, n0)
+                counts[i] = [best[1], n_total - best[1]]
+                continue
+            counts[i] = [0] * len(c)
+            remaining = n_total
+            while remaining:  # greedy: the next block to the candidate that then finishes first
+                trials = []
+                for j in range(len(c)):
+                    block = min(units[j], remaining)
+                    counts[i][j] += block
+                    trials.append((time(), j, block))
+                    counts[i][j] -= block
+                _, j, block = min(trials)
+                counts[i][j] += block
+                remaining -= block
+    return _streams(layer, dims, assignment(), engines)
+
+
+def _describe(streams: tuple[Stream, ...]) -> str:
+    return ", ".join(f"{s.engine}.{s.mode} {s.n_filters} filters {s.cycles:,} cy" for s in streams)
 
 
 def map_layer(layer: Layer, spec: ArchSpec) -> LayerMapping:
-    """Choose engine(s) and mode(s) for one layer; raise MappingError when nothing fits."""
+    """Choose engine(s), mode(s) and filters for one layer; raise MappingError when nothing fits."""
     dims = work_dims(layer)
     try:
         groups = filter_groups(layer, dims)
     except ValueError as exc:
         raise MappingError(str(exc)) from exc
-    if len(groups) > 1 and rule(layer.kind).splittable:
-        streams = []
-        for g in groups:
-            gdims = _group_dims(dims, g.n_filters)
-            best = _fastest(spec, layer, gdims, [g])
-            if best is None:
-                raise _no_mode(spec, layer, [g])
-            streams.append(_stream(layer, dims, best[0], best[1], g, best[2]))
-        return LayerMapping(layer.name, tuple(streams))
-    best = _fastest(spec, layer, dims, groups)
-    if best is None:
-        raise _no_mode(spec, layer, groups)
-    engine, mode, cycles = best
-    if len(groups) == 1:
-        return LayerMapping(layer.name, (_stream(layer, dims, engine, mode, groups[0], cycles),))
-    # one mode handles every scheme: a single stream carrying all filters
-    merged = FilterGroup(replace(groups[0].need, weight_bits=max(g.need.weight_bits or 0 for g in groups)),
-                         dims.total_filters, max(g.stored_bits for g in groups))
-    stream = _stream(layer, dims, engine, mode, merged, cycles)
-    return LayerMapping(layer.name, (replace(stream, weight_bytes=layer.weight_bytes),))
+    engines = _engines(spec, layer)
+    pinned = spec.mapping.engines_for(layer.name, layer.kind) is not None
+    if not rule(layer.kind).splittable:
+        best = _fastest(engines, dims, groups)
+        if best is None:
+            raise _no_mode(spec, layer, groups, pinned)
+        engine, mode, _ = best
+        parts = list(zip(groups, _group_filters(layer, groups)))
+        stream = _stream(layer, dims, engine, mode, parts)
+        return LayerMapping(layer.name, (stream,), f"not splittable: fastest mode {engine.name}.{mode.name}")
+    filters = _group_filters(layer, groups)
+    options: list[tuple[str, tuple[Stream, ...]]] = []
+    by_scheme = _by_scheme(layer, dims, groups, filters, engines)
+    if by_scheme is not None:
+        options.append(("by scheme", by_scheme))
+    if spec.mapping.split == "balanced":
+        single = _fastest(engines, dims, groups)
+        if single is not None:
+            options.append((f"alone on {single[0].name}.{single[1].name}",
+                            _streams(layer, dims, {(single[0].name, single[1].name): list(zip(groups, filters))},
+                                     engines)))
+        balanced = _balanced(layer, dims, groups, filters, engines)
+        if balanced is not None:
+            options.append(("balanced", balanced))
+    if not options:
+        raise _no_mode(spec, layer, groups, pinned)
+    ranked = sorted(range(len(options)), key=lambda k: (_layer_time(options[k][1]), len(options[k][1]), k))
+    label, streams = options[ranked[0]]
+    others = "; ".join(f"{options[k][0]} {_layer_time(options[k][1]):,} cy" for k in ranked[1:]
+                       if options[k][1] != streams)
+    reason = f"{spec.mapping.split}: {label}, {_layer_time(streams):,} cy ({_describe(streams)})"
+    return LayerMapping(layer.name, streams, reason + (f"; vs {others}" if others else ""))
 
 
 def stream_filters(layer: Layer, stream: Stream) -> np.ndarray | None:
-    """The output filters a stream computes, in channel order (None for vector kinds: every element).
-
-    A stream that carries every filter of the layer takes them all; a scheme stream of a split
-    layer takes the filters whose ``quant.apot_mask`` says that scheme.
-    """
+    """The output filters a stream computes, in channel order (None for vector kinds: every element)."""
     if layer.kind in VECTOR_KINDS:
         return None
-    mask = None if layer.quant is None else layer.quant.apot_mask
-    if mask is None or stream.n_filters == mask.size:
+    if stream.filters is None:
         return np.arange(stream.n_filters)
-    selected = np.flatnonzero(mask) if stream.scheme == Scheme.APOT else np.flatnonzero(~mask)
-    if selected.size != stream.n_filters:
-        raise MappingError(f"{layer.name}: stream {stream.engine}.{stream.mode} has {stream.n_filters} filters, "
-                           f"the layer has {selected.size} {stream.scheme.value} filters")
-    return selected
+    return np.asarray(stream.filters, dtype=np.int64)
 
 
 def map_graph(graph: nx.DiGraph, spec: ArchSpec) -> dict[str, LayerMapping]:

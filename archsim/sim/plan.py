@@ -19,7 +19,8 @@ import networkx as nx
 
 from archsim.arch.spec import ArchSpec
 from archsim.graph.ir import VECTOR_KINDS, Layer, OpKind, graph_outputs, layers, tensor_bytes
-from archsim.sim.latency import compute_cycles
+from archsim.graph.opkinds import rule
+from archsim.sim.latency import compute_cycles, spatial_unit
 from archsim.sim.mapping import LayerMapping, Stream
 
 DEFAULT_MIN_TILES = 4  # [choice] enough tiles to overlap DMA with compute
@@ -116,9 +117,15 @@ def split_units(total: int, parts: int, unit: int) -> list[int]:
 
 
 def _filter_unit(layer: Layer, stream: Stream, spec: ArchSpec) -> int:
-    """Filters one pass of the engine covers: rows (filters across rows) or lanes (depthwise)."""
+    """Filters (depthwise: channels) one pass of the engine covers: its rows or lanes when the mode's
+    dataflow unrolls them there, else 1 (archsim.sim.latency.spatial_unit)."""
+    return _unit(layer, stream, spec, "G" if layer.kind == OpKind.CONV_DEPTHWISE else "F")
+
+
+def _unit(layer: Layer, stream: Stream, spec: ArchSpec, dim: str) -> int:
     engine = spec.engine(stream.engine)
-    return engine.mode(stream.mode).lanes if layer.kind == OpKind.CONV_DEPTHWISE else engine.rows
+    mode = engine.mode(stream.mode)
+    return spatial_unit(mode.dataflow, rule(layer.kind).family, dim, engine.rows, mode.lanes)
 
 
 def _filter_blocks(layer: Layer, mapping: LayerMapping, spec: ArchSpec) -> int:
@@ -163,7 +170,7 @@ def plan_layer(layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, 
     if streamed:
         n_p = max(max_tiles // n_f, math.ceil(streamed / max(1, acap // 4)))
     n_p = max(1, min(n_p, positions))
-    pos_unit = spec.engine(streams[0].engine).rows if depthwise else 1
+    pos_unit = 1 if layer.kind in VECTOR_KINDS else _unit(layer, streams[0], spec, "P")
 
     in_chunks = split(dram_in, n_f) if depthwise else [dram_in] * n_f
     out_chunks = split(layer.output_bytes if output_to_dram else 0, n_f)
@@ -178,8 +185,10 @@ def plan_layer(layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, 
             for s, chunks in zip(streams, stream_chunks):
                 dims_j, filters_j = chunks[j]
                 engine = spec.engine(s.engine)
+                mode = engine.mode(s.mode)
                 tile_dims = replace(dims_j, positions=p)
-                cycles.append(compute_cycles(tile_dims, engine.rows, engine.mode(s.mode).lanes, engine.pipeline_cycles))
+                cycles.append(compute_cycles(tile_dims, engine.rows, mode.lanes, engine.pipeline_cycles, mode.dataflow,
+                                             first_tile=(j, i) == (0, 0)))
                 ops.append(tile_dims.ops if layer.kind in VECTOR_KINDS else filters_j * p * dims_j.reduction)
             tiles.append(Tile(pos_ranges[i], tuple(r[j] for r in filter_ranges),
                               chunk_bytes[j] if i == 0 else 0, chunk_bytes[j] if i == n_p - 1 else 0,
