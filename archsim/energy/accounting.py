@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from archsim.arch.spec import ArchSpec, EngineKind, EngineMode, EnergyEntry
 from archsim.graph.access import relu_steps
-from archsim.graph.ir import VECTOR_KINDS, Layer, OpKind, tensor_bytes
+from archsim.graph.ir import VECTOR_KINDS, Layer, OpKind
 
 STATIC_KEY = "static"
 DRAM_KEY = "dram"
@@ -77,8 +77,7 @@ def buffer_traffic(layer: Layer, streams, spec: ArchSpec, dram_in_bytes: int, dr
             t.add(wbuf, reads=s.weight_bytes * math.ceil(positions / rows))
             t.add(abuf, reads=in_bytes)
         elif layer.kind == OpKind.MATMUL:  # operand B plays the weights' role
-            b_bytes = tensor_bytes(layer.in_shapes[1], layer.act_bits) if len(layer.in_shapes) > 1 else 0
-            a_bytes = in_bytes - b_bytes
+            a_bytes, b_bytes = layer.operand_bytes(0), layer.operand_bytes(1)
             t.add(abuf, reads=a_bytes * math.ceil(s.dims.filters / rows) + b_bytes * math.ceil(positions / rows))
         else:
             t.add(wbuf, reads=s.weight_bytes * math.ceil(positions / rows))

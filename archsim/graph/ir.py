@@ -272,9 +272,17 @@ class Layer:
             return self.out_shape[-1]
         return self.out_shape[1]
 
+    def port_bytes(self, port: int) -> int:
+        """Bytes port ``port`` reads, at its own width (an 8-bit q beside an int32 kv is read as 8 bit)."""
+        return tensor_bytes(self.in_shapes[port], self.in_bits[port])
+
     @property
     def input_bytes(self) -> int:
-        return sum(tensor_bytes(s, self.act_bits) for s in self.in_shapes)
+        return sum(self.port_bytes(p) for p in range(len(self.in_shapes)))
+
+    def operand_bytes(self, operand: int) -> int:
+        """Bytes an operand's ports read."""
+        return sum(self.port_bytes(p) for p in self.operands[operand].ports)
 
     @property
     def output_bytes(self) -> int:

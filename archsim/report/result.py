@@ -26,6 +26,7 @@ class LayerResult:
     energy_breakdown_j: dict[str, float]
     apot_fraction: float = 0.0
     tiles: int = 0
+    mapping: str = ""  # why the mapper chose these engines and this split (archsim.sim.mapping)
 
     @property
     def cycles(self) -> int:

@@ -18,13 +18,18 @@ from dataclasses import dataclass, replace
 import networkx as nx
 
 from archsim.arch.spec import ArchSpec
-from archsim.graph.ir import VECTOR_KINDS, Layer, OpKind, graph_outputs, layers, tensor_bytes
+from archsim.graph.ir import VECTOR_KINDS, Layer, OpKind, graph_outputs, layers
 from archsim.graph.opkinds import rule
 from archsim.sim.latency import compute_cycles, spatial_unit
 from archsim.sim.mapping import LayerMapping, Stream
 
 DEFAULT_MIN_TILES = 4  # [choice] enough tiles to overlap DMA with compute
 DEFAULT_MAX_TILES = 16  # [choice] bounds events per layer (simulation speed)
+# Buffer shares [choice, docs/modelling.md "Memory model"]; double buffering as in Trio-ViT's ping-pong
+# activation buffers and every tiled accelerator since (one half computes while the other loads):
+RESIDENT_SHARE = 2  # a tensor stays on chip when working sets fit 1/2 of the activation buffer (the rest: tiles in flight)
+WEIGHT_CHUNK_SHARE = 2  # a weight chunk is at most 1/2 of the weight buffer: the next chunk loads while this one computes
+TILE_STREAM_SHARE = 4  # a tile streams at most 1/4 of the activation buffer: two tiles in flight in the other half
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,10 @@ def working_set_bytes(layer: Layer) -> int:
 
 
 def spilled_tensors(graph: nx.DiGraph, spec: ArchSpec) -> set[str]:
-    """Producers whose output does not stay in the activation buffer."""
-    usable = spec.buffer_for("activations").capacity_bytes // 2
+    """Producers whose output does not stay in the activation buffer (every one under ``layer_by_layer``)."""
+    if spec.memory.residency == "layer_by_layer":
+        return {u for u in graph.nodes if graph.out_degree(u)}
+    usable = spec.buffer_for("activations").capacity_bytes // RESIDENT_SHARE
     ws = {n: working_set_bytes(graph.nodes[n]["layer"]) for n in graph.nodes}
     return {u for u in graph.nodes
             if graph.out_degree(u) and (ws[u] > usable or any(ws[v] > usable for v in graph.successors(u)))}
@@ -84,7 +91,7 @@ def dram_input_bytes(graph: nx.DiGraph, layer: Layer, spilled: set[str]) -> int:
     for u in sorted(graph.predecessors(layer.name)):
         if u in spilled:
             ports.extend(graph.edges[u, layer.name]["ports"])
-    return sum(tensor_bytes(layer.in_shapes[p], layer.act_bits) for p in ports)
+    return sum(layer.port_bytes(p) for p in ports)
 
 
 def compulsory_dram_bytes(graph: nx.DiGraph) -> tuple[int, int]:
@@ -92,7 +99,7 @@ def compulsory_dram_bytes(graph: nx.DiGraph) -> tuple[int, int]:
     read = 0
     for layer in layers(graph):
         read += layer.weight_bytes
-        read += sum(tensor_bytes(layer.in_shapes[p], layer.act_bits) for p in layer.external_ports)
+        read += sum(layer.port_bytes(p) for p in layer.external_ports)
     write = sum(graph.nodes[n]["layer"].output_bytes for n in graph_outputs(graph))
     return read, write
 
@@ -149,7 +156,7 @@ def plan_layer(layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, 
     # filter chunks: at least enough to fit half the weight buffer (double buffering); up to
     # min_tiles whole row blocks to overlap weight loading with compute when that costs no
     # extra DRAM reads of the inputs (inputs on-chip, or depthwise: channels split the input)
-    fit = math.ceil(weights / max(1, wcap // 2)) if weights else 1
+    fit = math.ceil(weights / max(1, wcap // WEIGHT_CHUNK_SHARE)) if weights else 1
     n_f = fit
     if weights and (dram_in == 0 or depthwise):
         n_f = max(fit, min(min_tiles, _filter_blocks(layer, mapping, spec)))
@@ -168,7 +175,7 @@ def plan_layer(layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, 
     streamed = in_per_pass + out_per_pass
     n_p = 1
     if streamed:
-        n_p = max(max_tiles // n_f, math.ceil(streamed / max(1, acap // 4)))
+        n_p = max(max_tiles // n_f, math.ceil(streamed / max(1, acap // TILE_STREAM_SHARE)))
     n_p = max(1, min(n_p, positions))
     pos_unit = 1 if layer.kind in VECTOR_KINDS else _unit(layer, streams[0], spec, "P")
 

@@ -152,7 +152,7 @@ def _layer_results(graph, spec, plans, scheduler, period):
             macs=macs, elements=math.prod(layer.out_shape),
             dram_read_bytes=rec.dram_read_bytes, dram_write_bytes=rec.dram_write_bytes,
             buffer_bytes=traffic.total, energy_j=sum(parts.values()), energy_breakdown_j=parts,
-            apot_fraction=layer.apot_fraction, tiles=len(plan.tiles),
+            apot_fraction=layer.apot_fraction, tiles=len(plan.tiles), mapping=plan.mapping.reason,
         ))
     return results, op_energy
 

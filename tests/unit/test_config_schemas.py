@@ -40,6 +40,12 @@ def test_arch_schema_covers_every_mapping():
         "InterconnectModel",
         "ParamsModel",
         "BaselineModel",
+        "DataflowModel",
+        "UnrollingModel",
+        "WeightLoadModel",
+        "MappingModel",
+        "MappingOverrideModel",
+        "MemoryModel",
     }
 
 
