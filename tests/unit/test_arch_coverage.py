@@ -75,7 +75,8 @@ def test_baseline_rejects_apot_filters_naming_its_modes(baseline):
     problems = check_supports(baseline, graph_needs(_m2q_graph()))
     assert problems == [
         "conv_pointwise with 4-bit APoT filters and 8-bit activations: no engine mode supports it "
-        "(modes for conv_pointwise: mat.int8 [uniform; weights <= 8 bit, acts <= 8 bit])"
+        "(modes for conv_pointwise: mat.int8 [uniform; weights <= 8 bit, acts <= 8 bit], "
+        "rpe.pw [uniform; weights <= 8 bit, acts <= 8 bit])"
     ]
 
 

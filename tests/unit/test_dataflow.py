@@ -4,6 +4,7 @@ splits; per-port bit widths; the residency policy."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,19 +148,14 @@ def test_a_split_is_never_slower_than_either_engine_alone(rows, lanes, filters):
 
 
 def test_split_values_are_computed_on_both_engines():
+    """uniform_int8's R-PE also runs pointwise layers (Trio-ViT "use all PEs"): each array computes its filters."""
     from toy_fixtures import toy_build
 
     from archsim.arch.loader import load_arch
     from archsim.functional.executor import Executor
 
     _, graph = toy_build("uniform_w8a8")
-    base = load_arch(__import__("pathlib").Path(__file__).resolve().parents[2] / "arch_configs" / "uniform_int8.yaml")
-    mat = base.engine("mat")
-    pw = replace(mat.mode("int8"), name="pw", op_kinds=frozenset({OpKind.CONV_POINTWISE}))
-    rpe = base.engine("rpe")
-    spec = base.with_changes(engines=tuple(replace(e, modes=e.modes + (pw,)) if e is rpe else e
-                                           for e in base.engines))
-    result = simulate(graph, spec)
+    result = simulate(graph, load_arch(Path(__file__).resolve().parents[2] / "arch_configs" / "uniform_int8.yaml"))
     split = [r for r in result.layers if sorted(r.engines) == ["mat", "rpe"]]
     assert split, "some pointwise layer uses both arrays"
     reference = Executor(graph).run(result.values["input"])
