@@ -178,10 +178,28 @@ def plan_layer(layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, 
         n_p = max(max_tiles // n_f, math.ceil(streamed / max(1, acap // TILE_STREAM_SHARE)))
     n_p = max(1, min(n_p, positions))
     pos_unit = 1 if layer.kind in VECTOR_KINDS else _unit(layer, streams[0], spec, "P")
+    args = (layer, streams, stream_chunks, chunk_bytes, spec, dram_in, output_to_dram, n_f, positions, pos_unit)
+    tiles = _tiles(*args, n_p)
+    if streamed and any(spec.engine(s.engine).mode(s.mode).dataflow.weight_load for s in streams):
+        # an array that loads weights per fold reloads them in every position tile: choose the position
+        # tiling with the shortest estimated time (docs/modelling.md "Memory model"), ties to more tiles
+        least = max(1, math.ceil(streamed / max(1, acap // TILE_STREAM_SHARE)))
+        options = sorted({n_p, least} | {c for c in (2**k for k in range(8)) if least < c < n_p})
+        estimates = {c: _estimate(_tiles(*args, c) if c != n_p else tiles, spec) for c in options}
+        best = min(options, key=lambda c: (estimates[c], -c))
+        if best != n_p:
+            tiles = _tiles(*args, best)
+    return LayerPlan(layer.name, index, mapping, dram_in, output_to_dram, tuple(tiles))
 
+
+def _tiles(layer, streams, stream_chunks, chunk_bytes, spec, dram_in, output_to_dram, n_f, positions, pos_unit,
+           n_p) -> list[Tile]:
+    """The n_f x n_p tiles: per filter chunk, its position chunks (whole units of ``pos_unit``)."""
+    depthwise = layer.kind == OpKind.CONV_DEPTHWISE
     in_chunks = split(dram_in, n_f) if depthwise else [dram_in] * n_f
     out_chunks = split(layer.output_bytes if output_to_dram else 0, n_f)
     pos_chunks = split_units(positions, n_p, pos_unit)
+    n_p = len(pos_chunks)
     pos_ranges = _ranges(pos_chunks)
     filter_ranges = [_ranges([f for _, f in chunks]) for chunks in stream_chunks]
     tiles = []
@@ -200,7 +218,18 @@ def plan_layer(layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, 
             tiles.append(Tile(pos_ranges[i], tuple(r[j] for r in filter_ranges),
                               chunk_bytes[j] if i == 0 else 0, chunk_bytes[j] if i == n_p - 1 else 0,
                               ins[i], outs[i], tuple(cycles), tuple(ops)))
-    return LayerPlan(layer.name, index, mapping, dram_in, output_to_dram, tuple(tiles))
+    return tiles
+
+
+def _estimate(tiles: list[Tile], spec: ArchSpec) -> float:
+    """Estimated cycles of a layer's tiles with double buffering: the first tile's load, then the larger of
+    the compute (its streams concurrent) and the remaining DRAM traffic, then the last tile's write-back."""
+    per_cycle = spec.dram.peak_bandwidth_bytes_per_s / spec.clock_hz
+    first = (tiles[0].weight_load_bytes + tiles[0].input_bytes) / per_cycle
+    last = tiles[-1].output_bytes / per_cycle
+    total = sum(t.weight_load_bytes + t.input_bytes + t.output_bytes for t in tiles) / per_cycle
+    compute = sum(max(t.cycles, default=0) for t in tiles)
+    return first + max(compute, total - first - last) + last
 
 
 def _ranges(sizes: list[int]) -> list[tuple[int, int]]:

@@ -61,7 +61,7 @@ def _build_graph():
     try:  # the lead is moving build_graph to archsim.frontend.build
         from archsim.frontend.build import build_graph
     except ImportError:
-        from archsim.graph.build import build_graph  # before the frontend move
+        from archsim.graph.build import build_graph  # before the frontend move  # noqa: F401
     workload = load_workload(WORKLOAD, policy=POLICY)
     return workload, build_graph(workload, quality_samples=0)
 
@@ -71,8 +71,9 @@ def conv_dims(layer) -> dict:
     _, c, iy, ix = layer.in_shapes[0]
     fy, fx = layer.kernel
     sy, sx = layer.stride
-    py, px = layer.padding
-    if sy != sx or py != px:
+    top, bottom, left, right = layer.padding  # (top, bottom, left, right) since graph schema 2
+    py, px = top, left
+    if sy != sx or len({top, bottom, left, right}) != 1:
         raise ValueError(f"{layer.name}: non-square stride/padding {layer.stride}/{layer.padding}")
     g = layer.groups
     if layer.kind.name == "CONV_DEPTHWISE":

@@ -28,7 +28,8 @@ def test_every_shipped_config_loads_with_provenance(path):
     assert spec.energy_table, "energy table is empty"
     for entry in spec.energy_table:
         assert re.match(r"(\[(S|C|I)(/(S|C|I))*\]|assumed)", entry.source), entry
-        assert entry.value > 0
+        # zero only as an explicit assumption (peer32_ws: the peer tools charge no interconnect energy)
+        assert entry.value > 0 or (entry.value == 0 and entry.source.startswith("assumed:")), entry
     assert spec.buffer_for("weights").name != spec.buffer_for("activations").name
 
 

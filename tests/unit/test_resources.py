@@ -15,7 +15,7 @@ from archsim import resources
 REPO = Path(__file__).resolve().parents[2]
 BUNDLED_NAMES = {
     "workload": ["efficientvit_b0", "efficientvit_b1", "efficientvit_b2", "efficientvit_b3"],
-    "arch": ["m2vit", "m2vit_asic28", "uniform_int8", "uniform_int8_asic28"],
+    "arch": ["m2vit", "m2vit_asic28", "peer32_ws", "uniform_int8", "uniform_int8_asic28"],
     "policy": [
         "all_apot",
         "fp32",
@@ -109,7 +109,7 @@ def test_unknown_name_says_what_is_known_and_how_to_add_one(tmp_path):
     with pytest.raises(resources.ResourceError) as err:
         resources.resolve("arch", "m2vitt")
     assert str(err.value) == (
-        "unknown architecture config 'm2vitt'; did you mean 'm2vit'? known: m2vit, m2vit_asic28, "
+        "unknown architecture config 'm2vitt'; did you mean 'm2vit'? known: m2vit, m2vit_asic28, peer32_ws, "
         "uniform_int8, uniform_int8_asic28 (bundled only; `archsim list` describes each; add a folder with "
         "--path DIR or ARCHSIM_PATH, or give a YAML path)"
     )
