@@ -15,6 +15,7 @@ from archsim.sim import simulate
 
 CONFIGS = Path(__file__).resolve().parents[2] / "arch_configs"
 CASES = [("m2q", "m2vit"), ("uniform_w8a8", "uniform_int8"), ("all_apot", "m2vit")]
+B0_ONLY = [("uniform_w8a8_plain", "peer32_ws")]  # a weight-stationary array, layer by layer
 
 
 @lru_cache(maxsize=None)
@@ -28,7 +29,7 @@ def _check(model: str, policy: str, arch: str) -> dict:
     return check_values(result.values, built.quantized, built.graph)
 
 
-@pytest.mark.parametrize("policy,arch", CASES)
+@pytest.mark.parametrize("policy,arch", CASES + B0_ONLY)
 def test_b0_every_layer_bit_exact(policy, arch):
     check = _check("efficientvit_b0", policy, arch)
     assert check["layers_checked"] == 78  # the input codes and 77 layers
