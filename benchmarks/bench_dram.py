@@ -20,7 +20,7 @@ from archsim.arch.spec import DramSpec, EnergyEntry
 from archsim.sim.dram import Dram
 from archsim.sim.dram_alloc import allocate
 from archsim.sim.dram_banked import BankedDram, BankedDramConfig
-from archsim.sim.dram_presets import get_preset
+from archsim.arch.dram_presets import get_preset
 from archsim.sim.kernel import CountingEnvironment
 
 LAYERS = 150

@@ -21,6 +21,8 @@ from archsim.arch.errors import ArchConfigError, Problem
 from archsim.arch.schema import HOLDABLE, ArchModel, energy_dims
 from archsim.arch.dataflow import DEFAULT as DEFAULT_DATAFLOW
 from archsim.arch.dataflow import PRESETS, Dataflow, Unrolling, WeightLoad
+from archsim.arch.dram import BankedDramConfig
+from archsim.arch.dram_presets import PRESETS as DRAM_PRESETS
 from archsim.arch.spec import (
     ArchParams,
     ArchSpec,
@@ -111,16 +113,7 @@ def _build(model: ArchModel, doc: Document) -> ArchSpec:
         )
         for name, b in model.buffers.items()
     )
-    d = model.dram
-    dram = DramSpec(
-        name="dram",
-        peak_bandwidth_bytes_per_s=d.peak_bandwidth,
-        latency_s=d.latency,
-        read_energy=table[d.read_energy],
-        write_energy=table[d.write_energy],
-        background_power=ref(d.background_power),
-        burst_bytes=d.burst,
-    )
+    dram = _dram(model.dram, table, ref)
     n = model.interconnect
     noc = InterconnectSpec(name="noc", bandwidth_bytes_per_cycle=n.bandwidth, latency_cycles=n.latency,
                            energy=table[n.energy])
@@ -148,6 +141,51 @@ def _build(model: ArchModel, doc: Document) -> ArchSpec:
         static_power=ref(model.static_power),
         baseline=baseline,
     )
+
+
+DEFAULT_BURST_BYTES = 64  # [C] DDR4 x64 x BL8, the simple model's default burst
+
+
+def _dram(d, table, ref) -> DramSpec:
+    """The DRAM spec: the simple channel, or the banked model with its preset's peak and burst."""
+    common = dict(name="dram", read_energy=table[d.read_energy], write_energy=table[d.write_energy],
+                  background_power=ref(d.background_power))
+    if d.model == "banked" and d.preset is not None:
+        preset = DRAM_PRESETS[d.preset]
+        config = BankedDramConfig(preset, d.address_map, d.scheduler, d.queue_depth, d.refresh)
+        return DramSpec(peak_bandwidth_bytes_per_s=float(preset.peak_bandwidth_bytes_per_s), latency_s=0.0,
+                        burst_bytes=preset.organization.burst_bytes, model="banked", banked=config, **common)
+    return DramSpec(peak_bandwidth_bytes_per_s=d.peak_bandwidth or 0.0, latency_s=d.latency or 0.0,
+                    burst_bytes=d.burst or DEFAULT_BURST_BYTES, **common)
+
+
+def _dram_problems(model: ArchModel, spec: ArchSpec, doc: Document) -> list[Problem]:
+    d, problems = model.dram, []
+
+    def add(field: str, message: str) -> None:
+        problems.append(Problem(doc.line_of(("dram", field)) or doc.line_of(("dram",)), f"dram.{field}", message))
+
+    if d.model == "simple":
+        for field in ("peak_bandwidth", "latency"):
+            if getattr(d, field) is None:
+                what = type(d).model_fields[field].description.removeprefix("simple: ").split(";")[0]
+                add(field, f"missing required field ({what}; model: banked takes it from its preset)")
+        for field in ("preset", "address_map"):
+            if getattr(d, field) is not None:
+                add(field, "only with model: banked")
+        return problems
+    if d.preset is None:
+        add("preset", f"required with model: banked; allowed: {', '.join(DRAM_PRESETS)}")
+        return problems
+    peak = float(DRAM_PRESETS[d.preset].peak_bandwidth_bytes_per_s)
+    if d.peak_bandwidth is not None and abs(d.peak_bandwidth - peak) > 1e-9 * peak:
+        add("peak_bandwidth", f"{d.peak_bandwidth:g} B/s differs from the preset's {peak:g} B/s; omit it")
+    burst = DRAM_PRESETS[d.preset].organization.burst_bytes
+    if d.burst is not None and d.burst != burst:
+        add("burst", f"{d.burst} B differs from the preset's {burst} B; omit it")
+    for field, message in spec.dram.banked.problems():
+        add(field, message)
+    return problems
 
 
 def _dataflow(model) -> Dataflow:
@@ -188,7 +226,7 @@ def _mapping_problems(model: ArchModel, doc: Document) -> list[Problem]:
 
 def _cross_checks(model: ArchModel, spec: ArchSpec, doc: Document,
                   search: Sequence[str | os.PathLike]) -> list[Problem]:
-    problems = _mapping_problems(model, doc)
+    problems = _mapping_problems(model, doc) + _dram_problems(model, spec, doc)
     for engine_name, engine in model.engines.items():
         for mode_name, mode in engine.modes.items():
             dataflow = spec.engine(engine_name).mode(mode_name).dataflow

@@ -20,6 +20,8 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, ValidationInfo
 
 from archsim.arch.dataflow import DIMS, FILL_WHEN, PRESETS, FormulaError, check_formula
+from archsim.arch.dram import DEFAULT_QUEUE_DEPTH, REFRESH_MODES, SCHEDULERS
+from archsim.arch.dram_presets import PRESETS as DRAM_PRESETS
 from archsim.arch.spec import MAPPING_SPLITS, RESIDENCY_POLICIES, EngineKind
 from archsim.arch.units import DIMENSIONS, UnitError, parse_any, parse_quantity, whole
 from archsim.configfile import StrictModel, choice, did_you_mean, integer, nonempty_text, number, text
@@ -32,6 +34,7 @@ _SOURCE_TAG = re.compile(r"^\s*(\[(S|C|I)(/(S|C|I))*\]|assumed\b)")
 # float64 passes, 300 MHz = 3333.33 ps does not
 PERIOD_REL_TOL = 1e-6
 MAX_BITS = 32  # widest weight or activation code a mode may accept (int32 / fp32 tensors)
+DRAM_MODELS = ("simple", "banked")
 
 
 # -- scalar checks ------------------------------------------------------------------------
@@ -232,12 +235,28 @@ class BufferModel(StrictModel):
 
 
 class DramModel(StrictModel):
-    peak_bandwidth: Bandwidth = Field(description="peak bandwidth, e.g. '19.2 GB/s' (1 GB/s = 1e9 B/s)")
-    latency: Time = Field(description="first-access latency, e.g. '60 ns'")
+    model: Annotated[str, choice(DRAM_MODELS, "DRAM model")] = Field(
+        "simple", description="simple: one channel with a fixed latency; banked: channels, banks, rows, refresh "
+                              "and a scheduler from a preset (docs/modelling.md)")
+    preset: Annotated[str, choice(list(DRAM_PRESETS), "DRAM preset")] | None = Field(
+        None, description=f"banked: the device and its timing, one of {', '.join(DRAM_PRESETS)}")
+    address_map: NonEmptyStr | None = Field(None, description="banked: the address map, most significant field "
+                                            "first, e.g. 'ro:ba:ra:co:bg:ch' (default: the preset's)")
+    scheduler: Annotated[str, choice(SCHEDULERS, "DRAM scheduler")] = Field(
+        "frfcfs", description="banked: frfcfs (row hits first, then oldest) or fifo")
+    queue_depth: PositiveInt = Field(DEFAULT_QUEUE_DEPTH, description="banked: row segments each channel's "
+                                     "controller sees at once (default 16, DRAMsim3's queue size)")
+    refresh: Annotated[str, choice(REFRESH_MODES, "refresh mode")] = Field(
+        "all_bank", description="banked: all_bank or per_bank (LPDDR4, LPDDR5, HBM2)")
+    peak_bandwidth: Bandwidth | None = Field(None, description="simple: peak bandwidth, e.g. '19.2 GB/s' "
+                                             "(1 GB/s = 1e9 B/s); banked: the preset's (omit, or give the same)")
+    latency: Time | None = Field(None, description="simple: first-access latency, e.g. '60 ns' (banked: timed "
+                                 "by the model)")
     read_energy: EnergyPerByteRef = Field(description="energy-table entry: J per byte read, I/O included")
     write_energy: EnergyPerByteRef = Field(description="energy-table entry: J per byte written")
     background_power: PowerRef | None = Field(None, description="energy-table entry: background power, W")
-    burst: SizeBytes = Field(64, description="burst size, e.g. '64 B' (default 64 B)")
+    burst: SizeBytes | None = Field(None, description="simple: burst size, e.g. '64 B' (default 64 B); banked: "
+                                    "the preset's bus width x burst length")
 
 
 class InterconnectModel(StrictModel):

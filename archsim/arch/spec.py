@@ -16,6 +16,7 @@ from typing import Any
 
 from archsim.arch.dataflow import DEFAULT as DEFAULT_DATAFLOW
 from archsim.arch.dataflow import Dataflow
+from archsim.arch.dram import BankedDramConfig
 from archsim.graph.ir import OpKind, Scheme
 
 
@@ -99,6 +100,10 @@ class DramSpec:
     write_energy: EnergyEntry  # J per byte
     background_power: EnergyEntry | None = None  # W
     burst_bytes: int = 64  # transfers are rounded up to whole bursts
+    # "simple": one FIFO channel with a fixed head latency (archsim.sim.dram); "banked": the transaction-level
+    # model of ``banked`` (archsim.sim.dram_banked; peak bandwidth and burst are the preset's)
+    model: str = "simple"
+    banked: BankedDramConfig | None = None
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,7 @@ class EngineView(_Model):
 
 
 class DramView(_Model):
-    peak_bytes_per_s: PositiveFloat
+    peak_bandwidth_Bps: PositiveFloat
 
 
 class ResultView(_Model):
@@ -750,7 +750,7 @@ def roofline_figure(result: dict | ResultView, colours: dict[str, str] | None = 
     roofs = [(e, (e,), peak) for e, peak in peaks.items()] + [
         ("+".join(c), c, sum(peaks[e] for e in c)) for c in combos
     ]
-    bw = view.dram.peak_bytes_per_s
+    bw = view.dram.peak_bandwidth_Bps
     finite = [p for p in points if math.isfinite(p.intensity)]
     infinite = [p for p in points if not math.isfinite(p.intensity)]
     ridges = [peak / bw for _, _, peak in roofs]

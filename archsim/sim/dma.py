@@ -10,20 +10,26 @@ from __future__ import annotations
 from fractions import Fraction
 
 from archsim.sim.dram import Dram
+from archsim.sim.dram_banked import BankedDram
 from archsim.sim.kernel import CountingEnvironment, Module, ceil_ps
 from archsim.sim.noc import Interconnect
 
 
 class Dma(Module):
-    def __init__(self, env: CountingEnvironment, dram: Dram, noc: Interconnect, parent: Module | None = None) -> None:
+    def __init__(self, env: CountingEnvironment, dram: Dram | BankedDram, noc: Interconnect,
+                 parent: Module | None = None) -> None:
         super().__init__(env, "dma", parent)
         self.dram = dram
         self.noc = noc
+        self.banked = isinstance(dram, BankedDram)
 
-    def transfer(self, nbytes: int, write: bool = False):
-        """SimPy process body: move ``nbytes`` (0 is a no-op); returns the burst-rounded bytes."""
+    def transfer(self, nbytes: int, write: bool = False, address: int = 0):
+        """SimPy process body: move ``nbytes`` at DRAM byte ``address`` (0 bytes is a no-op); returns the bytes
+        moved on the DRAM bus (whole bursts). The simple DRAM ignores the address."""
         if nbytes <= 0:
             return 0
+        if self.banked:
+            return (yield from self._banked(nbytes, write, address))
         rounded = self.dram.burst_round(nbytes)
         self.dram.record(rounded, write)
         legs = (self.noc.channel, self.dram.channel) if write else (self.dram.channel, self.noc.channel)
@@ -33,3 +39,24 @@ class Dma(Module):
             earliest = start  # the next leg's head follows this leg's head
         yield self.env.timeout(ceil_ps(upstream_end) - self.env.now)
         return rounded
+
+    def _banked(self, nbytes: int, write: bool, address: int):
+        """Banked DRAM: a read is timed by the controller, then cut through the link (its head follows the first
+        data beat, its tail cannot pass the last beat plus the link latency); a write crosses the link first
+        (buffered at the controller), then is queued at the DRAM (docs/modelling.md, "DRAM, transaction level")."""
+        moved = self.dram.bursts(address, nbytes) * self.dram.org.burst_bytes
+        if write:
+            _, end = self.noc.channel.reserve(Fraction(self.env.now), moved)
+            yield self.env.timeout(ceil_ps(end) - self.env.now)
+            txn = self.dram.submit(address, nbytes, True)
+            if txn.done_ps is None:
+                yield txn.scheduled
+            if txn.done_ps > self.env.now:
+                yield self.env.timeout(txn.done_ps - self.env.now)
+            return moved
+        txn = self.dram.submit(address, nbytes, False)
+        if txn.done_ps is None:
+            yield txn.scheduled
+        _, end = self.noc.channel.reserve(txn.data_start_ps, moved, txn.data_end_ps)
+        yield self.env.timeout(max(ceil_ps(end), txn.done_ps) - self.env.now)
+        return moved

@@ -20,6 +20,7 @@ import networkx as nx
 from archsim.arch.spec import ArchSpec
 from archsim.graph.ir import VECTOR_KINDS, Layer, OpKind, graph_outputs, layers
 from archsim.graph.opkinds import rule
+from archsim.sim.dram_alloc import allocate
 from archsim.sim.latency import compute_cycles, spatial_unit
 from archsim.sim.mapping import LayerMapping, Stream
 
@@ -50,6 +51,12 @@ class Tile:
     output_bytes: int  # activations written to DRAM after this tile
     cycles: tuple[int, ...]  # per stream, closed form incl. pipeline fill (0: no work)
     ops: tuple[int, ...]  # per stream
+    # DRAM byte addresses (archsim.sim.dram_alloc): the weight chunk, the input reads (one per tensor the
+    # tile reads from DRAM, their bytes summing to input_bytes) and the output write; the simple DRAM
+    # model ignores them, the banked one is driven by them
+    weight_address: int = 0
+    input_reads: tuple[tuple[int, int], ...] = ()
+    output_address: int = 0
 
 
 @dataclass(frozen=True)
@@ -261,4 +268,52 @@ def plan_graph(graph: nx.DiGraph, spec: ArchSpec, mappings: dict[str, LayerMappi
         plans[layer.name] = plan_layer(layer, index, mappings[layer.name], spec,
                                        dram_input_bytes(graph, layer, spilled),
                                        layer.name in spilled or layer.name in outputs)
-    return plans
+    return _with_addresses(graph, plans, spilled | outputs)
+
+
+INPUT_TENSOR = "input"  # the graph input's name in the DRAM layout
+
+
+def dram_layout(graph: nx.DiGraph, plans: dict[str, LayerPlan], to_dram: set[str]) -> dict:
+    """Every tensor that lives in DRAM, laid out by archsim.sim.dram_alloc in graph order: each layer's weights,
+    the graph input, every output written to DRAM."""
+    tensors = [(f"weights:{name}", plans[name].weight_bytes, "weights") for name in graph.graph["order"]
+               if plans[name].weight_bytes]
+    external = [layer.port_bytes(p) for layer in layers(graph) for p in layer.external_ports]
+    if external:
+        tensors.append((INPUT_TENSOR, max(external), "activation"))
+    tensors += [(name, graph.nodes[name]["layer"].output_bytes, "activation") for name in graph.graph["order"]
+                if name in to_dram and graph.nodes[name]["layer"].output_bytes]
+    return allocate(tensors)
+
+
+def _with_addresses(graph: nx.DiGraph, plans: dict[str, LayerPlan], to_dram: set[str]) -> dict[str, LayerPlan]:
+    layout = dram_layout(graph, plans, to_dram)
+    out = {}
+    for layer in layers(graph):
+        plan = plans[layer.name]
+        sources = [layout[INPUT_TENSOR].base] * len(layer.external_ports)  # the ports read from DRAM, in order
+        for u in sorted(graph.predecessors(layer.name)):
+            if u in to_dram and u in layout:
+                sources += [layout[u].base] * len(graph.edges[u, layer.name]["ports"])
+        weights = layout.get(f"weights:{layer.name}")
+        output = layout.get(layer.name)
+        w_cursor, o_cursor, i_cursor = 0, 0, [0] * len(sources)
+        tiles = []
+        for t in plan.tiles:
+            reads = []
+            if t.input_bytes and sources:
+                shares = split(t.input_bytes, len(sources))
+                for k, (base, share) in enumerate(zip(sources, shares)):
+                    if share:
+                        reads.append((base + i_cursor[k], share))
+                        i_cursor[k] += share
+            tiles.append(replace(t, weight_address=(weights.base if weights else 0) + w_cursor,
+                                 input_reads=tuple(reads), output_address=(output.base if output else 0) + o_cursor))
+            w_cursor += t.weight_load_bytes
+            o_cursor += t.output_bytes
+            repass = layer.kind != OpKind.CONV_DEPTHWISE  # depthwise filter chunks read other channels
+            if repass and t.positions[1] == plan.tiles[-1].positions[1]:  # a filter pass ends: the next re-reads
+                i_cursor = [0] * len(sources)
+        out[layer.name] = replace(plan, tiles=tuple(tiles))
+    return out

@@ -72,7 +72,8 @@ class Scheduler:
             if tile.weight_release_bytes:
                 yield self.top.weight_buffer.space.put(tile.weight_release_bytes)
             if tile.output_bytes:
-                writes.append(env.process(self.top.dma.transfer(tile.output_bytes, write=True)))
+                writes.append(env.process(self.top.dma.transfer(tile.output_bytes, write=True,
+                                                                 address=tile.output_address)))
         for w in writes:
             rec.dram_write_bytes += yield w
         rec.end_ps = env.now
@@ -90,9 +91,12 @@ class Scheduler:
             requests = []
             if tile.weight_load_bytes:
                 yield self.top.weight_buffer.space.get(tile.weight_load_bytes)
-                requests.append(("w", env.process(dma.transfer(tile.weight_load_bytes))))
+                requests.append(("w", env.process(dma.transfer(tile.weight_load_bytes, address=tile.weight_address))))
             if tile.input_bytes:
-                requests.append(("a", env.process(dma.transfer(tile.input_bytes))))
+                if dma.banked:  # one transaction per tensor the tile reads, at its address
+                    requests += [("a", env.process(dma.transfer(n, address=a))) for a, n in tile.input_reads]
+                else:
+                    requests.append(("a", env.process(dma.transfer(tile.input_bytes))))
             for what, req in requests:
                 moved = yield req
                 rec.dram_read_bytes += moved

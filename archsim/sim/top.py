@@ -6,6 +6,7 @@ from archsim.arch.spec import ArchSpec
 from archsim.sim.buffers import Buffer
 from archsim.sim.dma import Dma
 from archsim.sim.dram import Dram
+from archsim.sim.dram_banked import BankedDram
 from archsim.sim.engine import Engine
 from archsim.sim.kernel import CountingEnvironment, Module
 from archsim.sim.noc import Interconnect
@@ -21,7 +22,7 @@ class Top(Module):
             raise ValueError(f"{spec.name}: engine and buffer names must be unique and not dram/noc/dma: {names}")
         self.engines = {e.name: Engine(env, e, self) for e in spec.engines}
         self.buffers = {b.name: Buffer(env, b, self) for b in spec.buffers}
-        self.dram = Dram(env, spec.dram, self)
+        self.dram = BankedDram(env, spec.dram.banked, self) if spec.dram.model == "banked" else Dram(env, spec.dram, self)
         self.noc = Interconnect(env, spec.interconnect, self.period_ps, self)
         self.dma = Dma(env, self.dram, self.noc, self)
         self.weight_buffer = self.buffers[spec.buffer_for("weights").name]

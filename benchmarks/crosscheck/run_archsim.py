@@ -49,12 +49,12 @@ def main() -> None:
             "cycles": result.latency_cycles,
             "energy_j": result.energy_j,
             "by_component_j": {k: v for k, v in sorted(result.energy_breakdown_j.items()) if v},
-            "dram_bytes": result.dram["read_bytes"] + result.dram["write_bytes"],
+            "dram_bytes": result.dram["bytes_read"] + result.dram["bytes_written"],
             "mode": record.mode,
             "tiles": record.tiles,
             "engine_cycles": result.engines["array"].busy_cycles,
             "lower_bound_cycles": math.ceil(max(record.macs / (peer32.ROWS * peer32.COLS),
-                                                (result.dram["read_bytes"] + result.dram["write_bytes"])
+                                                (result.dram["bytes_read"] + result.dram["bytes_written"])
                                                 / peer32.DRAM_BYTES_PER_CYCLE)),
         }
         print(f"{entry['role']:>24} {name:<52} {result.latency_cycles:>9,} cycles {result.energy_j * 1e6:9.2f} uJ")

@@ -183,5 +183,5 @@ def test_layer_by_layer_residency_sends_every_tensor_through_dram():
     fit = simulate(chain(a, b), m2vit_spec())
     lbl = simulate(chain(pointwise("a", 64, 64, 8), pointwise("b", 64, 64, 8)),
                    m2vit_spec(memory=MemorySpec("layer_by_layer")))
-    assert lbl.dram["write_bytes"] - fit.dram["write_bytes"] == a.output_bytes
-    assert lbl.dram["read_bytes"] - fit.dram["read_bytes"] == a.output_bytes
+    assert lbl.dram["bytes_written"] - fit.dram["bytes_written"] == a.output_bytes
+    assert lbl.dram["bytes_read"] - fit.dram["bytes_read"] == a.output_bytes

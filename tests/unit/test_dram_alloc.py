@@ -10,7 +10,7 @@ import pytest
 
 from archsim.sim.dram_alloc import allocate
 from archsim.sim.dram_banked import AddressMap
-from archsim.sim.dram_presets import DDR4_2400_X64, PRESETS, get_preset
+from archsim.arch.dram_presets import DDR4_2400_X64, PRESETS, get_preset
 
 TENSORS = [("x", 150_528, "activation"), ("w1", 864, "weights"), ("y1", 401_408, "activation"),
            ("w2", 5000, "weights"), ("y2", 1, "activation")]

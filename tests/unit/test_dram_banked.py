@@ -21,7 +21,7 @@ from archsim.sim.dram_banked import (
     DramConfigError,
     command_energy_j,
 )
-from archsim.sim.dram_presets import DDR4_2400_X64, LPDDR4_3200, PRESETS
+from archsim.arch.dram_presets import DDR4_2400_X64, LPDDR4_3200, PRESETS
 from archsim.sim.kernel import CountingEnvironment
 
 T = DDR4_2400_X64.timing

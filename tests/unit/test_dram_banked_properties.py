@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archsim.sim.dram_banked import BankedDram, BankedDramConfig, _Controller
-from archsim.sim.dram_presets import PRESETS
+from archsim.arch.dram_presets import PRESETS
 from archsim.sim.kernel import CountingEnvironment
 
 REQUEST = st.tuples(

@@ -82,10 +82,10 @@ def hand_result(layers=None, arch="hand", policy="m2q"):
         },
         "layers": layers,
         "dram": {
-            "read_bytes": 5120,
-            "write_bytes": 256,
-            "peak_bytes_per_s": 10e9,
-            "achieved_bytes_per_s": 1.0,
+            "bytes_read": 5120,
+            "bytes_written": 256,
+            "peak_bandwidth_Bps": 10e9,
+            "achieved_bandwidth_Bps": 1.0,
         },
     }
 

@@ -43,8 +43,8 @@ def test_single_uncontended_layer_matches_closed_form_exactly():
     assert result.latency_s * 10**12 == pytest.approx(expected_ps, abs=0.5)
     assert result.latency_cycles == ceil_div(expected_ps, period)
     assert result.layers[0].tiles == 1
-    assert result.dram["read_bytes"] == w_bytes + in_bytes
-    assert result.dram["write_bytes"] == out_bytes
+    assert result.dram["bytes_read"] == w_bytes + in_bytes
+    assert result.dram["bytes_written"] == out_bytes
     assert result.engines["mpma"].busy_cycles == cycles
 
 
@@ -94,8 +94,8 @@ def test_spilling_an_intermediate_adds_its_write_and_read_back():
                                                                     "capacity_bytes": 8 * KIB})))
     spilled = simulate(chain(pointwise("a", 64, 64, 8), pointwise("b", 64, 64, 8)), small)
     intermediate = a.output_bytes  # 4 KiB: a multiple of the burst
-    assert spilled.dram["write_bytes"] - onchip.dram["write_bytes"] == intermediate
-    assert spilled.dram["read_bytes"] - onchip.dram["read_bytes"] == intermediate
+    assert spilled.dram["bytes_written"] - onchip.dram["bytes_written"] == intermediate
+    assert spilled.dram["bytes_read"] - onchip.dram["bytes_read"] == intermediate
 
 
 def _mid_graph():
