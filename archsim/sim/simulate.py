@@ -153,8 +153,17 @@ def _layer_results(graph, spec, plans, scheduler, period):
             dram_read_bytes=rec.dram_read_bytes, dram_write_bytes=rec.dram_write_bytes,
             buffer_bytes=traffic.total, energy_j=sum(parts.values()), energy_breakdown_j=parts,
             apot_fraction=layer.apot_fraction, tiles=len(plan.tiles),
+            engine_busy_cycles=_engine_busy_cycles(streams, rec.stream_busy_ps, period),
         ))
     return results, op_energy
+
+
+def _engine_busy_cycles(streams, stream_busy_ps: list[int], period: int) -> dict[str, int]:
+    """Engine name -> the layer's busy cycles on it (its streams' tiles; exact: whole cycles per tile)."""
+    out: dict[str, int] = {}
+    for stream, busy_ps in zip(streams, stream_busy_ps):
+        out[stream.engine] = out.get(stream.engine, 0) + busy_ps // period
+    return out
 
 
 def _engine_results(top, plans, latency_cycles, period) -> dict[str, EngineResult]:
