@@ -31,7 +31,7 @@ FUNCTIONAL_BLAS_THREADS = 1
 
 
 def simulate(graph: nx.DiGraph, spec: ArchSpec, *, workload: dict | None = None, values: bool = True,
-             image: np.ndarray | None = None, arithmetic: dict | None = None) -> SimResult:
+             image: np.ndarray | None = None, arithmetic: dict | None = None, tracer=None) -> SimResult:
     """Simulate one inference of ``graph`` on ``spec``; deterministic for identical inputs.
 
     With ``values`` (and a quantized graph) every tile's outputs are computed on its engine's
@@ -40,6 +40,9 @@ def simulate(graph: nx.DiGraph, spec: ArchSpec, *, workload: dict | None = None,
     layer's integers and ``result.functional`` the model outputs and per-layer digests.
     ``arithmetic`` replaces the arithmetic of named engines (tests corrupt one). Timing, energy and
     checks do not depend on ``values``.
+
+    ``tracer`` (an :class:`archsim.sim.trace.Tracer`) records every tile, transfer, buffer occupancy
+    and layer as the run goes (docs/traces.md); the result is byte-identical with or without it.
     """
     if graph.number_of_nodes() == 0:
         raise ValueError("simulate: the graph has no layers")
@@ -62,7 +65,9 @@ def simulate(graph: nx.DiGraph, spec: ArchSpec, *, workload: dict | None = None,
         functional = {"computed": True, "input": {**input_desc, "shape": list(codes.shape), "sha256": digest(codes)}}
 
     env = CountingEnvironment()
-    top = Top(env, spec)
+    top = Top(env, spec, tracer)
+    if tracer is not None:
+        tracer.start(top, graph, plans)
     scheduler = Scheduler(env, top, graph, plans, tile_values)
     scheduler.start()
     with threadpool_limits(limits=FUNCTIONAL_BLAS_THREADS, user_api="blas"):
@@ -74,6 +79,8 @@ def simulate(graph: nx.DiGraph, spec: ArchSpec, *, workload: dict | None = None,
     latency_ps = max(r.end_ps for r in scheduler.records.values())
     latency_s = latency_ps / PS_PER_S
     latency_cycles = math.ceil(latency_ps / period)
+    if tracer is not None:
+        tracer.finish(latency_ps)
 
     layer_results, dynamic = _layer_results(graph, spec, plans, scheduler, period)
     static_j = accounting.static_power_w(spec) * latency_s
