@@ -273,7 +273,7 @@ def cmd_run(args, argv: Sequence[str]) -> int:
     if args.trace or args.vcd:
         from archsim.sim.trace import Tracer
 
-        tracer = Tracer(aggregate=args.trace_aggregate)
+        tracer = Tracer()
     result = _run_one(workload, spec, times, argv, args, baseline=False, tracer=tracer)
     out = result.to_dict()
     print(summarize(result, top_layers=args.top))
@@ -320,8 +320,9 @@ def _write_traces(tracer, result, args, times) -> None:
     from archsim.report.vcd import write_vcd
 
     names = _trace_names(result)
-    for option, path, write in (("--trace", args.trace, lambda p: write_trace_json(tracer, p, names)),
-                                ("--vcd", args.vcd, lambda p: write_vcd(tracer, p, _vcd_comment(names)))):
+    writers = (("--trace", args.trace, lambda p: write_trace_json(tracer, p, names, args.trace_aggregate)),
+               ("--vcd", args.vcd, lambda p: write_vcd(tracer, p, _vcd_comment(names))))
+    for option, path, write in writers:
         if not path:
             continue
         t = time.perf_counter()

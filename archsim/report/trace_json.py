@@ -44,7 +44,8 @@ TOP_PROCESS = "top"
 def us(ps: int) -> float:
     """Integer ps -> us as a float whose shortest repr is the exact 6-decimal value."""
     if abs(ps) >= tl.MAX_EXACT_PS:
-        raise ValueError(f"trace time {ps} ps is beyond {tl.MAX_EXACT_PS} ps: microseconds would not be exact")
+        raise ValueError(f"trace time {ps} ps is beyond {tl.MAX_EXACT_PS} ps: "
+                         "microseconds would not be exact")
     return ps / 10**6
 
 
@@ -92,7 +93,7 @@ def _flows(tracer: Tracer, threads: list[tl.Thread]) -> dict[int, list[tuple]]:
     return out
 
 
-def _thread_events(th: tl.Thread, pid: int, tid: int, flows: dict[int, list[tuple]]) -> list[tuple[int, dict]]:
+def _thread_events(th: tl.Thread, pid: int, tid: int, flows: dict) -> list[tuple[int, dict]]:
     events = []
     for s in th.slices:
         start, end = tl.round_ps(s.start), tl.round_ps(s.end)
@@ -104,7 +105,8 @@ def _thread_events(th: tl.Thread, pid: int, tid: int, flows: dict[int, list[tupl
             if phase == "f":
                 ev["bp"] = "e"
             events.append((start, ev))
-        events.append((end, {"ph": "E", "pid": pid, "tid": tid, "ts": us(end), "name": s.name, "cat": s.category}))
+        events.append((end, {"ph": "E", "pid": pid, "tid": tid, "ts": us(end), "name": s.name,
+                             "cat": s.category}))
     return events
 
 
@@ -129,9 +131,11 @@ def _binned_points(values: list[Fraction], scale: float, latency_ps: int, width_
     return points + [(latency_ps, 0.0)]
 
 
-def trace_document(tracer: Tracer, metadata: dict | None = None) -> tuple[dict, list[dict]]:
-    """(otherData, events): the trace's header and its events in file order."""
-    processes, threads = tl.layout(tracer)
+def trace_document(tracer: Tracer, metadata: dict | None = None,
+                   aggregate: bool = False) -> tuple[dict, list[dict]]:
+    """(otherData, events): the trace's header and its events in file order; ``aggregate``: one slice
+    per layer and track (engine mode, DMA direction, channel) instead of one per tile."""
+    processes, threads = tl.layout(tracer, tracer.slices(aggregate))
     pids = {p: i + 1 for i, p in enumerate(processes)}
     meta_events: list[dict] = []
     for p, pid in pids.items():
@@ -141,7 +145,8 @@ def trace_document(tracer: Tracer, metadata: dict | None = None) -> tuple[dict, 
     streams: list[list[tuple[int, dict]]] = []
     for k, th in enumerate(threads):
         pid, tid = pids[th.process], len(pids) + 1 + k
-        meta_events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": th.name}})
+        meta_events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name",
+                            "args": {"name": th.name}})
         meta_events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_sort_index",
                             "args": {"sort_index": k + 1}})
         streams.append(_thread_events(th, pid, tid, flows))
@@ -167,7 +172,7 @@ def trace_document(tracer: Tracer, metadata: dict | None = None) -> tuple[dict, 
         "generator": f"archsim {archsim.__version__}",
         **{k: v for k, v in sorted(tracer.meta.items())},
         "latency_ps": latency,
-        "aggregate": tracer.aggregate,
+        "aggregate": aggregate,
         "counter_bin_ps": width,
         "time": "ts in microseconds with 6 decimals: exactly the integer picoseconds of simulation time; "
                 "DRAM channel and link reservations rounded to the nearest ps",
@@ -178,17 +183,19 @@ def trace_document(tracer: Tracer, metadata: dict | None = None) -> tuple[dict, 
     return other, events
 
 
-def to_trace_json(tracer: Tracer, metadata: dict | None = None) -> str:
+def to_trace_json(tracer: Tracer, metadata: dict | None = None, aggregate: bool = False) -> str:
     """The file's text: one event per line, keys sorted (small, diffable, deterministic)."""
-    other, events = trace_document(tracer, metadata)
+    other, events = trace_document(tracer, metadata, aggregate)
     lines = [json.dumps(e, sort_keys=True, separators=(",", ":")) for e in events]
     return ('{"otherData":' + json.dumps(other, sort_keys=True, separators=(",", ":"))
             + ',"traceEvents":[\n' + ",\n".join(lines) + "\n]}\n")
 
 
-def write_trace_json(tracer: Tracer, path: str | Path, metadata: dict | None = None) -> Path:
-    """Write the trace atomically; ``metadata`` (names, digests: nothing machine-specific) goes in otherData."""
-    return write_text(to_trace_json(tracer, metadata), path)
+def write_trace_json(tracer: Tracer, path: str | Path, metadata: dict | None = None,
+                     aggregate: bool = False) -> Path:
+    """Write the trace atomically; ``metadata`` (names and digests, nothing machine-specific) goes in
+    otherData."""
+    return write_text(to_trace_json(tracer, metadata, aggregate), path)
 
 
 __all__ = ["LAYERS_TRACK", "to_trace_json", "trace_document", "write_trace_json", "us"]

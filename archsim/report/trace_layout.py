@@ -68,7 +68,7 @@ class Thread:
     slices: list[Slice]
 
 
-def _track_rank(tracer: Tracer, track: str) -> tuple:
+def _track_rank(tracer: Tracer, kinds: dict[str, str], track: str) -> tuple:
     """Sort key of a track: layers, engines (spec order, modes in spec order), DMA, channels, rest."""
     if track == LAYERS_TRACK:
         return (0, 0, 0, track)
@@ -77,25 +77,23 @@ def _track_rank(tracer: Tracer, track: str) -> tuple:
     if process in tracer.engines:
         modes = tracer.engines[process]["modes"]
         return (1, engines.index(process), modes.index(activity) if activity in modes else len(modes), track)
-    kind = tracer.track_kind.get(track)
-    order = {"dma": 2, "channel": 3}.get(kind, 4)
+    order = {"dma": 2, "channel": 3}.get(kinds.get(track), 4)
     return (order, 0, {"read": 0, "write": 1}.get(activity, 2), track)
 
 
 def tracks(tracer: Tracer) -> list[str]:
-    """Every track with activities or a counter, in display order."""
-    names = set(tracer.intervals) | {s.track for s in tracer.slices} | set(tracer.levels)
+    """Every track with activities or a counter, in display order; every engine has one (its first
+    mode's, empty when it never ran), so an idle engine shows."""
+    kinds = tracer.track_kind
+    names = set(tracer.intervals) | set(tracer.levels)
     names |= {f"{engine}.{mode}" for engine, info in tracer.engines.items() for mode in info["modes"][:1]}
-    return sorted(names, key=lambda t: _track_rank(tracer, t))
+    return sorted(names, key=lambda t: _track_rank(tracer, kinds, t))
 
 
-def layout(tracer: Tracer) -> tuple[list[str], list[Thread]]:
-    """(processes, threads) in display order; threads carry their lane's slices sorted by time.
-
-    Every engine appears (its first mode's track, empty when it never ran), so an idle engine shows.
-    """
+def layout(tracer: Tracer, slices: list[Slice]) -> tuple[list[str], list[Thread]]:
+    """(processes, threads) in display order; threads carry their lane's ``slices`` sorted by time."""
     by_track: dict[str, list[Slice]] = {}
-    for s in tracer.slices:
+    for s in slices:
         by_track.setdefault(s.track, []).append(s)
     processes: list[str] = []
     threads: list[Thread] = []
@@ -167,4 +165,5 @@ def channel_bandwidth(tracer: Tracer, track: str, width_ps: int) -> list[Fractio
 
 
 def channel_tracks(tracer: Tracer) -> list[str]:
-    return [t for t in tracks(tracer) if tracer.track_kind.get(t) == "channel"]
+    kinds = tracer.track_kind
+    return [t for t in tracks(tracer) if kinds.get(t) == "channel"]

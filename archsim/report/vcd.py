@@ -68,8 +68,9 @@ def vcd_signals(tracer: Tracer) -> dict[str, tuple[str, int, list]]:
         intervals = [iv for mode in info["modes"] for iv in tracer.intervals.get(f"{engine}.{mode}", ())]
         out[f"{engine}.busy"] = ("wire", 1, [(t, int(n > 0)) for t, n in _level_changes(intervals)])
         out[f"{engine}.layer"] = ("string", 1, _label_changes(intervals))
+    kinds = tracer.track_kind
     for track in tl.tracks(tracer):
-        kind = tracer.track_kind.get(track)
+        kind = kinds.get(track)
         changes = _level_changes(tracer.intervals.get(track, ()))
         process, activity = tl.split_track(track)
         if kind == "dma":

@@ -20,10 +20,10 @@ held by weight chunks) and ``top.<activation buffer>.tile_slots`` (tile slots in
 **Time** is integer picoseconds (simulation time). Channel reservations are exact rationals
 (bytes / bandwidth); they are kept exact here and rounded to the nearest ps only by writers.
 
-**Aggregate mode** (``Tracer(aggregate=True)``): named slices are one per (track, layer), spanning
-the layer's first to last activity on that track, with the tile count and the summed busy time in
-their args, instead of one per tile. The busy intervals behind counters and VCD signals are kept per
-activity in both modes (a tuple each), so counters and waveforms are the same in both.
+**Cost**: a call appends one tuple (the plan, times and byte counts it was given); slices, args
+and intervals are built only when a writer asks (:meth:`Tracer.slices`, :attr:`Tracer.intervals`).
+``slices(aggregate=True)`` gives one slice per (track, layer) instead of one per tile: the layer's
+first to last activity on that track, with the tile count and the summed busy time in its args.
 
 Semantics of each record: docs/traces.md.
 """
@@ -66,28 +66,26 @@ class LayerInfo:
 class Tracer:
     """Records what the simulated modules did; see the module docstring for tracks and units."""
 
-    def __init__(self, aggregate: bool = False) -> None:
-        self.aggregate = aggregate
-        self.slices: list[Slice] = []  # in the order activities ended
-        # track -> (start, end, amount, layer) of every activity, in both modes
-        self.intervals: dict[str, list[tuple[Time, Time, int, str]]] = {}
-        self.track_kind: dict[str, str] = {}  # track -> engine, dma, channel, layer
+    def __init__(self) -> None:
         self.levels: dict[str, list[tuple[int, int]]] = {}  # counter track -> (ps, level after the change)
         self.units: dict[str, str] = {}  # counter track -> unit
         self.layers: dict[str, LayerInfo] = {}
         self.engines: dict[str, dict] = {}  # engine path -> {kind, op, modes}
         self.meta: dict = {}
         self.latency_ps = 0
+        self._tiles: list[tuple] = []  # (plan, stream, tile, ready, start, end)
+        self._transfers: list[tuple] = []  # (track, kind, start, end, bytes, write, tag)
+        self._spans: list[tuple] = []  # (plan, start, end)
         self._level: dict[str, int] = {}
-        self._agg: dict[tuple[str, str], Slice] = {}
+        self._intervals: dict | None = None
 
     # -- set-up and end, called by simulate() ----------------------------------------------------
 
     def start(self, top, graph, plans) -> None:
         """Before the run: the module tree, engine kinds and each layer's mapping (plain data)."""
         spec = top.spec
-        self.meta = {"arch": spec.name, "clock_hz": spec.clock_hz, "clock_period_ps": spec.clock_period_ps}
-        self.meta["dram_peak_bytes_per_s"] = spec.dram.peak_bandwidth_bytes_per_s
+        self.meta = {"arch": spec.name, "clock_hz": spec.clock_hz, "clock_period_ps": spec.clock_period_ps,
+                     "dram_peak_bytes_per_s": spec.dram.peak_bandwidth_bytes_per_s}
         for engine in top.engines.values():
             kind = engine.spec.kind.value
             self.engines[engine.path] = {"kind": kind, "op": OP_NAMES.get(kind, "ops"),
@@ -99,84 +97,117 @@ class Tracer:
                 tuple(top.engines[s.engine].path for s in streams), plan.mapping.mode_label, len(plan.tiles))
 
     def finish(self, latency_ps: int) -> None:
-        """After the run: the latency, and aggregated slices in a fixed order."""
+        """After the run: its latency (the end of the last activity)."""
         self.latency_ps = latency_ps
-        if self.aggregate:
-            self.slices.extend(self._agg.values())
-            self._agg = {}
+        self._intervals = None
 
     # -- called by the modules as activities end -----------------------------------------------
 
     def compute(self, plan, stream: int, tile: int, ready_ps: int, start_ps: int, end_ps: int) -> None:
         """A stream's tile held its engine over [start, end); it was loaded and waiting from ``ready``."""
-        s = plan.mapping.streams[stream]
-        info = self.layers[plan.name]
-        engine = info.engines[stream]
-        track = f"{engine}.{s.mode}"
-        t = plan.tiles[tile]
-        self._interval(track, "engine", start_ps, end_ps, t.ops[stream], plan.name)
-        args = {"layer": plan.name, "mode": s.mode, "cycles": t.cycles[stream],
-                self.engines[engine]["op"]: t.ops[stream], "busy_ps": end_ps - start_ps,
-                "wait_ps": start_ps - ready_ps, "tiles": 1}
-        if not self.aggregate:
-            args.update({"tile": tile, "stream": stream, "positions": list(t.positions),
-                         "filters": list(t.filters[stream]),
-                         "dram_read_bytes": t.weight_load_bytes + t.input_bytes,
-                         "dram_write_bytes": t.output_bytes})
-        self._slice(Slice(track, "compute", f"{plan.name}[{tile}]", plan.name, start_ps, end_ps, args))
+        self._tiles.append((plan, stream, tile, ready_ps, start_ps, end_ps))
 
     def dma(self, track: str, start_ps: int, end_ps: int, nbytes: int, tag) -> None:
-        """A DMA transfer from its request to its completion; ``nbytes`` burst-rounded."""
-        layer, tile, what = tag
-        self._interval(track, "dma", start_ps, end_ps, nbytes, layer)
-        args = {"layer": layer, "bytes": nbytes, "busy_ps": end_ps - start_ps, "tiles": 1}
-        if not self.aggregate:
-            args.update({"tile": tile, "data": what})
-        self._slice(Slice(track, "transfer", f"{layer}[{tile}] {what}", layer, start_ps, end_ps, args))
+        """A DMA transfer from request to completion; ``nbytes`` burst-rounded; tag = (layer, tile, data)."""
+        self._transfers.append((track, "dma", start_ps, end_ps, nbytes, None, tag))
 
     def channel(self, track: str, start: Fraction, end: Fraction, nbytes: int, write: bool, tag) -> None:
         """A transfer's data on a DRAM channel or link over [start, end) (exact rational ps)."""
-        layer, tile, what = tag
-        self._interval(track, "channel", start, end, nbytes, layer)
-        args = {"layer": layer, "bytes": nbytes, "busy_ps": end - start, "tiles": 1}
-        if not self.aggregate:
-            args.update({"tile": tile, "data": what, "direction": "write" if write else "read"})
-        self._slice(Slice(track, "transfer", f"{layer}[{tile}] {what}", layer, start, end, args))
+        self._transfers.append((track, "channel", start, end, nbytes, write, tag))
 
     def occupy(self, track: str, time_ps: int, delta: int, unit: str) -> None:
         """A buffer's occupancy changed by ``delta`` (``unit``: B or slots) at ``time_ps``."""
         level = self._level.get(track, 0) + delta
         self._level[track] = level
-        self.units[track] = unit
-        self.levels.setdefault(track, []).append((time_ps, level))
+        if track not in self.levels:
+            self.levels[track] = []
+            self.units[track] = unit
+        self.levels[track].append((time_ps, level))
 
     def layer(self, plan, start_ps: int, end_ps: int, producers) -> None:
         """A layer ran from ``start`` (its producers done) to ``end`` (its last write-back done)."""
-        info = self.layers[plan.name]
-        info.producers = tuple(producers)
-        self._interval(LAYERS_TRACK, "layer", start_ps, end_ps, 0, plan.name)
-        args = {"kind": info.kind, "engines": ", ".join(info.engines), "mode": info.mode, "tiles": info.tiles}
-        self.slices.append(Slice(LAYERS_TRACK, "layer", plan.name, plan.name, start_ps, end_ps, args))
+        self.layers[plan.name].producers = tuple(producers)
+        self._spans.append((plan, start_ps, end_ps))
 
-    # -- internals --------------------------------------------------------------------------------
+    # -- what writers read ------------------------------------------------------------------------
 
-    def _interval(self, track: str, kind: str, start: Time, end: Time, amount: int, layer: str) -> None:
-        if track not in self.intervals:
-            self.intervals[track] = []
-            self.track_kind[track] = kind
-        self.intervals[track].append((start, end, amount, layer))
+    @property
+    def intervals(self) -> dict[str, list[tuple[Time, Time, int, str]]]:
+        """Track -> (start, end, amount, layer) of every activity (amount: ops of a tile, bytes of a
+        transfer, 0 for a layer span), in the order they ended."""
+        if self._intervals is None:
+            out: dict[str, list] = {}
+            for plan, s, t, _, start, end in self._tiles:
+                track = self._engine_track(plan, s)
+                out.setdefault(track, []).append((start, end, plan.tiles[t].ops[s], plan.name))
+            for track, _, start, end, nbytes, _, tag in self._transfers:
+                out.setdefault(track, []).append((start, end, nbytes, tag[0]))
+            for plan, start, end in self._spans:
+                out.setdefault(LAYERS_TRACK, []).append((start, end, 0, plan.name))
+            self._intervals = out
+        return self._intervals
 
-    def _slice(self, s: Slice) -> None:
-        if not self.aggregate:
-            self.slices.append(s)
-            return
+    @property
+    def track_kind(self) -> dict[str, str]:
+        """Track -> engine, dma, channel or layer."""
+        kinds = {self._engine_track(plan, s): "engine" for plan, s, *_ in self._tiles}
+        kinds.update({track: kind for track, kind, *_ in self._transfers})
+        if self._spans:
+            kinds[LAYERS_TRACK] = "layer"
+        return kinds
+
+    def slices(self, aggregate: bool = False) -> list[Slice]:
+        """Named slices with their args: one per tile, transfer and layer, or with ``aggregate`` one per
+        (track, layer) for tiles and transfers (layer spans stay one per layer)."""
+        out = [self._tile_slice(*r) for r in self._tiles]
+        out += [self._transfer_slice(*r) for r in self._transfers]
+        if aggregate:
+            out = _aggregate(out)
+        for plan, start, end in self._spans:
+            info = self.layers[plan.name]
+            args = {"kind": info.kind, "engines": ", ".join(info.engines), "mode": info.mode,
+                    "tiles": info.tiles}
+            out.append(Slice(LAYERS_TRACK, "layer", plan.name, plan.name, start, end, args))
+        return out
+
+    def _engine_track(self, plan, stream: int) -> str:
+        return f"{self.layers[plan.name].engines[stream]}.{plan.mapping.streams[stream].mode}"
+
+    def _tile_slice(self, plan, s: int, t: int, ready: int, start: int, end: int) -> Slice:
+        mode, tile = plan.mapping.streams[s].mode, plan.tiles[t]
+        op = self.engines[self.layers[plan.name].engines[s]]["op"]
+        args = {"layer": plan.name, "tile": t, "stream": s, "mode": mode, "cycles": tile.cycles[s],
+                op: tile.ops[s], "busy_ps": end - start, "wait_ps": start - ready, "tiles": 1,
+                "positions": list(tile.positions), "filters": list(tile.filters[s]),
+                "dram_read_bytes": tile.weight_load_bytes + tile.input_bytes,
+                "dram_write_bytes": tile.output_bytes}
+        return Slice(self._engine_track(plan, s), "compute", f"{plan.name}[{t}]", plan.name, start, end, args)
+
+    def _transfer_slice(self, track, kind, start, end, nbytes, write, tag) -> Slice:
+        layer, tile, data = tag
+        args = {"layer": layer, "tile": tile, "data": data, "bytes": nbytes, "busy_ps": end - start,
+                "tiles": 1}
+        if kind == "channel":
+            args["direction"] = "write" if write else "read"
+        return Slice(track, "transfer", f"{layer}[{tile}] {data}", layer, start, end, args)
+
+
+SUMMED = ("cycles", "macs", "shift_adds", "vector_ops", "ops", "busy_ps", "wait_ps", "tiles", "bytes",
+          "dram_read_bytes", "dram_write_bytes")
+
+
+def _aggregate(slices: list[Slice]) -> list[Slice]:
+    """One slice per (track, layer): first start to last end; summed counts; the layer's mode kept."""
+    groups: dict[tuple[str, str], Slice] = {}
+    for s in slices:
         key = (s.track, s.layer)
-        agg = self._agg.get(key)
+        agg = groups.get(key)
         if agg is None:
-            s.name = s.layer
-            self._agg[key] = s
-            return
+            args = {k: v for k, v in s.args.items() if k in SUMMED or k in ("layer", "mode")}
+            groups[key] = Slice(s.track, s.category, s.layer, s.layer, s.start, s.end, args)
+            continue
         agg.start, agg.end = min(agg.start, s.start), max(agg.end, s.end)
-        for k, v in s.args.items():
-            if k not in ("layer", "mode"):
-                agg.args[k] += v
+        for k in SUMMED:
+            if k in s.args:
+                agg.args[k] += s.args[k]
+    return list(groups.values())

@@ -52,7 +52,8 @@ def test_b0_trace_has_every_layer_and_engine_busy_time(traced_b0):
     assert spans == sorted(layer["name"] for layer in result["layers"])
     period = round(1e12 / result["clock_hz"])
     for name, engine in result["engines"].items():
-        busy = sum(end - start for (proc, _), sl in slices.items() if proc == f"top.{name}" for start, end, _ in sl)
+        busy = sum(end - start for (proc, _), sl in slices.items() if proc == f"top.{name}"
+                   for start, end, _ in sl)
         assert busy == engine["busy_cycles"] * period
     ends = defaultdict(set)
     for e in doc["traceEvents"]:
@@ -63,7 +64,8 @@ def test_b0_trace_has_every_layer_and_engine_busy_time(traced_b0):
     # the VCD's engine busy wires are the union of the trace's engine slices
     back = read_vcd(traced_b0 / "v.vcd")
     for name in result["engines"]:
-        intervals = sorted((s, e) for (proc, _), sl in slices.items() if proc == f"top.{name}" for s, e, _ in sl)
+        intervals = sorted((s, e) for (proc, _), sl in slices.items() if proc == f"top.{name}"
+                           for s, e, _ in sl)
         merged = []
         for s, e in intervals:
             if merged and s <= merged[-1][1]:

@@ -49,10 +49,10 @@ def small_buffers():
                                            for b in spec.buffers))
 
 
-def traced(graph=None, spec=None, aggregate=False):
+def traced(graph=None, spec=None):
     graph = residual_graph() if graph is None else graph
     spec = small_buffers() if spec is None else spec
-    tracer = Tracer(aggregate=aggregate)
+    tracer = Tracer()
     result = simulate(graph, spec, values=False, tracer=tracer)
     return result, tracer
 
@@ -164,13 +164,12 @@ def engine_busy_ps(doc: dict) -> dict[str, dict[str, int]]:
 # -- the tracer changes nothing ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("aggregate", [False, True])
-def test_results_are_byte_identical_with_and_without_a_tracer(aggregate):
+def test_results_are_byte_identical_with_and_without_a_tracer():
     graph, spec = residual_graph(), small_buffers()
     plain = simulate(graph, spec, values=False)
-    result, tracer = traced(graph, spec, aggregate)
+    result, tracer = traced(graph, spec)
     assert to_json(plain.to_dict()) == to_json(result.to_dict())
-    assert tracer.slices and tracer.intervals and tracer.levels
+    assert tracer.slices() and tracer.intervals and tracer.levels
 
 
 def test_engine_busy_cycles_per_layer_hand_derived():
@@ -195,8 +194,8 @@ def test_engine_busy_cycles_per_layer_hand_derived():
 
 @pytest.mark.parametrize("aggregate", [False, True])
 def test_trace_json_structure(aggregate):
-    result, tracer = traced(aggregate=aggregate)
-    doc = parse(to_trace_json(tracer, {"workload": "residual"}))
+    result, tracer = traced()
+    doc = parse(to_trace_json(tracer, {"workload": "residual"}, aggregate))
     check_structure(doc, residual_graph())
     other = doc["otherData"]
     assert other["aggregate"] is aggregate and other["workload"] == "residual"
@@ -205,8 +204,8 @@ def test_trace_json_structure(aggregate):
 
 @pytest.mark.parametrize("aggregate", [False, True])
 def test_engine_slices_sum_exactly_to_busy_time(aggregate):
-    result, tracer = traced(aggregate=aggregate)
-    doc = parse(to_trace_json(tracer))
+    result, tracer = traced()
+    doc = parse(to_trace_json(tracer, aggregate=aggregate))
     if aggregate:  # spans cover stalls between tiles: the busy time is in their args
         procs, _ = names(doc["traceEvents"])
         busy = defaultdict(lambda: defaultdict(int))
@@ -247,9 +246,8 @@ def test_tile_slices_name_layer_and_tile_and_carry_work_and_bytes():
 
 def test_aggregate_has_one_slice_per_layer_and_engine_mode():
     _, tracer = traced()
-    _, agg = traced(aggregate=True)
     tiles = parse(to_trace_json(tracer))["traceEvents"]
-    doc = parse(to_trace_json(agg))
+    doc = parse(to_trace_json(tracer, aggregate=True))
     procs, _ = names(doc["traceEvents"])
     compute = [(procs[pid], b) for (pid, _), sl in slices_by_thread(doc["traceEvents"]).items()
                for _, _, b in sl if b["cat"] == "compute"]
@@ -316,17 +314,36 @@ def test_exact_time_conversion():
     assert tl.bin_width_ps(1) == 1 and tl.bin_width_ps(3_000_000) == 5_000
 
 
+class HandTracer(Tracer):
+    """A tracer with hand-made records (no simulation): only what the writers read."""
+
+    def __init__(self, slices, intervals, kinds, latency_ps):
+        super().__init__()
+        self._slices, self._hand_intervals, self._kinds = slices, intervals, kinds
+        self.latency_ps = latency_ps
+
+    def slices(self, aggregate=False):
+        return list(self._slices)
+
+    @property
+    def intervals(self):
+        return self._hand_intervals
+
+    @property
+    def track_kind(self):
+        return self._kinds
+
+
 def test_a_layer_without_compute_slices_anchors_its_flows_on_its_span():
-    """A hand-made record: layer b ran no tile on any engine (no work), so the flow from a ends on b's span."""
-    tracer = Tracer()
+    """Layer b ran no tile on any engine (no work), so the flow from a ends on b's span."""
+    tracer = HandTracer([Slice("top.e.m", "compute", "a[0]", "a", 0, 10, {"layer": "a", "busy_ps": 10}),
+                         Slice("top.layers", "layer", "a", "a", 0, 10),
+                         Slice("top.layers", "layer", "b", "b", 10, 12)],
+                        {"top.e.m": [(0, 10, 1, "a")], "top.layers": [(0, 10, 0, "a"), (10, 12, 0, "b")]},
+                        {"top.e.m": "engine", "top.layers": "layer"}, 12)
     tracer.engines = {"top.e": {"kind": "vector", "op": "vector_ops", "modes": ["m"]}}
     tracer.layers = {n: LayerInfo(n, "add", i, ("top.e",), "m", 1, p) for i, (n, p) in
                      enumerate((("a", ()), ("b", ("a",))))}
-    tracer.slices = [Slice("top.e.m", "compute", "a[0]", "a", 0, 10, {"layer": "a", "busy_ps": 10}),
-                     Slice("top.layers", "layer", "a", "a", 0, 10), Slice("top.layers", "layer", "b", "b", 10, 12)]
-    tracer.intervals = {"top.e.m": [(0, 10, 1, "a")]}
-    tracer.track_kind = {"top.e.m": "engine"}
-    tracer.latency_ps = 12
     events = parse(to_trace_json(tracer))["traceEvents"]
     procs, threads = names(events)
     flow = {e["ph"]: e for e in events if e["ph"] in "sf"}
@@ -348,11 +365,9 @@ def merged(intervals):
     return out
 
 
-@pytest.mark.parametrize("aggregate", [False, True])
-def test_vcd_reads_back_with_pyvcd_and_its_busy_intervals_equal_the_trace(tmp_path, aggregate):
-    _, tracer = traced(aggregate=aggregate)
-    _, tile_tracer = traced()
-    doc = parse(to_trace_json(tile_tracer))  # the tile-level trace: what the VCD must match
+def test_vcd_reads_back_with_pyvcd_and_its_busy_intervals_equal_the_trace(tmp_path):
+    _, tracer = traced()
+    doc = parse(to_trace_json(tracer))  # the tile-level trace: what the VCD must match
     procs, _ = names(doc["traceEvents"])
     json_busy = defaultdict(list)
     for (pid, _), sl in slices_by_thread(doc["traceEvents"]).items():
