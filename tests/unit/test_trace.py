@@ -20,6 +20,7 @@ import pytest
 
 from archsim.graph.ir import OpKind, add_layer
 from archsim.report import trace_layout as tl
+from archsim.report.plots import _union as merged  # the union of intervals the plots use
 from archsim.report.trace_json import to_trace_json, us
 from archsim.report.vcd import high_intervals, read_vcd, to_vcd, vcd_signals, write_vcd
 from archsim.report.writers import to_json
@@ -353,16 +354,6 @@ def test_a_layer_without_compute_slices_anchors_its_flows_on_its_span():
 
 
 # -- VCD -----------------------------------------------------------------------------------------
-
-
-def merged(intervals):
-    out = []
-    for start, end in sorted(intervals):
-        if out and start <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], end))
-        else:
-            out.append((start, end))
-    return out
 
 
 def test_vcd_reads_back_with_pyvcd_and_its_busy_intervals_equal_the_trace(tmp_path):
