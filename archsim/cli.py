@@ -71,11 +71,16 @@ examples:
   archsim run efficientvit_b1 m2vit --check             # every layer's codes against the torch oracle
   archsim run efficientvit_b1 m2vit --dump-values vals/  # every layer's integers, one .npz per run
   archsim run efficientvit_b3 m2vit --no-functional     # timing and energy only (no values)
+  archsim run efficientvit_b1 m2vit --trace b1.json --vcd b1.vcd  # open in ui.perfetto.dev / GTKWave
+  archsim run efficientvit_b3 m2vit --trace b3.json --trace-aggregate  # one slice per layer and engine
+  archsim run efficientvit_b1 m2vit --plots figures/    # Gantt, utilisation, energy, roofline, comparison
 
 WORKLOAD and ARCH are names (`archsim list`) or YAML paths. The result JSON names every input
 by name and sha256; --metadata adds where they are on this machine. Every tile's values are
 computed on the engine that runs it (the logits are part of the result); --check compares every
-layer with the torch oracle and exits 1 on any mismatch.
+layer with the torch oracle and exits 1 on any mismatch. --trace and --vcd record the run under
+study (not the baseline) as it happens, tile by tile; the result is the same with or without them
+(docs/traces.md). --plots draws the run's figures, the baseline's and their comparison (docs/plots.md).
 """
 QUANTIZE_EXAMPLES = """\
 examples:
@@ -145,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="compare every layer's integers with the torch oracle (IntegerModel); exit 1 on a mismatch")
     run.add_argument("--dump-values", metavar="DIR",
                      help="write every layer's integers of each run to DIR/<workload>_<arch>_<policy>.npz")
+    run.add_argument("--trace", metavar="FILE",
+                     help="write a Perfetto / Chrome trace-event JSON of the run (ui.perfetto.dev, "
+                          "chrome://tracing)")
+    run.add_argument("--trace-aggregate", action="store_true",
+                     help="in --trace, one slice per layer and engine instead of one per tile (large runs)")
+    run.add_argument("--vcd", metavar="FILE", help="write engine-busy, DMA-active and buffer-occupancy "
+                     "signals as a VCD for waveform viewers (GTKWave)")
+    run.add_argument("--plots", metavar="DIR", help="write the run's figures (PNG and SVG) to DIR")
     run.set_defaults(func=cmd_run)
 
     quant = command("quantize", "quantize a workload's model and report the quality per layer",
@@ -209,11 +222,11 @@ def _command(argv: Sequence[str], option: str, value: str | None = None) -> str:
     return shlex.join(["archsim", *with_option(argv, option, value)])
 
 
-def _run_one(workload, spec, times, argv, args, *, baseline: bool):
+def _run_one(workload, spec, times, argv, args, *, baseline: bool, tracer=None):
     from archsim import flow
 
     try:
-        return flow.run(workload, spec, times, values=not args.no_functional, check=args.check)
+        return flow.run(workload, spec, times, values=not args.no_functional, check=args.check, tracer=tracer)
     except flow.UnsupportedWorkloadError as err:
         lines = [str(err)]
         option = "--baseline-policy" if baseline else "--policy"
@@ -254,7 +267,14 @@ def cmd_run(args, argv: Sequence[str]) -> int:
 
     if args.dump_values and args.no_functional:
         raise ConfigError("--dump-values needs values: drop --no-functional")
-    result = _run_one(workload, spec, times, argv, args, baseline=False)
+    if args.trace_aggregate and not args.trace:
+        raise ConfigError("--trace-aggregate shapes the --trace file: give --trace FILE as well")
+    tracer = None
+    if args.trace or args.vcd:
+        from archsim.sim.trace import Tracer
+
+        tracer = Tracer()
+    result = _run_one(workload, spec, times, argv, args, baseline=False, tracer=tracer)
     out = result.to_dict()
     print(summarize(result, top_layers=args.top))
     results = [result]
@@ -270,6 +290,10 @@ def cmd_run(args, argv: Sequence[str]) -> int:
         out["comparison"] = cmp
         inputs["baseline"] = _paths(base_workload, base_spec)
     _write(out, args, argv, inputs)
+    if tracer is not None:
+        _write_traces(tracer, result, args, times)
+    if args.plots:
+        _write_plots(out, args.plots, times)
     if args.dump_values:
         for r in results:
             print(f"wrote {_dump_values(r, args.dump_values)}")
@@ -281,6 +305,53 @@ def cmd_run(args, argv: Sequence[str]) -> int:
         raise RunError(f"functional check failed for {failed[0].arch['name']}: {check['mismatches']:,} mismatching "
                        f"elements, first at layer {check['first_mismatching_layer']}")
     return EXIT_OK
+
+
+def _trace_names(result) -> dict:
+    """What a trace file says about its run: names, never paths (trace files are reproducible too)."""
+    w = result.workload
+    return {"workload": {k: w.get(k) for k in ("name", "model", "resolution", "batch", "policy")},
+            "arch_sha256": result.arch.get("sha256")}
+
+
+def _write_traces(tracer, result, args, times) -> None:
+    """--trace (Perfetto / Chrome JSON) and --vcd of the traced run."""
+    from archsim.report.trace_json import write_trace_json
+    from archsim.report.vcd import write_vcd
+
+    names = _trace_names(result)
+    writers = (("--trace", args.trace, lambda p: write_trace_json(tracer, p, names, args.trace_aggregate)),
+               ("--vcd", args.vcd, lambda p: write_vcd(tracer, p, _vcd_comment(names))))
+    for option, path, write in writers:
+        if not path:
+            continue
+        t = time.perf_counter()
+        try:
+            written = write(path)
+        except OSError as err:
+            raise RunError(f"cannot write {path}: {err.strerror or err}; choose another {option}") from err
+        times.record(f"write {option[2:]}", t)
+        print(f"wrote {written}")
+
+
+def _vcd_comment(names: dict) -> str:
+    w = names["workload"]
+    return (f"archsim run {w.get('name')} ({w.get('model')}, {w.get('resolution')} px, "
+            f"policy {w.get('policy')})")
+
+
+def _write_plots(out: dict, folder: str, times) -> None:
+    """--plots: every figure of the run (and its baseline and their comparison) via plot_results."""
+    from archsim.report.plots import plot_results
+
+    t = time.perf_counter()
+    try:
+        paths = plot_results([out], folder)
+    except OSError as err:
+        raise RunError(f"cannot write the figures to {folder}: {err.strerror or err}; "
+                       "choose another --plots") from err
+    times.record("plots", t)
+    print(f"wrote {len(paths)} figures to {folder}")
 
 
 def _dump_values(result, folder: str) -> Path:

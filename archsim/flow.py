@@ -117,10 +117,11 @@ def check_arch_supports_graph(graph: nx.DiGraph, spec: ArchSpec, policy=None, wo
     )
 
 
-def simulate(graph: nx.DiGraph, spec: ArchSpec, workload_meta: dict, values: bool = True) -> SimResult:
+def simulate(graph: nx.DiGraph, spec: ArchSpec, workload_meta: dict, values: bool = True,
+             tracer=None) -> SimResult:
     from archsim.sim import simulate as _simulate
 
-    return _simulate(graph, spec, workload=workload_meta, values=values)
+    return _simulate(graph, spec, workload=workload_meta, values=values, tracer=tracer)
 
 
 def workload_meta(workload) -> dict:
@@ -129,12 +130,13 @@ def workload_meta(workload) -> dict:
 
 
 def run(workload, spec: ArchSpec, times: StageTimes | None = None, graph: nx.DiGraph | None = None, *,
-        values: bool = True, check: bool = False) -> SimResult:
+        values: bool = True, check: bool = False, tracer=None) -> SimResult:
     """Quantize + extract ``workload`` (unless ``graph`` is given) and simulate it on ``spec``.
 
     ``values``: compute every tile's values on its engine (the default); ``check``: also compute
     every layer with the torch oracle and record the comparison as ``result.checks["functional"]``
-    (needs the quantized model, so it cannot be combined with a given ``graph``).
+    (needs the quantized model, so it cannot be combined with a given ``graph``); ``tracer`` (an
+    :class:`archsim.sim.trace.Tracer`) records the simulation (docs/traces.md).
     """
     from archsim.quant.policy import get_policy
 
@@ -152,7 +154,7 @@ def run(workload, spec: ArchSpec, times: StageTimes | None = None, graph: nx.DiG
     t = time.perf_counter()
     meta = workload_meta(workload)
     meta["quantization"] = graph.graph.get("quant_summary", {})  # APoT share: what the SAT receives
-    result = simulate(graph, spec, meta, values=values or check)
+    result = simulate(graph, spec, meta, values=values or check, tracer=tracer)
     times.record("simulate", t)
     if check:
         t = time.perf_counter()

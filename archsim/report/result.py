@@ -27,6 +27,9 @@ class LayerResult:
     apot_fraction: float = 0.0
     tiles: int = 0
     mapping: str = ""  # why the mapper chose these engines and this split (archsim.sim.mapping)
+    # engine name -> busy cycles of this layer's tiles on it; below end - start when the engine stalls
+    # inside the layer (waiting for DMA, a tile slot, or the other half of a split layer)
+    engine_busy_cycles: dict[str, int] = field(default_factory=dict)
 
     @property
     def cycles(self) -> int:
@@ -73,6 +76,7 @@ class SimResult:
             "edp_js": "J*s",
             "energy_breakdown_j": "J",
             "layers.start_cycle": "cycles",
+            "layers.engine_busy_cycles": "cycles",
             "layers.energy_j": "J",
             "engines.busy_cycles": "cycles",
         }

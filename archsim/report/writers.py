@@ -30,12 +30,17 @@ def to_json(data: dict) -> str:
 
 def write_json(data: dict, path: str | Path) -> Path:
     """Write atomically (temp file + rename) so an interrupted run never leaves half a file."""
+    return write_text(to_json(data), path)
+
+
+def write_text(text: str | bytes, path: str | Path) -> Path:
+    """Write ``text`` (str as UTF-8, or bytes) atomically: temp file + rename, never half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(to_json(data))
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode() if isinstance(text, str) else text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

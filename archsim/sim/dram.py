@@ -1,4 +1,5 @@
-"""The DRAM: one shared channel (``top.dram``); transfers rounded up to whole bursts."""
+"""The DRAM: one shared channel (``top.dram``, its data bus ``top.dram.ch0``); transfers rounded up to
+whole bursts."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ class Dram(Module):
             raise ValueError(f"{spec.name}: burst_bytes must be positive")
         self.spec = spec
         self.latency_ps = seconds_to_ps(spec.latency_s)
-        self.channel = Channel(self.path, bytes_per_ps(spec.peak_bandwidth_bytes_per_s), self.latency_ps)
+        self.channel = Channel(f"{self.path}.ch0", bytes_per_ps(spec.peak_bandwidth_bytes_per_s),
+                               self.latency_ps)
         self.read_bytes = 0
         self.write_bytes = 0
 

@@ -35,6 +35,8 @@ class Module:
         self.parent = parent
         self.path = name if parent is None else f"{parent.path}.{name}"
         self.children: dict[str, Module] = {}
+        # the run's archsim.sim.trace.Tracer, inherited from the parent (Top sets it); None: not tracing
+        self.tracer = parent.tracer if parent is not None else None
         if parent is not None:
             parent.children[name] = self
 

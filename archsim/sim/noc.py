@@ -1,4 +1,5 @@
-"""The interconnect (``top.noc``): one bandwidth-shared link between DRAM and the buffers."""
+"""The interconnect (``top.noc``): one bandwidth-shared link (``top.noc.link0``) between DRAM and the
+buffers."""
 
 from __future__ import annotations
 
@@ -16,5 +17,6 @@ class Interconnect(Module):
         if spec.bandwidth_bytes_per_cycle <= 0:
             raise ValueError(f"{spec.name}: bandwidth_bytes_per_cycle must be positive")
         self.spec = spec
-        self.channel = Channel(self.path, Fraction(spec.bandwidth_bytes_per_cycle, clock_period_ps),
+        self.channel = Channel(f"{self.path}.link0",
+                               Fraction(spec.bandwidth_bytes_per_cycle, clock_period_ps),
                                spec.latency_cycles * clock_period_ps)

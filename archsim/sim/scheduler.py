@@ -43,14 +43,17 @@ class Scheduler:
         self.values = values  # functional compute per tile (archsim.sim.values), or None for timing only
         self.done = {name: env.event() for name in plans}
         self.records = {name: LayerRecord() for name in plans}
+        self.tracer = top.tracer  # archsim.sim.trace.Tracer, or None: one `if` per traced activity
+        self.slots_track = f"{top.buffers[top.spec.buffer_for('activations').name].path}.tile_slots"
 
     def start(self) -> None:
         for name in sorted(self.plans, key=lambda n: self.plans[n].index):
             self.env.process(self._layer(self.plans[name]))
 
     def _layer(self, plan: LayerPlan):
-        env = self.env
-        preds = [self.done[p] for p in sorted(self.graph.predecessors(plan.name))]
+        env, tracer, wbuf = self.env, self.tracer, self.top.weight_buffer
+        producers = sorted(self.graph.predecessors(plan.name))
+        preds = [self.done[p] for p in producers]
         if preds:
             yield env.all_of(preds)
         rec = self.records[plan.name]
@@ -69,14 +72,21 @@ class Scheduler:
         for t, tile in enumerate(plan.tiles):
             yield env.all_of(computed[t])
             yield slots.put(1)
+            if tracer is not None:
+                tracer.occupy(self.slots_track, env.now, -1, "slots")
             if tile.weight_release_bytes:
-                yield self.top.weight_buffer.space.put(tile.weight_release_bytes)
+                yield wbuf.space.put(tile.weight_release_bytes)
+                if tracer is not None:
+                    tracer.occupy(f"{wbuf.path}.occupancy", env.now, -tile.weight_release_bytes, "B")
             if tile.output_bytes:
-                writes.append(env.process(self.top.dma.transfer(tile.output_bytes, write=True,
+                tag = (plan.name, t, "outputs")
+                writes.append(env.process(self.top.dma.transfer(tile.output_bytes, True, tag,
                                                                  address=tile.output_address)))
         for w in writes:
             rec.dram_write_bytes += yield w
         rec.end_ps = env.now
+        if tracer is not None:
+            tracer.layer(plan, rec.start_ps, rec.end_ps, producers)
         if self.values is not None:
             self.values.end(plan)
         self.done[plan.name].succeed()
@@ -85,18 +95,25 @@ class Scheduler:
         return simpy.Container(self.env, capacity=TILE_SLOTS, init=TILE_SLOTS)
 
     def _loader(self, plan: LayerPlan, rec: LayerRecord, slots, loaded):
-        env, dma = self.env, self.top.dma
+        env, dma, tracer, wbuf = self.env, self.top.dma, self.tracer, self.top.weight_buffer
         for t, tile in enumerate(plan.tiles):
             yield slots.get(1)
+            if tracer is not None:
+                tracer.occupy(self.slots_track, env.now, 1, "slots")
             requests = []
             if tile.weight_load_bytes:
-                yield self.top.weight_buffer.space.get(tile.weight_load_bytes)
-                requests.append(("w", env.process(dma.transfer(tile.weight_load_bytes, address=tile.weight_address))))
+                yield wbuf.space.get(tile.weight_load_bytes)
+                if tracer is not None:
+                    tracer.occupy(f"{wbuf.path}.occupancy", env.now, tile.weight_load_bytes, "B")
+                tag = (plan.name, t, "weights")
+                requests.append(("w", env.process(dma.transfer(tile.weight_load_bytes, False, tag,
+                                                               address=tile.weight_address))))
             if tile.input_bytes:
+                tag = (plan.name, t, "inputs")
                 if dma.banked:  # one transaction per tensor the tile reads, at its address
-                    requests += [("a", env.process(dma.transfer(n, address=a))) for a, n in tile.input_reads]
+                    requests += [("a", env.process(dma.transfer(n, False, tag, address=a))) for a, n in tile.input_reads]
                 else:
-                    requests.append(("a", env.process(dma.transfer(tile.input_bytes))))
+                    requests.append(("a", env.process(dma.transfer(tile.input_bytes, False, tag))))
             for what, req in requests:
                 moved = yield req
                 rec.dram_read_bytes += moved
@@ -108,12 +125,15 @@ class Scheduler:
 
     def _compute(self, plan: LayerPlan, rec: LayerRecord, s: int, loaded, computed):
         engine = self.top.engines[plan.mapping.streams[s].engine]
-        period = self.top.period_ps
+        period, tracer = self.top.period_ps, self.tracer
         for t, tile in enumerate(plan.tiles):
             yield loaded[t]
             if tile.cycles[s]:
+                ready = self.env.now
                 yield from engine.run_tile(plan.index, tile.cycles[s] * period, tile.ops[s])
                 rec.stream_busy_ps[s] += tile.cycles[s] * period
+                if tracer is not None:  # run_tile returns as the tile's closed-form time ends
+                    tracer.compute(plan, s, t, ready, self.env.now - tile.cycles[s] * period, self.env.now)
             if self.values is not None:  # the tile's values, on this engine's arithmetic, as it completes
                 self.values.tile(plan, s, t)
             computed[t][s].succeed()

@@ -32,7 +32,7 @@ FUNCTIONAL_BLAS_THREADS = 1
 
 
 def simulate(graph: nx.DiGraph, spec: ArchSpec, *, workload: dict | None = None, values: bool = True,
-             image: np.ndarray | None = None, arithmetic: dict | None = None) -> SimResult:
+             image: np.ndarray | None = None, arithmetic: dict | None = None, tracer=None) -> SimResult:
     """Simulate one inference of ``graph`` on ``spec``; deterministic for identical inputs.
 
     With ``values`` (and a quantized graph) every tile's outputs are computed on its engine's
@@ -41,6 +41,9 @@ def simulate(graph: nx.DiGraph, spec: ArchSpec, *, workload: dict | None = None,
     layer's integers and ``result.functional`` the model outputs and per-layer digests.
     ``arithmetic`` replaces the arithmetic of named engines (tests corrupt one). Timing, energy and
     checks do not depend on ``values``.
+
+    ``tracer`` (an :class:`archsim.sim.trace.Tracer`) records every tile, transfer, buffer occupancy
+    and layer as the run goes (docs/traces.md); the result is byte-identical with or without it.
     """
     if graph.number_of_nodes() == 0:
         raise ValueError("simulate: the graph has no layers")
@@ -63,7 +66,9 @@ def simulate(graph: nx.DiGraph, spec: ArchSpec, *, workload: dict | None = None,
         functional = {"computed": True, "input": {**input_desc, "shape": list(codes.shape), "sha256": digest(codes)}}
 
     env = CountingEnvironment()
-    top = Top(env, spec)
+    top = Top(env, spec, tracer)
+    if tracer is not None:
+        tracer.start(top, graph, plans)
     scheduler = Scheduler(env, top, graph, plans, tile_values)
     scheduler.start()
     with threadpool_limits(limits=FUNCTIONAL_BLAS_THREADS, user_api="blas"):
@@ -75,6 +80,8 @@ def simulate(graph: nx.DiGraph, spec: ArchSpec, *, workload: dict | None = None,
     latency_ps = max(r.end_ps for r in scheduler.records.values())
     latency_s = latency_ps / PS_PER_S
     latency_cycles = math.ceil(latency_ps / period)
+    if tracer is not None:
+        tracer.finish(latency_ps)
 
     layer_results, dynamic = _layer_results(graph, spec, plans, scheduler, period)
     static_j = accounting.static_power_w(spec) * latency_s
@@ -174,8 +181,17 @@ def _layer_results(graph, spec, plans, scheduler, period):
             dram_read_bytes=rec.dram_read_bytes, dram_write_bytes=rec.dram_write_bytes,
             buffer_bytes=traffic.total, energy_j=sum(parts.values()), energy_breakdown_j=parts,
             apot_fraction=layer.apot_fraction, tiles=len(plan.tiles), mapping=plan.mapping.reason,
+            engine_busy_cycles=_engine_busy_cycles(streams, rec.stream_busy_ps, period),
         ))
     return results, op_energy
+
+
+def _engine_busy_cycles(streams, stream_busy_ps: list[int], period: int) -> dict[str, int]:
+    """Engine name -> the layer's busy cycles on it (its streams' tiles; exact: whole cycles per tile)."""
+    out: dict[str, int] = {}
+    for stream, busy_ps in zip(streams, stream_busy_ps):
+        out[stream.engine] = out.get(stream.engine, 0) + busy_ps // period
+    return out
 
 
 def _engine_results(top, plans, latency_cycles, period) -> dict[str, EngineResult]:

@@ -13,8 +13,9 @@ from archsim.sim.noc import Interconnect
 
 
 class Top(Module):
-    def __init__(self, env: CountingEnvironment, spec: ArchSpec) -> None:
+    def __init__(self, env: CountingEnvironment, spec: ArchSpec, tracer=None) -> None:
         super().__init__(env, "top")
+        self.tracer = tracer  # every module below inherits it (archsim.sim.trace.Tracer or None)
         self.spec = spec
         self.period_ps = spec.clock_period_ps
         names = [e.name for e in spec.engines] + [b.name for b in spec.buffers]
