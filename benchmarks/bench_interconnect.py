@@ -43,8 +43,9 @@ def synthetic_load(count: int, seed: int = 0):
     now, out = 0, []
     kinds = [("dram", ("weight_buffer",), True), ("dram", ("act_buffer",), True),
              ("weight_buffer", ("mpma",), False), ("weight_buffer", ("mpma", "sat"), False),
-             ("act_buffer", ("mpma",), False), ("act_buffer", ("sat",), False), ("act_buffer", ("vector",), False),
-             ("mpma", ("act_buffer",), False), ("sat", ("act_buffer",), False), ("vector", ("act_buffer",), False),
+             ("act_buffer", ("mpma",), False), ("act_buffer", ("sat",), False),
+             ("act_buffer", ("vector",), False), ("mpma", ("act_buffer",), False),
+             ("sat", ("act_buffer",), False), ("vector", ("act_buffer",), False),
              ("act_buffer", ("dram",), False)]
     for _ in range(count):
         src, dsts, via_dram = kinds[rng.randrange(len(kinds))]
@@ -88,7 +89,8 @@ def main() -> None:
         wall = min(w for *_, w in runs)
         print(f"{label:9s} simulated {float(end) / 1e6:9.1f} us  byte-hops {net.byte_hops / 1e6:7.1f} M  "
               f"bus bytes {net.bus_bytes / 1e6:6.1f} M  busiest {busiest.name} "
-              f"{float(busiest.busy_ps / end):.2f}  wall {wall:.3f} s  reservations/s {len(load) / wall:,.0f}")
+              f"{float(busiest.busy_ps / end):.2f}  wall {wall:.3f} s  "
+              f"reservations/s {len(load) / wall:,.0f}")
 
 
 if __name__ == "__main__":

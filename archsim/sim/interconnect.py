@@ -58,7 +58,7 @@ from numbers import Real
 TOPOLOGIES = ("bus", "crossbar", "mesh", "ring")
 PS_PER_S = 10**12
 
-# Defaults with sources (copied from /work/shared/reference/energy.md §4.1, §7; tags as in docs/modelling.md).
+# Defaults with sources (copied from the reference energy.md §4.1 and §7; tags as in docs/modelling.md).
 # [S] Park et al., DAC 2012, 4x4 mesh NoC chip (45 nm SOI, 1 GHz): 1-cycle router+link latency per hop, with
 # bypass. http://people.csail.mit.edu/tushar/papers/abstracts/noc4x4_dac2012_abstract.html
 HOP_LATENCY_BYPASS_CYCLES = 1
@@ -66,7 +66,8 @@ HOP_LATENCY_BYPASS_CYCLES = 1
 # (and the value of today's m2vit.yaml interconnect latency).
 HOP_LATENCY_CONVENTIONAL_CYCLES = 2
 # [I] energy.md §4.1: router + link per byte per hop at 28 nm / 0.9 V: Park DAC 2012 0.60 pJ/bit delivered
-# (45 nm SOI, 1.1 V) / ~3.5 router traversals (2.5 hops + eject) x0.51 x (0.9/1.1)^2 = ~0.06 pJ/bit = ~0.5 pJ/B.
+# (45 nm SOI, 1.1 V) / ~3.5 router traversals (2.5 hops + eject) x0.51 x (0.9/1.1)^2 = ~0.06 pJ/bit
+# = ~0.5 pJ/B.
 ENERGY_PER_BYTE_HOP_28NM_J = 0.5e-12
 # [I] energy.md §7, Default B (ZCU102): on-chip AXI interconnect 1.0 pJ per byte moved.
 ENERGY_PER_BYTE_AXI_J = 1.0e-12
@@ -120,7 +121,8 @@ class InterconnectConfig:
 
     def __post_init__(self):
         nodes = self.nodes.items() if isinstance(self.nodes, Mapping) else self.nodes
-        canonical = tuple(sorted(((name, _position(pos)) for name, pos in nodes), key=lambda item: str(item[0])))
+        pairs = ((name, _position(pos)) for name, pos in nodes)
+        canonical = tuple(sorted(pairs, key=lambda item: str(item[0])))
         object.__setattr__(self, "nodes", canonical)
         object.__setattr__(self, "shape", _position(self.shape))
 
@@ -140,7 +142,8 @@ class InterconnectConfig:
             out.append(("shape", f"{list(shape)} is not a {topo} shape: give {wanted}"))
         bw = self.link_bandwidth_bytes_per_cycle
         if not (isinstance(bw, (int, Fraction)) and not isinstance(bw, bool)) or bw <= 0:
-            out.append(("link_bandwidth_bytes_per_cycle", f"{bw!r} must be a positive int or Fraction (B/cycle)"))
+            out.append(("link_bandwidth_bytes_per_cycle",
+                        f"{bw!r} must be a positive int or Fraction (B/cycle)"))
         if not _is_int(self.hop_latency_cycles) or self.hop_latency_cycles < 0:
             out.append(("hop_latency_cycles", f"{self.hop_latency_cycles!r} must be an int >= 0 (cycles)"))
         for name in ("energy_per_byte_hop_j", "energy_per_byte_bus_j"):
@@ -167,7 +170,7 @@ class InterconnectConfig:
                     out.append((where, f"position {list(pos)}: a bus has no positions (give null)"))
                 continue
             if len(pos) != dims:
-                form = "[row, col]" if topo == "mesh" else ("a port index" if topo == "crossbar" else "a router index")
+                form = {"mesh": "[row, col]", "crossbar": "a port index", "ring": "a router index"}[topo]
                 out.append((where, f"position {list(pos)} must be {form} on a {topo}"))
                 continue
             if not shape_ok:
@@ -178,7 +181,8 @@ class InterconnectConfig:
                                        f"(rows 0..{shape[0] - 1}, cols 0..{shape[1] - 1})"))
                 else:
                     kind = "port" if topo == "crossbar" else "router"
-                    out.append((where, f"{kind} {pos[0]} does not exist (a {topo} of {shape[0]}: 0..{shape[0] - 1})"))
+                    out.append((where, f"{kind} {pos[0]} does not exist "
+                                       f"(a {topo} of {shape[0]}: 0..{shape[0] - 1})"))
                 continue
             if topo == "crossbar":
                 if pos in taken:
@@ -191,7 +195,7 @@ class InterconnectConfig:
 
 @dataclass(frozen=True)
 class InterconnectPreset:
-    """Hop latency and energy defaults with their sources; ``config()`` adds topology, placement, bandwidth."""
+    """Hop latency and energy defaults with sources; ``config()`` adds topology, placement, bandwidth."""
 
     name: str
     hop_latency_cycles: int
@@ -211,8 +215,9 @@ _HOP_28 = ("[I] 0.5 pJ/B per router+link hop at 28 nm: Park DAC 2012 0.60 pJ/bit
 _AXI = "[I] on-chip AXI interconnect 1.0 pJ per byte moved (energy.md §7, Default B, ZCU102)"
 
 PRESETS: dict[str, InterconnectPreset] = {
-    "asic28_bypass": InterconnectPreset("asic28_bypass", HOP_LATENCY_BYPASS_CYCLES, ENERGY_PER_BYTE_HOP_28NM_J,
-                                        None, {"hop_latency_cycles": _PARK, "energy_per_byte_hop_j": _HOP_28}),
+    "asic28_bypass": InterconnectPreset(
+        "asic28_bypass", HOP_LATENCY_BYPASS_CYCLES, ENERGY_PER_BYTE_HOP_28NM_J, None,
+        {"hop_latency_cycles": _PARK, "energy_per_byte_hop_j": _HOP_28}),
     "asic28_conventional": InterconnectPreset(
         "asic28_conventional", HOP_LATENCY_CONVENTIONAL_CYCLES, ENERGY_PER_BYTE_HOP_28NM_J, None,
         {"hop_latency_cycles": _CONVENTIONAL, "energy_per_byte_hop_j": _HOP_28}),
@@ -290,7 +295,8 @@ class LinkStats:
 def energy_j(config: InterconnectConfig, byte_hops: int, bus_bytes: int) -> float | None:
     """byte_hops x E_hop + bus_bytes x E_bus (J); ``None`` when a non-zero count has no coefficient."""
     total = 0.0
-    for count, coefficient in ((byte_hops, config.energy_per_byte_hop_j), (bus_bytes, config.energy_per_byte_bus_j)):
+    terms = ((byte_hops, config.energy_per_byte_hop_j), (bus_bytes, config.energy_per_byte_bus_j))
+    for count, coefficient in terms:
         if count:
             if coefficient is None:
                 return None
@@ -356,7 +362,8 @@ class Network:
             rows, cols = self.config.shape
             for r in range(rows):
                 for c in range(cols):
-                    for nr, nc in ((r, c + 1), (r, c - 1), (r + 1, c), (r - 1, c)):  # east, west, south, north
+                    # east, west, south, north
+                    for nr, nc in ((r, c + 1), (r, c - 1), (r + 1, c), (r - 1, c)):
                         if 0 <= nr < rows and 0 <= nc < cols:
                             self._add(_mesh_link((r, c), (nr, nc)), "link", hop)
         elif topo == "ring":
@@ -374,7 +381,7 @@ class Network:
             raise InterconnectError(f"unknown node {name!r}: the interconnect's nodes are {known}") from None
 
     def _links(self, a: tuple, b: tuple) -> list[str]:
-        """Link names from router a to router b (XY on a mesh, the shorter way on a ring; none on bus/crossbar)."""
+        """Links from router a to b: XY on a mesh, the shorter way on a ring, none on a bus or crossbar."""
         topo = self.config.topology
         if topo == "mesh":
             (r, c), (r1, c1) = a, b
@@ -405,7 +412,7 @@ class Network:
         return tuple(self._names[entry[0]] for entry in tree.entries)
 
     def hops(self, src: str, dst: str) -> int:
-        """Hop-latency stages of the unicast route: 1 on a bus or crossbar, its link count on a mesh or ring."""
+        """Hop-latency stages of the unicast route: 1 on a bus or crossbar, its links on a mesh or ring."""
         return self._tree(src, (dst,)).hops[0]
 
     def _tree(self, src: str, dsts: tuple[str, ...]) -> _Tree:
@@ -516,9 +523,9 @@ class Network:
 
     def link_stats(self, used_only: bool = False) -> tuple[LinkStats, ...]:
         """Per-resource totals in a fixed order (ports by node name, then links router by router)."""
+        rows = zip(self._names, self._kinds, self._bytes, self._transfers, self._held)
         return tuple(LinkStats(name, kind, b, n, b / self.bytes_per_ps, held)
-                     for name, kind, b, n, held in zip(self._names, self._kinds, self._bytes, self._transfers, self._held)
-                     if n or not used_only)
+                     for name, kind, b, n, held in rows if n or not used_only)
 
     def to_dict(self) -> dict:
         return {"topology": self.config.topology, "transfers": self.transfers, "bytes": self.bytes,

@@ -33,11 +33,13 @@ def mesh(nodes, shape=(4, 4), bw=BW, hop=HOP):
 
 
 def crossbar(nodes, ports=4):
-    return Network(InterconnectConfig("crossbar", nodes, BW, HOP, (ports,), energy_per_byte_bus_j=E_BUS), PERIOD)
+    config = InterconnectConfig("crossbar", nodes, BW, HOP, (ports,), energy_per_byte_bus_j=E_BUS)
+    return Network(config, PERIOD)
 
 
 def bus(names, bw=BW, hop=HOP):
-    return Network(InterconnectConfig("bus", {n: None for n in names}, bw, hop, energy_per_byte_bus_j=E_BUS), PERIOD)
+    config = InterconnectConfig("bus", {n: None for n in names}, bw, hop, energy_per_byte_bus_j=E_BUS)
+    return Network(config, PERIOD)
 
 
 # ---- mesh: one transfer ------------------------------------------------------------------
@@ -228,7 +230,8 @@ def test_write_chain_hands_the_mesh_interval_to_dram():
 # ---- ring --------------------------------------------------------------------------------
 
 def test_ring_takes_the_shorter_way_and_a_tie_goes_clockwise():
-    net = Network(InterconnectConfig("ring", {"dram": 0, "a": 2, "b": 3, "c": 5}, BW, HOP, (6,), E_HOP), PERIOD)
+    nodes = {"dram": 0, "a": 2, "b": 3, "c": 5}
+    net = Network(InterconnectConfig("ring", nodes, BW, HOP, (6,), E_HOP), PERIOD)
     assert net.route("dram", "a") == ("dram.out", "0->1", "1->2", "a.in")
     assert net.route("dram", "b") == ("dram.out", "0->1", "1->2", "2->3", "b.in")  # 3 either way
     assert net.route("dram", "c") == ("dram.out", "0->5", "c.in")
@@ -286,7 +289,8 @@ def test_a_node_off_the_mesh_is_an_error_naming_it():
 
 def test_two_nodes_on_one_crossbar_port_is_an_error_naming_both():
     err = _problems(topology="crossbar", shape=(4,), nodes={"dram": 1, "act_buffer": 1})
-    assert err.problems == [("nodes.dram", "port 1 is already taken by node 'act_buffer' (one node per crossbar port)")]
+    assert err.problems == [
+        ("nodes.dram", "port 1 is already taken by node 'act_buffer' (one node per crossbar port)")]
 
 
 def test_every_configuration_problem_is_reported_at_once():
@@ -295,7 +299,8 @@ def test_every_configuration_problem_is_reported_at_once():
     assert [name for name, _ in err.problems] == ["shape", "link_bandwidth_bytes_per_cycle",
                                                   "hop_latency_cycles", "nodes.mpma"]
     assert "ring" in str(err) and "routers >= 3" in str(err)
-    assert _problems(topology="torus").problems == [("topology", "'torus' is not one of bus, crossbar, mesh, ring")]
+    assert _problems(topology="torus").problems == [
+        ("topology", "'torus' is not one of bus, crossbar, mesh, ring")]
     assert _problems(topology="bus", shape=(), nodes={"dram": 3}).problems == [
         ("nodes.dram", "position [3]: a bus has no positions (give null)")]
     assert _problems(link_bandwidth_bytes_per_cycle=64.0).problems[0][0] == "link_bandwidth_bytes_per_cycle"

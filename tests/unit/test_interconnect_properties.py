@@ -1,4 +1,4 @@
-"""Property tests of the interconnect over random topologies, placements and transfer sequences (hypothesis)."""
+"""Property tests of the interconnect over random topologies, placements and transfers (hypothesis)."""
 
 from __future__ import annotations
 
@@ -76,7 +76,8 @@ def test_latency_is_never_below_hops_times_latency_plus_bytes_over_bandwidth(sce
             assert d.start >= head
             assert d.end >= head + nbytes / net.bytes_per_ps
             if upstream is not None:
-                assert d.end >= upstream[1] + d.hops * net.hop_ps  # cut-through: never before the upstream tail
+                # cut-through: never before the upstream tail
+                assert d.end >= upstream[1] + d.hops * net.hop_ps
 
 
 @settings(max_examples=150, deadline=None)
