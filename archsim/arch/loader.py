@@ -116,7 +116,9 @@ def _build(model: ArchModel, doc: Document) -> ArchSpec:
     dram = _dram(model.dram, table, ref)
     n = model.interconnect
     noc = InterconnectSpec(name="noc", bandwidth_bytes_per_cycle=n.bandwidth, latency_cycles=n.latency,
-                           energy=table[n.energy])
+                           energy=table[n.energy], topology=n.topology, shape=tuple(n.shape),
+                           energy_per_byte_hop=ref(n.energy_per_byte_hop),
+                           placement=tuple(sorted(n.placement.items())))
     baseline = None
     if model.baseline is not None:
         baseline = {"arch": model.baseline.arch}
@@ -188,6 +190,27 @@ def _dram_problems(model: ArchModel, spec: ArchSpec, doc: Document) -> list[Prob
     return problems
 
 
+def _noc_problems(spec: ArchSpec, doc: Document) -> list[Problem]:
+    """A non-bus interconnect places dram and every buffer, names only real nodes, and can be built."""
+    noc = spec.interconnect
+    if noc.topology == "bus" and not noc.placement:
+        return []
+    where = ("interconnect",)
+    placed = {name for name, _ in noc.placement}
+    known = ["dram"] + [b.name for b in spec.buffers] + [e.name for e in spec.engines]
+    problems = [Problem(doc.line_of(where + ("placement",)) or doc.line_of(where), f"interconnect.placement.{name}",
+                        f"not a node; {did_you_mean(name, known)}nodes: {', '.join(known)}")
+                for name in sorted(placed - set(known))]
+    missing = [n for n in ["dram"] + [b.name for b in spec.buffers] if n not in placed]
+    if missing and noc.topology != "bus":
+        problems.append(Problem(doc.line_of(where), "interconnect.placement",
+                                f"place {', '.join(missing)} (dram and every buffer are endpoints of the DMA)"))
+    if not problems:
+        for field_, message in noc.config().problems():
+            problems.append(Problem(doc.line_of(where), f"interconnect.{field_}", message))
+    return problems
+
+
 def _dataflow(model) -> Dataflow:
     """The mode's dataflow: its preset with the declared changes (archsim.arch.dataflow)."""
     if model is None:
@@ -226,7 +249,7 @@ def _mapping_problems(model: ArchModel, doc: Document) -> list[Problem]:
 
 def _cross_checks(model: ArchModel, spec: ArchSpec, doc: Document,
                   search: Sequence[str | os.PathLike]) -> list[Problem]:
-    problems = _mapping_problems(model, doc) + _dram_problems(model, spec, doc)
+    problems = _mapping_problems(model, doc) + _dram_problems(model, spec, doc) + _noc_problems(spec, doc)
     for engine_name, engine in model.engines.items():
         for mode_name, mode in engine.modes.items():
             dataflow = spec.engine(engine_name).mode(mode_name).dataflow

@@ -22,6 +22,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo
 from archsim.arch.dataflow import DIMS, FILL_WHEN, PRESETS, FormulaError, check_formula
 from archsim.arch.dram import DEFAULT_QUEUE_DEPTH, REFRESH_MODES, SCHEDULERS
 from archsim.arch.dram_presets import PRESETS as DRAM_PRESETS
+from archsim.arch.interconnect import TOPOLOGIES
 from archsim.arch.spec import MAPPING_SPLITS, RESIDENCY_POLICIES, EngineKind
 from archsim.arch.units import DIMENSIONS, UnitError, parse_any, parse_quantity, whole
 from archsim.configfile import StrictModel, choice, did_you_mean, integer, nonempty_text, number, text
@@ -259,10 +260,22 @@ class DramModel(StrictModel):
                                     "the preset's bus width x burst length")
 
 
+Position = Annotated[list[NonNegativeInt] | NonNegativeInt | None, Field()]
+
+
 class InterconnectModel(StrictModel):
-    bandwidth: BytesPerCycle = Field(description="bytes per cycle, e.g. '64 B/cycle'")
-    latency: Cycles = Field(description="latency per transfer, e.g. '2 cycles'")
-    energy: EnergyPerByteRef = Field(description="energy-table entry: J per byte moved")
+    topology: Annotated[str, choice(TOPOLOGIES, "topology")] = Field(
+        "bus", description="bus (one shared link, the default), crossbar, mesh or ring (docs/modelling.md)")
+    shape: list[PositiveInt] = Field(default_factory=list, description="crossbar [ports], mesh [rows, cols], "
+                                     "ring [routers]; bus: omit")
+    bandwidth: BytesPerCycle = Field(description="bytes per cycle of every link, e.g. '64 B/cycle'")
+    latency: Cycles = Field(description="latency per hop (router + link), e.g. '2 cycles'; a bus is one hop")
+    energy: EnergyPerByteRef = Field(description="energy-table entry: J per byte moved over the bus (or per "
+                                     "crossbar traversal)")
+    energy_per_byte_hop: EnergyPerByteRef | None = Field(None, description="mesh / ring: energy-table entry, J "
+                                                         "per byte per link")
+    placement: dict[str, Position] = Field(default_factory=dict, description="mesh [row, col], crossbar port or "
+                                           "ring router of dram and every buffer (engines optional)")
 
 
 class BaselineModel(StrictModel):

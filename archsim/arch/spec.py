@@ -17,6 +17,7 @@ from typing import Any
 from archsim.arch.dataflow import DEFAULT as DEFAULT_DATAFLOW
 from archsim.arch.dataflow import Dataflow
 from archsim.arch.dram import BankedDramConfig
+from archsim.arch.interconnect import InterconnectConfig
 from archsim.graph.ir import OpKind, Scheme
 
 
@@ -109,9 +110,19 @@ class DramSpec:
 @dataclass(frozen=True)
 class InterconnectSpec:
     name: str
-    bandwidth_bytes_per_cycle: int
-    latency_cycles: int
-    energy: EnergyEntry  # J per byte moved
+    bandwidth_bytes_per_cycle: int  # per link (and port)
+    latency_cycles: int  # per hop (bus and crossbar: one hop)
+    energy: EnergyEntry  # J per byte moved over the bus, or per crossbar traversal
+    topology: str = "bus"  # bus | crossbar | mesh | ring (archsim.arch.interconnect)
+    shape: tuple[int, ...] = ()  # crossbar (ports,), mesh (rows, cols), ring (routers,)
+    energy_per_byte_hop: EnergyEntry | None = None  # J per byte per mesh / ring link
+    placement: tuple[tuple[str, tuple], ...] = ()  # node name -> position (dram, buffers, engines)
+
+    def config(self) -> InterconnectConfig:
+        """The topology as archsim.sim.interconnect builds it."""
+        return InterconnectConfig(self.topology, self.placement, self.bandwidth_bytes_per_cycle, self.latency_cycles,
+                                  self.shape, None if self.energy_per_byte_hop is None else self.energy_per_byte_hop.value,
+                                  self.energy.value)
 
 
 class ArchParams(Mapping):

@@ -89,7 +89,7 @@ def buffer_traffic(layer: Layer, streams, spec: ArchSpec, dram_in_bytes: int, dr
 
 
 def layer_energy(layer: Layer, streams, spec: ArchSpec, traffic: BufferTraffic, dram_read_bytes: int,
-                 dram_write_bytes: int, noc_bytes: int) -> dict[str, float]:
+                 dram_write_bytes: int, noc_bytes: int, noc_energy_j: float | None = None) -> dict[str, float]:
     """Dynamic energy of one layer by component (J); keys are engine/buffer names, dram, interconnect."""
     out: dict[str, float] = {}
 
@@ -109,7 +109,8 @@ def layer_energy(layer: Layer, streams, spec: ArchSpec, traffic: BufferTraffic, 
         if reads or writes:
             add(buf.name, reads * buf.read_energy.value + writes * buf.write_energy.value)
     add(DRAM_KEY, dram_read_bytes * spec.dram.read_energy.value + dram_write_bytes * spec.dram.write_energy.value)
-    add(NOC_KEY, noc_bytes * spec.interconnect.energy.value)
+    # a bus: every byte once x J/B; a routed interconnect: its byte-hops and crossings, priced by the DMA
+    add(NOC_KEY, noc_bytes * spec.interconnect.energy.value if noc_energy_j is None else noc_energy_j)
     return out
 
 

@@ -7,6 +7,7 @@ from fractions import Fraction
 
 from archsim.arch.spec import InterconnectSpec
 from archsim.sim.channel import Channel
+from archsim.sim.interconnect import Network
 from archsim.sim.kernel import CountingEnvironment, Module
 
 
@@ -20,3 +21,5 @@ class Interconnect(Module):
         self.channel = Channel(f"{self.path}.link0",
                                Fraction(spec.bandwidth_bytes_per_cycle, clock_period_ps),
                                spec.latency_cycles * clock_period_ps)
+        # crossbar, mesh, ring: the topology's reservation tables (a bus is the one link above, exactly)
+        self.network = None if spec.topology == "bus" else Network(spec.config(), clock_period_ps)

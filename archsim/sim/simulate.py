@@ -171,7 +171,9 @@ def _layer_results(graph, spec, plans, scheduler, period):
                                             rec.dram_write_bytes, rec.weight_load_bytes)
         noc_bytes = rec.dram_read_bytes + rec.dram_write_bytes
         parts = accounting.layer_energy(layer, streams, spec, traffic, rec.dram_read_bytes,
-                                        rec.dram_write_bytes, noc_bytes)
+                                        rec.dram_write_bytes, noc_bytes,
+                                        scheduler.top.dma.noc_energy_j.get(layer.name, 0.0)
+                                        if scheduler.top.noc.network is not None else None)
         op_energy += sum(s.ops * spec.engine(s.engine).mode(s.mode).energy_per_op.value for s in streams)
         macs = 0 if layer.kind.is_mac is False else sum(s.ops for s in streams)
         results.append(LayerResult(

@@ -27,3 +27,5 @@ class Top(Module):
         self.noc = Interconnect(env, spec.interconnect, self.period_ps, self)
         self.dma = Dma(env, self.dram, self.noc, self)
         self.weight_buffer = self.buffers[spec.buffer_for("weights").name]
+        self.dma.weight_node = spec.buffer_for("weights").name
+        self.dma.act_node = spec.buffer_for("activations").name
