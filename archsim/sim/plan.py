@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import networkx as nx
 
 from archsim.arch.spec import ArchSpec
-from archsim.graph.ir import VECTOR_KINDS, Layer, OpKind, graph_outputs, layers
+from archsim.graph.ir import CONV_KINDS, VECTOR_KINDS, Layer, OpKind, graph_outputs, layers
 from archsim.graph.opkinds import rule
 from archsim.sim.dram_alloc import allocate
 from archsim.sim.latency import compute_cycles, spatial_unit
@@ -185,6 +185,11 @@ def plan_layer(layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, 
         n_p = max(max_tiles // n_f, math.ceil(streamed / max(1, acap // TILE_STREAM_SHARE)))
     n_p = max(1, min(n_p, positions))
     pos_unit = 1 if layer.kind in VECTOR_KINDS else _unit(layer, streams[0], spec, "P")
+    if layer.kind in CONV_KINDS:  # whole output rows, so a tile's input rows (with their halo) are exact
+        row = layer.out_shape[3]
+        rows = positions // row
+        pos_unit = math.lcm(pos_unit, row) if math.lcm(pos_unit, row) * n_p <= positions else row
+        n_p = min(n_p, rows)
     args = (layer, streams, stream_chunks, chunk_bytes, spec, dram_in, output_to_dram, n_f, positions, pos_unit)
     tiles = _tiles(*args, n_p)
     if streamed and any(spec.engine(s.engine).mode(s.mode).dataflow.weight_load for s in streams):
@@ -209,9 +214,15 @@ def _tiles(layer, streams, stream_chunks, chunk_bytes, spec, dram_in, output_to_
     n_p = len(pos_chunks)
     pos_ranges = _ranges(pos_chunks)
     filter_ranges = [_ranges([f for _, f in chunks]) for chunks in stream_chunks]
+    halo = layer.kind in CONV_KINDS and dram_in and _rows_exact(layer, pos_ranges)
     tiles = []
     for j in range(n_f):
-        ins, outs = split(in_chunks[j], n_p), split(out_chunks[j], n_p)
+        outs = apportion(out_chunks[j], pos_chunks)
+        if halo:  # each tile reads the input rows its output rows need, halo included (neighbours re-read it)
+            ins = [math.ceil(halo_rows(layer, r) * in_chunks[j] / layer.in_shapes[0][0] / layer.in_shapes[0][2])
+                   for r in pos_ranges]
+        else:
+            ins = apportion(in_chunks[j], pos_chunks)
         for i, p in enumerate(pos_chunks):
             cycles, ops = [], []
             for s, chunks in zip(streams, stream_chunks):
@@ -226,6 +237,46 @@ def _tiles(layer, streams, stream_chunks, chunk_bytes, spec, dram_in, output_to_
                               chunk_bytes[j] if i == 0 else 0, chunk_bytes[j] if i == n_p - 1 else 0,
                               ins[i], outs[i], tuple(cycles), tuple(ops)))
     return tiles
+
+
+def apportion(total: int, weights: list[int]) -> list[int]:
+    """``total`` split in proportion to ``weights`` (largest remainders first, deterministic); sums to total."""
+    whole = sum(weights)
+    if whole == 0:
+        return [0] * len(weights)
+    shares = [total * w // whole for w in weights]
+    order = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
+    for i in order[:total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def _rows_exact(layer: Layer, ranges: list[tuple[int, int]]) -> bool:
+    """True when every tile covers whole output rows and the conv reads one input as it is (no access program)."""
+    width = layer.out_shape[3]
+    return (len(layer.operands[0].ports) == 1 and not layer.operands[0].program and len(layer.in_shapes) == 1
+            and all(a % width == 0 and b % width == 0 for a, b in ranges))
+
+
+def input_rows(layer: Layer, out_r0: int, out_r1: int) -> tuple[int, int]:
+    """Input rows [a, b) of one image that output rows [out_r0, out_r1) read: kernel, stride, dilation, padding."""
+    (kh, _), (sh, _), (dh, _) = layer.kernel, layer.stride, layer.dilation
+    top = layer.padding[0]
+    height = layer.in_shapes[0][2]
+    return max(0, out_r0 * sh - top), min(height, (out_r1 - 1) * sh + dh * (kh - 1) - top + 1)
+
+
+def halo_rows(layer: Layer, positions: tuple[int, int]) -> int:
+    """Input rows (summed over the images it spans) a tile of output positions [p0, p1) reads."""
+    n, _, ho, wo = layer.out_shape
+    p0, p1 = positions
+    rows = 0
+    for image in range(p0 // (ho * wo), (p1 - 1) // (ho * wo) + 1):
+        r0 = max(p0 - image * ho * wo, 0) // wo
+        r1 = -(-min(p1 - image * ho * wo, ho * wo) // wo)
+        a, b = input_rows(layer, r0, r1)
+        rows += max(0, b - a)
+    return rows
 
 
 def _estimate(tiles: list[Tile], spec: ArchSpec) -> float:

@@ -185,3 +185,22 @@ def test_layer_by_layer_residency_sends_every_tensor_through_dram():
                    m2vit_spec(memory=MemorySpec("layer_by_layer")))
     assert lbl.dram["bytes_written"] - fit.dram["bytes_written"] == a.output_bytes
     assert lbl.dram["bytes_read"] - fit.dram["bytes_read"] == a.output_bytes
+
+
+def test_tiles_cover_whole_rows_and_read_their_halo():
+    """A 3x3 stride-1 depthwise conv on 16 channels of 8x8 (padding 1), inputs from DRAM, two tiles of 4 output
+    rows: rows [0, 4) read input rows [0, 5) and rows [4, 8) read [3, 8): 10 input rows of 8 x 16 B, not 8."""
+    from archsim.sim.mapping import map_layer as _map
+    from archsim.sim.plan import halo_rows, plan_layer
+
+    layer = depthwise("dw", 16, 8, weight_bits=4)
+    spec = m2vit_spec(params={"min_tiles": 1, "max_tiles": 2})
+    plan = plan_layer(layer, 0, _map(layer, spec), spec, dram_in=layer.input_bytes, output_to_dram=True)
+    assert [t.positions for t in plan.tiles] == [(0, 32), (32, 64)]  # whole rows of 8 pixels
+    assert [halo_rows(layer, t.positions) for t in plan.tiles] == [5, 5]
+    assert [t.input_bytes for t in plan.tiles] == [5 * 8 * 16, 5 * 8 * 16]
+    assert sum(t.output_bytes for t in plan.tiles) == layer.output_bytes
+    strided = Layer("s2", OpKind.CONV_DEPTHWISE, ((1, 16, 8, 8),), (1, 16, 4, 4), weight_shape=(16, 1, 3, 3),
+                    kernel=(3, 3), stride=(2, 2), padding=(1, 1), groups=16, weight_bits=4)
+    # output rows [0, 2) of a stride-2 3x3 read input rows 0-1-... [max(0, -1), 2*1 + 2 - 1 + 1) = [0, 4)
+    assert halo_rows(strided, (0, 8)) == 4 and halo_rows(strided, (8, 16)) == 5  # [3, 8)
