@@ -15,7 +15,7 @@ from archsim.errors import RunError
 from archsim.sim import simulate
 from sim_fixtures import chain, m2vit_spec, pointwise
 
-COMMANDS = ("run", "quantize", "validate", "list")
+COMMANDS = ("run", "sweep", "plot", "quantize", "validate", "list", "cache")
 
 
 def _parsers(parser: argparse.ArgumentParser):
