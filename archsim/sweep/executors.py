@@ -9,8 +9,8 @@ stops handing out points, lets the ones in flight finish and report, then raises
 - :class:`LocalPool` (default, ``--workers N``): ``concurrent.futures.ProcessPoolExecutor`` with
   the *spawn* start method (workers start clean: no torch, no threads inherited from a parent that
   built graphs); each worker loads a graph once from its file. A worker that dies (killed, out of
-  memory) breaks the pool: a new pool takes the unfinished points, each point at most
-  :data:`MAX_ATTEMPTS` times, then it is recorded as failed.
+  memory) breaks the pool: the points that were in flight run again one by one, the others go on in
+  a new pool; a point whose worker dies :data:`MAX_ATTEMPTS` times on its own is recorded as failed.
 - :class:`DaskExecutor` (``--scheduler tcp://host:port`` or ``--dask-local N``): dask.distributed;
   each graph file's bytes are scattered to every worker once and tasks refer to them, so a remote
   worker needs archsim but no file of the sweep. Dask re-runs the tasks of a lost worker itself.
@@ -19,6 +19,7 @@ stops handing out points, lets the ones in flight finish and report, then raises
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -27,7 +28,7 @@ from pathlib import Path
 from archsim.sweep.worker import Task, failure, ignore_interrupts, run_task
 
 Done = Callable[[Task, dict], None]
-MAX_ATTEMPTS = 3  # [choice] runs of a point whose worker died before it is recorded as failed
+MAX_ATTEMPTS = 3  # [choice] runs of a point whose worker dies alone before it is recorded as failed
 START_METHOD = "spawn"  # [choice] clean workers on every platform (fork after torch can deadlock)
 
 
@@ -48,56 +49,92 @@ class InProcess:
 
 
 class LocalPool:
-    def __init__(self, workers: int):
+    """``function(task, graph_file)`` runs each point (:func:`run_task`; tests give one that dies).
+
+    At most ``workers`` points are in flight at a time, so when a worker dies the points that may
+    have killed it are known: they run again one at a time, each in a pool of its own, while the
+    points not yet started go on in a new pool; only a point that kills its worker by itself is
+    charged an attempt.
+    """
+
+    def __init__(self, workers: int, function: Callable[[Task, str], dict] = run_task):
         self.workers = workers
+        self.function = function
         self.name = f"{workers} local worker processes"
 
-    def run(self, tasks: Sequence[Task], graphs: dict[str, Path], done: Done) -> None:
+    def _pool(self, workers: int) -> ProcessPoolExecutor:
         import multiprocessing
 
-        pending = list(tasks)
-        attempts = {t.hash: 0 for t in tasks}
-        while pending:
-            context = multiprocessing.get_context(START_METHOD)
-            pool = ProcessPoolExecutor(max_workers=min(self.workers, len(pending)), mp_context=context,
-                                       initializer=ignore_interrupts)
-            futures = {}
-            for task in pending:
-                attempts[task.hash] += 1
-                futures[pool.submit(run_task, task, str(graphs[task.graph_key]))] = task
-            pending = []
-            try:
-                pending = self._collect(futures, attempts, done)
-            except KeyboardInterrupt:
-                for future in futures:
-                    future.cancel()
-                self._finish_running(futures, done)
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(START_METHOD),
+                                   initializer=ignore_interrupts)
+
+    def run(self, tasks: Sequence[Task], graphs: dict[str, Path], done: Done) -> None:
+        queue = deque(tasks)
+        suspects: deque[Task] = deque()
+        attempts: dict[str, int] = {}
+        while queue or suspects:
+            if suspects:
+                task = suspects.popleft()
+                attempts[task.hash] = attempts.get(task.hash, 0) + 1
+                if not self._alone(task, graphs, done):
+                    if attempts[task.hash] < MAX_ATTEMPTS:
+                        suspects.append(task)
+                    else:
+                        done(task, {"status": "failed", "result": None,
+                                    "error": f"its worker process died each of the {MAX_ATTEMPTS} times it "
+                                             "ran alone (killed, or out of memory)"})
+            else:
+                suspects.extend(self._parallel(queue, graphs, done))
+
+    def _submit(self, pool: ProcessPoolExecutor, task: Task, graphs: dict[str, Path]):
+        return pool.submit(self.function, task, str(graphs[task.graph_key]))
+
+    def _parallel(self, queue: deque, graphs: dict[str, Path], done: Done) -> list[Task]:
+        """Run the queue on a pool; the points in flight when a worker died (the queue keeps the rest)."""
+        pool = self._pool(min(self.workers, len(queue)))
+        flight: dict = {}
+        try:
+            while queue or flight:
+                while queue and len(flight) < self.workers:
+                    task = queue.popleft()
+                    try:
+                        flight[self._submit(pool, task, graphs)] = task
+                    except BrokenProcessPool:  # a worker died before its future said so
+                        queue.appendleft(task)  # never ran
+                        return list(flight.values())
+                finished, _ = wait(list(flight), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool:
+                        return list(flight.values())
+                    except Exception as err:  # noqa: BLE001 - a task that could not be sent or received
+                        outcome = failure(err)
+                    done(flight.pop(future), outcome)
+            return []
+        except KeyboardInterrupt:
+            self._finish_running(flight, done)
+            raise
+        finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    @staticmethod
-    def _collect(futures: dict, attempts: dict, done: Done) -> list[Task]:
-        """Report each finished point; the tasks of a broken pool that may run again."""
-        retry = []
-        remaining = set(futures)
-        while remaining:
-            finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-            for future in finished:
-                task = futures.pop(future)
-                try:
-                    outcome = future.result()
-                except BrokenProcessPool:
-                    if attempts[task.hash] < MAX_ATTEMPTS:
-                        retry.append(task)
-                        continue
-                    outcome = {"status": "failed", "result": None,
-                               "error": f"its worker process died {attempts[task.hash]} times "
-                                        "(killed, or out of memory)"}
-                except Exception as err:  # noqa: BLE001 - a task that could not be sent or received
-                    outcome = failure(err)
-                done(task, outcome)
-        return retry
+    def _alone(self, task: Task, graphs: dict[str, Path], done: Done) -> bool:
+        """Run one point in a pool of its own; False when its worker died."""
+        pool = self._pool(1)
+        future = self._submit(pool, task, graphs)
+        try:
+            outcome = future.result()
+        except BrokenProcessPool:
+            return False
+        except KeyboardInterrupt:
+            self._finish_running({future: task}, done)
+            raise
+        except Exception as err:  # noqa: BLE001 - a task that could not be sent or received
+            outcome = failure(err)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        done(task, outcome)
+        return True
 
     @staticmethod
     def _finish_running(futures: dict, done: Done) -> None:

@@ -44,6 +44,7 @@ from archsim.configfile import (
     StrictModel,
     boolean,
     choice,
+    dotted,
     integer,
     nonempty_text,
     number,
@@ -235,14 +236,14 @@ def _key_problems(doc: Document, loc: tuple, keys: Sequence[str], refs_allowed: 
         try:
             check_key(key, "key")
         except ConfigError as err:
-            problems.append(Problem(doc.line_of(loc + (key,)), ".".join(map(str, loc + (key,))),
+            problems.append(Problem(doc.line_of(loc + (key,)), dotted(loc + (key,)),
                                     str(err).split(": ", 1)[1]))
     return problems
 
 
 def _ref_problems(doc: Document, loc: tuple, key: str, value: object, folder: Path,
                   search: Sequence) -> list[Problem]:
-    where = (doc.line_of(loc), ".".join(map(str, loc)))
+    where = (doc.line_of(loc), dotted(loc))
     if not isinstance(value, str) or not value.strip():
         return [Problem(*where, "must be a name (`archsim list`) or a YAML path", show(value))]
     try:
@@ -263,7 +264,7 @@ def _block_problems(doc: Document, loc: tuple, block: BlockModel | SweepModel, f
         problems += _key_problems(doc, ploc, list(mapping))
         for key in mapping:
             if key in seen:
-                problems.append(Problem(doc.line_of(ploc + (key,)), ".".join(map(str, ploc + (key,))),
+                problems.append(Problem(doc.line_of(ploc + (key,)), dotted(ploc + (key,)),
                                         f"also in {seen[key]} of this block; give each key once"))
             seen.setdefault(key, part)
             if key in REFS:
@@ -271,7 +272,7 @@ def _block_problems(doc: Document, loc: tuple, block: BlockModel | SweepModel, f
                 if part == "set":
                     values = [values]
                 elif isinstance(values, RangeModel) or not isinstance(values, list):
-                    problems.append(Problem(doc.line_of(ploc + (key,)), ".".join(map(str, ploc + (key,))),
+                    problems.append(Problem(doc.line_of(ploc + (key,)), dotted(ploc + (key,)),
                                             "a workload or architecture is drawn from a list, not a range"))
                     continue
                 for i, value in enumerate(values):
@@ -280,22 +281,22 @@ def _block_problems(doc: Document, loc: tuple, block: BlockModel | SweepModel, f
     lengths = {k: len(v) for k, v in block.zip.items()}
     if len(set(lengths.values())) > 1:
         listed = ", ".join(f"{k}: {n}" for k, n in lengths.items())
-        problems.append(Problem(doc.line_of(loc + ("zip",)), ".".join(map(str, loc + ("zip",))),
+        problems.append(Problem(doc.line_of(loc + ("zip",)), dotted(loc + ("zip",)),
                                 f"the lists of a zip must have one length (found {listed})"))
     if block.random is not None:
         for key, axis in block.random.axes.items():
             aloc = loc + ("random", "axes", key)
             if isinstance(axis, RangeModel):
                 if axis.high < axis.low:
-                    problems.append(Problem(doc.line_of(aloc), ".".join(map(str, aloc)),
+                    problems.append(Problem(doc.line_of(aloc), dotted(aloc),
                                             "high must be >= low"))
                 if axis.scale == "log" and axis.low <= 0:
-                    problems.append(Problem(doc.line_of(aloc), ".".join(map(str, aloc)),
+                    problems.append(Problem(doc.line_of(aloc), dotted(aloc),
                                             "a log scale needs low > 0"))
     for name in block.derived:
         if not _NAME.match(name):
             dloc = loc + ("derived", name)
-            problems.append(Problem(doc.line_of(dloc), ".".join(map(str, dloc)),
+            problems.append(Problem(doc.line_of(dloc), dotted(dloc),
                                     "a derived column's name must be an identifier (letters, digits, _)"))
     return problems
 
