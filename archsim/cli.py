@@ -98,9 +98,10 @@ examples:
   archsim validate arch_configs/*.yaml workloads/*.yaml   # every problem of every file, file:line: field
   archsim validate m2vit efficientvit_b1 m2q               # bundled names
   archsim validate --kind policy my_policy.yaml
+  archsim validate examples/sweep_b1.yaml                  # a sweep file: its points are counted
 
 The kind of a path is told from its top-level keys (engines/clock: architecture, model:
-workload, policy fields: policy) unless --kind is given.
+workload, policy fields: policy, workload and arch: sweep) unless --kind is given.
 """
 LIST_EXAMPLES = """\
 examples:
@@ -226,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     val = command("validate", "check workload, architecture and policy YAMLs; report every problem",
                   VALIDATE_EXAMPLES)
     val.add_argument("files", nargs="+", metavar="FILE", help="YAML path or name")
-    val.add_argument("--kind", choices=("auto", "arch", "workload", "policy"), default="auto",
+    val.add_argument("--kind", choices=("auto", "arch", "workload", "policy", "sweep"), default="auto",
                      help="what the files are (default %(default)s: told by their keys)")
     val.set_defaults(func=cmd_validate)
 
@@ -541,6 +542,11 @@ def _validate_one(kind: str, path: Path, search: list[str]) -> str:
         wl = load_workload(path, search=search)
         policy = wl.identity()["policy"]
         return f"ok: workload {wl.name}, {wl.model} at {wl.resolution}, batch {wl.batch}, policy {policy}"
+    if kind == "sweep":
+        from archsim.sweep import expand, load_sweep
+
+        spec = load_sweep(path, search=search)
+        return f"ok: sweep {spec.name}, {len(expand(spec))} points in {len(spec.blocks)} block(s)"
     from archsim.quant.policy_loader import load_policy_file
 
     policy = load_policy_file(path, search=search)
@@ -551,6 +557,8 @@ def _validate_one(kind: str, path: Path, search: list[str]) -> str:
 def _targets(ref: str, kind: str, search: list[str]) -> list[tuple[str, Path]]:
     from archsim import resources
 
+    if kind == "sweep":
+        return [(kind, Path(ref))]  # sweeps are given by path
     kinds = resources.KINDS if kind == "auto" else (kind,)
     if resources.looks_like_path(ref):
         path = Path(ref)
@@ -560,6 +568,8 @@ def _targets(ref: str, kind: str, search: list[str]) -> list[tuple[str, Path]]:
 
         doc = read_document(path, ConfigFileError)  # not found, unreadable, invalid YAML: said with the line
         found = resources.kind_of(doc.path)
+        if found is None and isinstance(doc.data, dict) and {"workload", "arch"} <= doc.data.keys():
+            found = "sweep"  # a sweep names a workload and an architecture (and has no engines or model)
         if found is None:
             raise ConfigFileError(ref, [_unknown_kind()])
         return [(found, path)]

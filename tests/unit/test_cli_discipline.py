@@ -73,7 +73,7 @@ def test_main_help_lists_commands_and_exit_codes(capsys):
     [
         ["run", "efficientvit_b0", "m2vit", "--top", "0"],
         ["run", "efficientvit_b0", "m2vit", "--baseline", "uniform_int8", "--no-baseline"],
-        ["validate", "--kind", "sweep", "x.yaml"],
+        ["validate", "--kind", "sweeps", "x.yaml"],
         ["frobnicate"],
     ],
 )
