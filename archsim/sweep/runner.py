@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import tempfile
 import time
@@ -38,6 +39,7 @@ from archsim.sweep.worker import FAILED, OK, Task, failure
 
 ORIGIN = "sweep"  # how a sweep's overrides are named in messages: "m2vit.yaml: sweep engines.sat.rows: ..."
 PARAM_UNIT = "parameter, as written in the sweep (a quantity carries its unit)"
+NO_PROGRESS_ENV = "ARCHSIM_NO_PROGRESS"  # the variable archsim/workload/images.py reads too
 
 
 @dataclass
@@ -225,6 +227,7 @@ def execute(sweep: Sweep, out: str | Path, executor=None, *, limit: int | None =
     from tqdm import tqdm
 
     from archsim import flow
+    from archsim.cache import describe
     from archsim.graph.io import SUFFIX, save_graph
 
     executor = executor or InProcess()
@@ -254,7 +257,9 @@ def execute(sweep: Sweep, out: str | Path, executor=None, *, limit: int | None =
         store.write_table(rows.in_order(), columns, rows.units(columns))
 
     rewrite()
-    bar = tqdm(total=len(todo), desc=sweep.name, unit="point", disable=not progress, file=sys.stderr,
+    # the bar only on a terminal, and not under ARCHSIM_NO_PROGRESS=1 (as calibration's, workload/images.py)
+    bar_on = progress and sys.stderr.isatty() and os.environ.get(NO_PROGRESS_ENV, "") != "1"
+    bar = tqdm(total=len(todo), desc=sweep.name, unit="point", disable=not bar_on, file=sys.stderr,
                dynamic_ncols=True)
 
     def done(entry: Planned, result: dict) -> None:
@@ -284,8 +289,6 @@ def execute(sweep: Sweep, out: str | Path, executor=None, *, limit: int | None =
             files, tasks = {}, []
             for i, (key, entries) in enumerate(groups.items(), 1):
                 workload = entries[0].workload
-                from archsim.cache import describe
-
                 t = time.perf_counter()
                 try:
                     graph = graphs(workload) if graphs else flow.workload_graph(workload, cache=cache)
@@ -296,7 +299,7 @@ def execute(sweep: Sweep, out: str | Path, executor=None, *, limit: int | None =
                 files[key] = save_graph(graph, Path(folder) / f"{key}{SUFFIX}")
                 if progress:
                     bar.write(f"graph {i}/{len(groups)} ({describe(workload)}): ready in "
-                              f"{time.perf_counter() - t:.1f} s")
+                              f"{time.perf_counter() - t:.1f} s", file=sys.stderr)
                 meta = flow.workload_meta(workload)
                 meta["quantization"] = graph.graph.get("quant_summary", {})
                 for entry in entries:

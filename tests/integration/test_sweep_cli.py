@@ -10,21 +10,13 @@ import sys
 import textwrap
 
 import pytest
+from torchless import BLOCK_TORCH
 
 from archsim import cache, flow
 from archsim.cli import main
 
 TINY = "model: efficientvit_b0\nresolution: 64\ncalibration: {samples: 2, batch_size: 2}\n"
-BLOCK_TORCH = textwrap.dedent("""
-    import importlib.abc, sys
-
-    class NoTorch(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ImportError("torch is not available here (test)")
-            return None
-
-    sys.meta_path.insert(0, NoTorch())
+RUN_CLI = BLOCK_TORCH + textwrap.dedent("""
     from archsim.cli import main
 
     code = main(sys.argv[1:])
@@ -53,7 +45,7 @@ def test_a_cached_run_works_where_torch_cannot_be_imported(tiny, first_run, tmp_
     for policy in ("m2q", "uniform_w8a8"):
         assert cache.lookup(flow.load_workload(str(tiny), policy=policy)) is not None
     script = tmp_path / "run.py"
-    script.write_text(BLOCK_TORCH)
+    script.write_text(RUN_CLI)
     out = tmp_path / "r.json"
     done = subprocess.run([sys.executable, str(script), "run", str(tiny), "m2vit", "--out", str(out), "--top", "1",
                            "--timing"], capture_output=True, text=True, check=False)
