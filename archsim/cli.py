@@ -121,6 +121,8 @@ DIR/points/<hash>.json. Running the same command again resumes: finished points 
 failed ones are tried again. A point that fails (a bad value, a mapping error) records its
 error and the others go on; Ctrl-C loses only the points in flight. Each distinct workload's
 graph is built once (graph cache) and shipped to the workers. docs/sweeps.md has the format.
+Exit code 0 when every point ran, 1 when some point failed (the summary names them), 2 for a bad
+sweep file.
 """
 PLOT_EXAMPLES = """\
 examples:

@@ -166,6 +166,18 @@ def test_a_local_pool_and_a_dask_local_cluster_give_the_rows_of_this_process(tmp
             assert (tmp_path / other / "points" / point.name).read_bytes() == point.read_bytes()
 
 
+def test_an_existing_dask_scheduler_is_reached_by_its_address(tmp_path):
+    from distributed import LocalCluster
+
+    s = _sweep(tmp_path, BASE + "grid: {engines.sat.rows: [16, 32]}\n")
+    execute(s, tmp_path / "here", Counting(), graphs=toy_graphs())
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        executor = sweep.executor_for(scheduler=cluster.scheduler_address)
+        assert executor.name == f"Dask scheduler {cluster.scheduler_address}"
+        execute(s, tmp_path / "there", executor, graphs=toy_graphs())
+    assert (tmp_path / "there" / "results.csv").read_bytes() == (tmp_path / "here" / "results.csv").read_bytes()
+
+
 def test_a_killed_worker_loses_only_the_point_it_ran(tmp_path, monkeypatch):
     s = _sweep(tmp_path)
     target = sweep.plan(s)[2].hash
