@@ -1,4 +1,4 @@
-"""The `archsim` command line: run, quantize, validate, list.
+"""The `archsim` command line: run, sweep, plot, quantize, validate, list, cache.
 
 Exit codes: 0 success; 1 a run that failed although its inputs were accepted (an output that
 cannot be written, a simulator failure, an internal error); 2 a usage or config error (bad
@@ -74,6 +74,8 @@ examples:
   archsim run efficientvit_b1 m2vit --trace b1.json --vcd b1.vcd  # open in ui.perfetto.dev / GTKWave
   archsim run efficientvit_b3 m2vit --trace b3.json --trace-aggregate  # one slice per layer and engine
   archsim run efficientvit_b1 m2vit --plots figures/    # Gantt, utilisation, energy, roofline, comparison
+  archsim run efficientvit_b1 m2vit --set dram.peak_bandwidth="38.4 GB/s" --set engines.sat.rows=32
+  archsim run efficientvit_b1 m2vit --set workload.resolution=256 --no-baseline
 
 WORKLOAD and ARCH are names (`archsim list`) or YAML paths. The result JSON names every input
 by name and sha256; --metadata adds where they are on this machine. Every tile's values are
@@ -81,6 +83,14 @@ computed on the engine that runs it (the logits are part of the result); --check
 layer with the torch oracle and exits 1 on any mismatch. --trace and --vcd record the run under
 study (not the baseline) as it happens, tile by tile; the result is the same with or without them
 (docs/traces.md). --plots draws the run's figures, the baseline's and their comparison (docs/plots.md).
+
+--set KEY=VALUE changes one field as if written in the YAML (the value is YAML, validated with
+the file's own schema and units): KEY is a dotted path into the architecture (engines.sat.rows)
+or, prefixed workload., into the workload (workload.policy). Architecture keys change the run's
+architecture, not its baseline's; workload keys change both runs (but the baseline keeps its own
+policy). The graph of a workload is cached (`archsim cache list`; built without torch only once):
+--no-cache builds it afresh and stores nothing; --check always builds it (the oracle needs the
+torch model) and refreshes the cache.
 """
 QUANTIZE_EXAMPLES = """\
 examples:
@@ -93,20 +103,57 @@ examples:
   archsim validate arch_configs/*.yaml workloads/*.yaml   # every problem of every file, file:line: field
   archsim validate m2vit efficientvit_b1 m2q               # bundled names
   archsim validate --kind policy my_policy.yaml
+  archsim validate examples/sweep_b1.yaml                  # a sweep file: its points are counted
 
 The kind of a path is told from its top-level keys (engines/clock: architecture, model:
-workload, policy fields: policy) unless --kind is given.
+workload, policy fields: policy, workload and arch: sweep) unless --kind is given.
 """
 LIST_EXAMPLES = """\
 examples:
   archsim list                        # every bundled workload, architecture config and policy
   archsim list --path ~/my_configs    # and those of a user folder (also: ARCHSIM_PATH)
 """
+SWEEP_EXAMPLES = """\
+examples:
+  archsim sweep examples/sweep_b1.yaml --out sweeps/b1          # local processes, one per core
+  archsim sweep examples/sweep_b1.yaml --out sweeps/b1 --workers 2
+  archsim sweep examples/sweep_b1.yaml --out sweeps/b1 --dask-local 2   # a Dask LocalCluster
+  archsim sweep examples/sweep_b1.yaml --out sweeps/b1 --scheduler tcp://10.0.0.5:8786
+  archsim sweep examples/sweep_b1.yaml --out sweeps/try --limit 3      # the first 3 points only
+
+Every finished point is written at once: a row of DIR/results.csv and its full result in
+DIR/points/<hash>.json. Running the same command again resumes: finished points are skipped,
+failed ones are tried again. A point that fails (a bad value, a mapping error) records its
+error and the others go on; Ctrl-C loses only the points in flight. Each distinct workload's
+graph is built once (graph cache) and shipped to the workers. docs/sweeps.md has the format.
+Exit code 0 when every point ran, 1 when some point failed (the summary names them), 2 for a bad
+sweep file.
+"""
+PLOT_EXAMPLES = """\
+examples:
+  archsim plot sweeps/b1                     # a sweep DIR: Pareto fronts, EDP vs derived columns, sensitivity
+  archsim plot r.json --out figures/         # one result (and its baseline): gantt, utilisation, energy, roofline
+  archsim plot a.json b.json --format svg    # two results: also their per-layer comparison
+
+A sweep's figures go to DIR/plots/ unless --out is given; result figures go to --out (default
+plots/). docs/plots.md and docs/sweeps.md say how to read each figure.
+"""
+CACHE_EXAMPLES = """\
+examples:
+  archsim cache list                 # every cached graph: key, workload, size
+  archsim cache clear                # delete them all (they are rebuilt on the next run)
+  ARCHSIM_CACHE_DIR=/tmp/c archsim run efficientvit_b1 m2vit   # a cache folder of your own
+
+The cache folder is $ARCHSIM_CACHE_DIR/graphs, else the platform's user cache folder for archsim
+(~/.cache/archsim/graphs on Linux).
+"""
 MAIN_EXAMPLES = """\
 examples:
   archsim list
   archsim run efficientvit_b1 m2vit
   archsim validate arch_configs/m2vit.yaml
+  archsim sweep examples/sweep_b1.yaml --out sweeps/b1
+  archsim plot sweeps/b1
   archsim run --help                  # each command has its own help with examples
 
 exit codes: 0 ok, 1 a run failed, 2 a usage or config error.
@@ -158,7 +205,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--vcd", metavar="FILE", help="write engine-busy, DMA-active and buffer-occupancy "
                      "signals as a VCD for waveform viewers (GTKWave)")
     run.add_argument("--plots", metavar="DIR", help="write the run's figures (PNG and SVG) to DIR")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+                     help="change a field: engines.sat.rows=32, dram.peak_bandwidth='38.4 GB/s', "
+                          "workload.resolution=256 (repeatable; see below)")
+    run.add_argument("--no-cache", action="store_true",
+                     help="build the workload's graph (torch) instead of reading the graph cache; store nothing")
     run.set_defaults(func=cmd_run)
+
+    _add_sweep_commands(command)
+
+    cache = command("cache", "list or clear the graph cache (quantized, extracted graphs by content hash)",
+                    CACHE_EXAMPLES)
+    cache.add_argument("action", choices=("list", "clear"), help="list: every entry and its size; clear: "
+                       "delete them all")
+    cache.set_defaults(func=cmd_cache)
 
     quant = command("quantize", "quantize a workload's model and report the quality per layer",
                     QUANTIZE_EXAMPLES)
@@ -182,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     val = command("validate", "check workload, architecture and policy YAMLs; report every problem",
                   VALIDATE_EXAMPLES)
     val.add_argument("files", nargs="+", metavar="FILE", help="YAML path or name")
-    val.add_argument("--kind", choices=("auto", "arch", "workload", "policy"), default="auto",
+    val.add_argument("--kind", choices=("auto", "arch", "workload", "policy", "sweep"), default="auto",
                      help="what the files are (default %(default)s: told by their keys)")
     val.set_defaults(func=cmd_validate)
 
@@ -192,11 +252,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_sweep_commands(command) -> None:
+    sweep = command("sweep", "run a design-space sweep: every point of a sweep YAML, resumable", SWEEP_EXAMPLES)
+    sweep.add_argument("sweep", metavar="SWEEP.yaml", help="the sweep file (docs/sweeps.md)")
+    sweep.add_argument("--out", required=True, metavar="DIR", help="folder of results.csv and points/ "
+                       "(an existing one is resumed)")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="local worker processes (default: the number of cores; 1 runs in this process)")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask cluster of this scheduler "
+                       "(tcp://host:port)")
+    where.add_argument("--dask-local", type=_positive_int, metavar="N",
+                       help="run on a Dask LocalCluster of N single-threaded worker processes")
+    sweep.add_argument("--limit", type=_positive_int, metavar="N", help="run at most N of the points still to do")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.add_argument("--no-cache", action="store_true", help="build every workload's graph (torch) instead of "
+                       "reading the graph cache; store nothing")
+    sweep.set_defaults(func=cmd_sweep)
+
+    plot = command("plot", "draw the figures of result JSON files or of a sweep folder", PLOT_EXAMPLES)
+    plot.add_argument("inputs", nargs="+", metavar="INPUT", help="result JSON files (`archsim run --out`), or "
+                      "one sweep folder (`archsim sweep --out`)")
+    plot.add_argument("--out", metavar="DIR", help="folder for the figures (default: DIR/plots for a sweep, "
+                      "plots for results)")
+    plot.add_argument("--format", action="append", choices=("png", "svg", "pdf"), dest="formats",
+                      help="file format, repeatable (default: png and svg)")
+    plot.set_defaults(func=cmd_plot)
+
+
 def _search(args) -> list[str]:
     return list(getattr(args, "path", None) or [])
 
 
 # -- run ----------------------------------------------------------------------------------------
+
+
+def _sets(args) -> tuple[list, list]:
+    """The --set overrides: (architecture ones, workload ones)."""
+    from archsim import overrides
+
+    return overrides.split(overrides.parse_set(text) for text in getattr(args, "sets", []))
 
 
 def _overrides(args) -> dict:
@@ -226,7 +321,8 @@ def _run_one(workload, spec, times, argv, args, *, baseline: bool, tracer=None):
     from archsim import flow
 
     try:
-        return flow.run(workload, spec, times, values=not args.no_functional, check=args.check, tracer=tracer)
+        return flow.run(workload, spec, times, values=not args.no_functional, check=args.check, tracer=tracer,
+                        cache=not args.no_cache)
     except flow.UnsupportedWorkloadError as err:
         lines = [str(err)]
         option = "--baseline-policy" if baseline else "--policy"
@@ -249,9 +345,10 @@ def cmd_run(args, argv: Sequence[str]) -> int:
     t0 = time.perf_counter()
     search = _search(args)
     times = flow.StageTimes()
+    arch_sets, workload_sets = _sets(args)
     # every input is read and validated before the slow model build
-    workload = flow.load_workload(args.workload, search, **_overrides(args))
-    spec = flow.load_arch(args.arch, search)
+    workload = flow.load_workload(args.workload, search, workload_sets, **_overrides(args))
+    spec = flow.load_arch(args.arch, search, arch_sets)
     baseline = None
     if args.baseline:
         baseline = (args.baseline, args.baseline_policy or DEFAULT_BASELINE_POLICY)
@@ -262,7 +359,8 @@ def cmd_run(args, argv: Sequence[str]) -> int:
     base_workload = base_spec = None
     if baseline is not None:
         base_overrides = {**_overrides(args), "policy": baseline[1]}
-        base_workload = flow.load_workload(args.workload, search, **base_overrides)
+        base_sets = [o for o in workload_sets if o.path[0] != "policy"]  # the baseline keeps its policy
+        base_workload = flow.load_workload(args.workload, search, base_sets, **base_overrides)
         base_spec = flow.load_arch(baseline[0], search)
 
     if args.dump_values and args.no_functional:
@@ -275,6 +373,10 @@ def cmd_run(args, argv: Sequence[str]) -> int:
 
         tracer = Tracer()
     result = _run_one(workload, spec, times, argv, args, baseline=False, tracer=tracer)
+    if arch_sets:  # the result names the architecture file by digest: say what was changed in it
+        from archsim.overrides import as_text
+
+        result.arch["overrides"] = as_text(arch_sets)
     out = result.to_dict()
     print(summarize(result, top_layers=args.top))
     results = [result]
@@ -446,6 +548,56 @@ def cmd_quantize(args, argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+# -- sweep, plot, cache ---------------------------------------------------------------------------
+
+
+def cmd_sweep(args, argv: Sequence[str]) -> int:
+    from archsim import sweep
+
+    spec = sweep.load_sweep(args.sweep, search=_search(args))
+    executor = sweep.executor_for(workers=args.workers, scheduler=args.scheduler, dask_local=args.dask_local)
+    outcome = sweep.execute(spec, args.out, executor, limit=args.limit, progress=not args.no_progress,
+                            cache=not args.no_cache)
+    print(outcome.summary())
+    return EXIT_FAILED if outcome.failed else EXIT_OK
+
+
+def cmd_plot(args, argv: Sequence[str]) -> int:
+    formats = tuple(dict.fromkeys(args.formats or ("png", "svg")))
+    folders = [p for p in args.inputs if Path(p).is_dir()]
+    if folders:
+        if len(args.inputs) > 1:
+            raise ConfigError(f"{folders[0]}: a sweep folder is plotted alone (got {len(args.inputs)} inputs)")
+        from archsim.report.sweep_plots import plot_sweep
+
+        paths = plot_sweep(folders[0], args.out or Path(folders[0]) / "plots", formats)
+    else:
+        from archsim.report.plots import load_result, plot_results
+
+        results = [load_result(p) for p in args.inputs]
+        paths = plot_results(results, args.out or "plots", formats, sources=list(args.inputs))
+    for path in paths:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_cache(args, argv: Sequence[str]) -> int:
+    from archsim import cache
+
+    folder = cache.cache_dir()
+    if args.action == "clear":
+        count, size = cache.clear()
+        print(f"removed {count} cached graph(s), {size / 1e6:.1f} MB, from {folder}")
+        return EXIT_OK
+    found = list(cache.entries())
+    print(f"graph cache: {folder} ({len(found)} entr{'y' if len(found) == 1 else 'ies'}, "
+          f"{sum(e.bytes for e in found) / 1e6:.1f} MB)")
+    for entry in found:
+        state = "" if entry.problem is None else f"  [{entry.problem}: rebuilt on next use]"
+        print(f"  {entry.key[:12]}  {entry.bytes / 1e6:6.1f} MB  {entry.description}{state}")
+    return EXIT_OK
+
+
 # -- validate and list --------------------------------------------------------------------------
 
 
@@ -463,6 +615,11 @@ def _validate_one(kind: str, path: Path, search: list[str]) -> str:
         wl = load_workload(path, search=search)
         policy = wl.identity()["policy"]
         return f"ok: workload {wl.name}, {wl.model} at {wl.resolution}, batch {wl.batch}, policy {policy}"
+    if kind == "sweep":
+        from archsim.sweep import expand, load_sweep
+
+        spec = load_sweep(path, search=search)
+        return f"ok: sweep {spec.name}, {len(expand(spec))} points in {len(spec.blocks)} block(s)"
     from archsim.quant.policy_loader import load_policy_file
 
     policy = load_policy_file(path, search=search)
@@ -473,6 +630,8 @@ def _validate_one(kind: str, path: Path, search: list[str]) -> str:
 def _targets(ref: str, kind: str, search: list[str]) -> list[tuple[str, Path]]:
     from archsim import resources
 
+    if kind == "sweep":
+        return [(kind, Path(ref))]  # sweeps are given by path
     kinds = resources.KINDS if kind == "auto" else (kind,)
     if resources.looks_like_path(ref):
         path = Path(ref)
@@ -482,6 +641,8 @@ def _targets(ref: str, kind: str, search: list[str]) -> list[tuple[str, Path]]:
 
         doc = read_document(path, ConfigFileError)  # not found, unreadable, invalid YAML: said with the line
         found = resources.kind_of(doc.path)
+        if found is None and isinstance(doc.data, dict) and {"workload", "arch"} <= doc.data.keys():
+            found = "sweep"  # a sweep names a workload and an architecture (and has no engines or model)
         if found is None:
             raise ConfigFileError(ref, [_unknown_kind()])
         return [(found, path)]

@@ -1,7 +1,8 @@
 """The end-to-end flow: workload -> graph -> (arch spec) -> simulation -> result.
 
 Each stage is its own function so a test, a sweep or a notebook can call any one alone.
-Torch is imported only by :func:`build_workload_graph` (through archsim.frontend.build).
+Torch is imported only by :func:`build_workload_graph` (through archsim.frontend.build), which
+:func:`workload_graph` calls only when the graph cache (:mod:`archsim.cache`) has no entry.
 
 Results identify their inputs by name and sha256 content digest (:meth:`Workload.identity`,
 ``SimResult.arch``), never by location: identical inputs give byte-identical result JSON in any
@@ -43,12 +44,13 @@ class StageTimes:
         return "wall time: " + ", ".join(parts) + f" (total {sum(self.seconds.values()):.2f} s)"
 
 
-def load_workload(name_or_path: str, search: Search = (), **overrides):
+def load_workload(name_or_path: str, search: Search = (), overrides: Sequence = (), **fields):
     """A workload by name (``efficientvit_b1``) or YAML path
-    (:func:`archsim.workload.config.load_workload`)."""
-    from archsim.workload.config import load_workload as _load
+    (:func:`archsim.workload.config.load_workload`); ``fields`` replace fields (``resolution=256``),
+    ``overrides`` are ``workload.*`` :class:`archsim.overrides.Override` s (``--set``)."""
+    from archsim.overrides import load_workload as _load
 
-    return _load(name_or_path, search=search, **overrides)
+    return _load(name_or_path, list(overrides), search, **fields)
 
 
 def build_workload_graph(workload) -> nx.DiGraph:
@@ -63,12 +65,32 @@ def build_workload(workload):
     return _build(workload, quality_samples=0)
 
 
-def load_arch(name_or_path: str | Path, search: Search = ()) -> ArchSpec:
-    """An architecture by name (``m2vit``) or YAML path, validated (:func:`archsim.arch.loader.load_arch`)."""
-    from archsim.arch.loader import load_arch as _load
+def load_arch(name_or_path: str | Path, search: Search = (), overrides: Sequence = ()) -> ArchSpec:
+    """An architecture by name (``m2vit``) or YAML path, validated (:func:`archsim.arch.loader.load_arch`),
+    with architecture :class:`archsim.overrides.Override` s (``--set``) applied first."""
     from archsim.arch.loader import resolve_arch
+    from archsim.overrides import load_arch as _load
 
-    return _load(resolve_arch(name_or_path, search=search), search=search)
+    return _load(resolve_arch(name_or_path, search=search), list(overrides), search)
+
+
+def workload_graph(workload, times: StageTimes | None = None, *, cache: bool = True) -> nx.DiGraph:
+    """The workload's graph: from the graph cache when it holds a sound entry (no torch), else built
+    (torch) and, with ``cache``, stored for the next run (:mod:`archsim.cache`)."""
+    from archsim import cache as graph_cache
+
+    times = times or StageTimes()
+    t = time.perf_counter()
+    if cache:
+        graph = graph_cache.lookup(workload)
+        if graph is not None:
+            times.record("graph (cache)", t)
+            return graph
+    graph = build_workload_graph(workload)
+    times.record("model+quantize+extract", t)
+    if cache:
+        graph_cache.store(workload, graph)
+    return graph
 
 
 class UnsupportedWorkloadError(ConfigError):
@@ -99,7 +121,7 @@ def check_arch_supports_graph(graph: nx.DiGraph, spec: ArchSpec, policy=None, wo
     build = None
     if workload is not None:
         def build(name: str) -> nx.DiGraph:
-            return build_workload_graph(dataclasses.replace(workload, policy=name))
+            return workload_graph(dataclasses.replace(workload, policy=name))
     runnable = runnable_policies(spec, graph, policy, build=build) if policy is not None else []
     if runnable:
         advice = (f"bundled policies that run on {spec.name!r}: {', '.join(runnable)} "
@@ -130,27 +152,37 @@ def workload_meta(workload) -> dict:
 
 
 def run(workload, spec: ArchSpec, times: StageTimes | None = None, graph: nx.DiGraph | None = None, *,
-        values: bool = True, check: bool = False, tracer=None) -> SimResult:
-    """Quantize + extract ``workload`` (unless ``graph`` is given) and simulate it on ``spec``.
+        values: bool = True, check: bool = False, tracer=None, cache: bool = True,
+        advise: bool = True) -> SimResult:
+    """Simulate ``workload`` on ``spec``: its graph is ``graph`` if given, else the cached one or a new
+    build (:func:`workload_graph`; ``cache=False`` builds and stores nothing).
 
     ``values``: compute every tile's values on its engine (the default); ``check``: also compute
     every layer with the torch oracle and record the comparison as ``result.checks["functional"]``
-    (needs the quantized model, so it cannot be combined with a given ``graph``); ``tracer`` (an
-    :class:`archsim.sim.trace.Tracer`) records the simulation (docs/traces.md).
+    (needs the quantized model: the graph is always built then, and stored in the cache, never read
+    from it; it cannot be combined with a given ``graph``). ``advise``: when the architecture cannot
+    run the graph, name the bundled policies that would (may build graphs; sweeps turn it off).
+    ``tracer`` (an :class:`archsim.sim.trace.Tracer`) records the simulation (docs/traces.md).
     """
     from archsim.quant.policy import get_policy
 
     times = times or StageTimes()
     policy = get_policy(workload.policy)
     built = None
-    if graph is None:
+    if graph is not None and check:
+        raise ValueError("run: check=True needs the quantized model; do not pass a graph")
+    if check:
         t = time.perf_counter()
         built = build_workload(workload)
         graph = built.graph
         times.record("model+quantize+extract", t)
-    elif check:
-        raise ValueError("run: check=True needs the quantized model; do not pass a graph")
-    check_arch_supports_graph(graph, spec, policy, workload)
+        if cache:
+            from archsim import cache as graph_cache
+
+            graph_cache.store(workload, graph)
+    elif graph is None:
+        graph = workload_graph(workload, times, cache=cache)
+    check_arch_supports_graph(graph, spec, policy, workload if advise else None)
     t = time.perf_counter()
     meta = workload_meta(workload)
     meta["quantization"] = graph.graph.get("quant_summary", {})  # APoT share: what the SAT receives

@@ -50,7 +50,11 @@ def load_arch(path: str | Path, *, search: Sequence[str | os.PathLike] = ()) -> 
     ``search``: user folders (besides ``ARCHSIM_PATH``) in which a ``baseline:`` given by name is
     looked up (:mod:`archsim.resources`).
     """
-    doc = read_document(path, ArchConfigError, "an architecture YAML file")
+    return load_arch_document(read_document(path, ArchConfigError, "an architecture YAML file"), search=search)
+
+
+def load_arch_document(doc: Document, *, search: Sequence[str | os.PathLike] = ()) -> ArchSpec:
+    """:func:`load_arch` of a document already read (``archsim.overrides`` changes its data first)."""
     model, problems = validate_document(doc, ArchModel, ArchConfigError, "top level",
                                         {"energy_dims": energy_dims(doc.data)})
     spec = _build(model, doc)

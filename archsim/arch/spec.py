@@ -156,6 +156,9 @@ class ArchParams(Mapping):
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("ArchParams is read-only")
 
+    def __reduce__(self):  # pickling (sweep workers receive specs): rebuild through __init__
+        return ArchParams, (self._values,)
+
     def __hash__(self) -> int:
         return hash(tuple(sorted(self._values.items())))
 

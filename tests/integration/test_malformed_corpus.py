@@ -51,8 +51,10 @@ def test_validate_gives_exactly_the_intended_message(path, capsys):
     assert message_lines(captured.err) == expected
 
 
-def _run_argv(path: Path) -> list[str]:
+def _run_argv(path: Path, out: Path) -> list[str]:
     kind = path.parent.name
+    if kind == "sweep":
+        return ["sweep", str(path), "--out", str(out)]
     if kind == "arch":
         return ["run", "efficientvit_b0", str(path), "--no-baseline"]
     if kind == "workload":
@@ -61,9 +63,10 @@ def _run_argv(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_run_stops_before_any_work_with_the_same_message(path, capsys):
+def test_run_stops_before_any_work_with_the_same_message(path, capsys, tmp_path):
     code, expected = expectations(path)
-    assert main(_run_argv(path)) == code
+    assert main(_run_argv(path, tmp_path / "out")) == code
+    assert not (tmp_path / "out").exists()
     err = capsys.readouterr().err
     if path.parent.name == "policy":  # reported through the workload override, problems on one line
         for line in expected:
@@ -73,12 +76,12 @@ def test_run_stops_before_any_work_with_the_same_message(path, capsys):
         assert message_lines(err) == expected
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_a_real_process_exits_2_without_a_traceback(kind):
+@pytest.mark.parametrize("kind", (*KINDS, "sweep"))
+def test_a_real_process_exits_2_without_a_traceback(kind, tmp_path):
     path = sorted((CORPUS / kind).glob("*.yaml"))[0]
     code, expected = expectations(path)
     proc = subprocess.run(
-        [sys.executable, "-m", "archsim.cli", *_run_argv(path)], capture_output=True, text=True
+        [sys.executable, "-m", "archsim.cli", *_run_argv(path, tmp_path / "out")], capture_output=True, text=True
     )
     assert proc.returncode == code
     assert "Traceback" not in proc.stderr

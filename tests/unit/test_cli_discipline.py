@@ -15,7 +15,7 @@ from archsim.errors import RunError
 from archsim.sim import simulate
 from sim_fixtures import chain, m2vit_spec, pointwise
 
-COMMANDS = ("run", "quantize", "validate", "list")
+COMMANDS = ("run", "sweep", "plot", "quantize", "validate", "list", "cache")
 
 
 def _parsers(parser: argparse.ArgumentParser):
@@ -73,7 +73,7 @@ def test_main_help_lists_commands_and_exit_codes(capsys):
     [
         ["run", "efficientvit_b0", "m2vit", "--top", "0"],
         ["run", "efficientvit_b0", "m2vit", "--baseline", "uniform_int8", "--no-baseline"],
-        ["validate", "--kind", "sweep", "x.yaml"],
+        ["validate", "--kind", "sweeps", "x.yaml"],
         ["frobnicate"],
     ],
 )

@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from torchless import BLOCK_TORCH
 from toy_fixtures import toy_build
 
 from archsim.arch.loader import load_arch
@@ -16,18 +17,6 @@ from archsim.graph.io import save_graph
 from archsim.sim import simulate
 
 M2VIT = Path(__file__).resolve().parents[2] / "arch_configs" / "m2vit.yaml"
-
-BLOCK_TORCH = textwrap.dedent("""
-    import importlib.abc, sys
-
-    class NoTorch(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ImportError("torch is not available here (test)")
-            return None
-
-    sys.meta_path.insert(0, NoTorch())
-""")
 
 RUN = textwrap.dedent("""
     import json, sys
