@@ -46,13 +46,17 @@ def _rule_needs(layer, rule: WeightRule) -> list[Need]:
 
 def _float_needs(template: nx.DiGraph) -> list[Need]:
     """An fp32 graph of the same model: every layer in 32-bit float."""
-    return list(dict.fromkeys(
-        Need(layer.kind, FLOAT_BITS if layer.weight_bits is not None else None, FLOAT_BITS, Scheme.FLOAT)
-        for layer in layers(template)))
+    return list(
+        dict.fromkeys(
+            Need(layer.kind, FLOAT_BITS if layer.weight_bits is not None else None, FLOAT_BITS, Scheme.FLOAT)
+            for layer in layers(template)
+        )
+    )
 
 
-def predicted_needs(template: nx.DiGraph, template_policy: QuantPolicy,
-                    candidate: QuantPolicy) -> list[Need] | None:
+def predicted_needs(
+    template: nx.DiGraph, template_policy: QuantPolicy, candidate: QuantPolicy
+) -> list[Need] | None:
     """The needs ``candidate`` would give the template's model (a superset), or None if unknown."""
     if not candidate.quantized:
         return _float_needs(template)
@@ -70,9 +74,13 @@ def predicted_needs(template: nx.DiGraph, template_policy: QuantPolicy,
     return list(dict.fromkeys(needs))
 
 
-def runnable_policies(spec: ArchSpec, template: nx.DiGraph, template_policy: QuantPolicy,
-                      candidates: Iterable[QuantPolicy] | None = None,
-                      build: Callable[[str], nx.DiGraph] | None = None) -> list[str]:
+def runnable_policies(
+    spec: ArchSpec,
+    template: nx.DiGraph,
+    template_policy: QuantPolicy,
+    candidates: Iterable[QuantPolicy] | None = None,
+    build: Callable[[str], nx.DiGraph] | None = None,
+) -> list[str]:
     """Names of the policies (default: the bundled ones) predicted to run on ``spec``, in listing order.
 
     ``build(name)``: the graph of the same workload under policy ``name``; called at most once per

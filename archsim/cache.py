@@ -167,8 +167,10 @@ def _sha256_file(path: Path) -> str:
 def describe(workload) -> str:
     """One line naming the workload of an entry (for ``archsim cache list``)."""
     identity = workload.identity()
-    return (f"{identity['model']} {identity['resolution']} px, batch {identity['batch']}, policy "
-            f"{identity['policy']}, seed {identity['seed']}")
+    return (
+        f"{identity['model']} {identity['resolution']} px, batch {identity['batch']}, policy "
+        f"{identity['policy']}, seed {identity['seed']}"
+    )
 
 
 def _delete(*paths: Path) -> None:
@@ -179,8 +181,9 @@ def _delete(*paths: Path) -> None:
             pass
 
 
-def _manifest_problem(manifest_path: Path, graph_path: Path,
-                      material: dict | None) -> tuple[str | None, dict]:
+def _manifest_problem(
+    manifest_path: Path, graph_path: Path, material: dict | None
+) -> tuple[str | None, dict]:
     """Why the entry cannot be used without loading its graph (None when it can), and its manifest."""
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -195,7 +198,8 @@ def _manifest_problem(manifest_path: Path, graph_path: Path,
     if not graph_path.is_file():
         return "the graph file is missing", manifest
     if graph_path.stat().st_size != manifest.get("graph_bytes") or _sha256_file(graph_path) != manifest.get(
-            "graph_sha256"):
+        "graph_sha256"
+    ):
         return "corrupted (the graph file's sha256 differs from its manifest)", manifest
     return None, manifest
 
@@ -261,11 +265,16 @@ def store(workload, graph: nx.DiGraph, report: Report | None = None) -> Path | N
             "versions": build_versions(),
             "description": describe(workload),
         }
-        _atomic_write(folder, manifest_path,
-                      lambda tmp: tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n"))
+        _atomic_write(
+            folder,
+            manifest_path,
+            lambda tmp: tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n"),
+        )
     except OSError as err:
-        report(f"graph cache: cannot write {folder} ({err.strerror or err}); the graph is not cached "
-               f"(set {CACHE_ENV} to a writable folder)")
+        report(
+            f"graph cache: cannot write {folder} ({err.strerror or err}); the graph is not cached "
+            f"(set {CACHE_ENV} to a writable folder)"
+        )
         return None
     return graph_path
 
@@ -286,8 +295,14 @@ def entries() -> Iterator[Entry]:
         graph_path, _ = _paths(folder, key)
         problem, manifest = _manifest_problem(manifest_path, graph_path, None)
         size = graph_path.stat().st_size if graph_path.is_file() else 0
-        yield Entry(key=key, description=str(manifest.get("description", "?")), bytes=size, problem=problem,
-                    graph_path=graph_path, manifest_path=manifest_path)
+        yield Entry(
+            key=key,
+            description=str(manifest.get("description", "?")),
+            bytes=size,
+            problem=problem,
+            graph_path=graph_path,
+            manifest_path=manifest_path,
+        )
 
 
 def clear() -> tuple[int, int]:

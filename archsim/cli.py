@@ -27,10 +27,12 @@ EVAL_SAMPLES = 100  # [choice] labelled images drawn from --eval
 TOP_LAYERS = 8  # [choice] slowest layers listed by `archsim run`
 NO_CHECKPOINT_EVAL_WARNING = (
     "warning: --eval without a checkpoint: the model has seeded random weights, so its top-1 accuracy is "
-    "chance level and says nothing about the quantization; pass --checkpoint (or set it in the workload)")
+    "chance level and says nothing about the quantization; pass --checkpoint (or set it in the workload)"
+)
 DEBUG_HINT = "(--debug shows the traceback)"
-METADATA_HELP = ("add a 'metadata' block to --out: input paths, host, command (machine-specific; not "
-                 "written by default)")
+METADATA_HELP = (
+    "add a 'metadata' block to --out: input paths, host, command (machine-specific; not written by default)"
+)
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -53,11 +55,17 @@ def _positive_int(text: str) -> int:
 def _common() -> argparse.ArgumentParser:
     """Options every command takes (after the command name as well as before it)."""
     common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show the traceback of an error")
-    common.add_argument("--path", action="append", metavar="DIR", default=argparse.SUPPRESS,
-                        help="also look up names in DIR (DIR/workloads/, DIR/arch_configs/, DIR/policies/ or "
-                             "YAMLs in DIR), before ARCHSIM_PATH and the bundled files; repeatable")
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error"
+    )
+    common.add_argument(
+        "--path",
+        action="append",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="also look up names in DIR (DIR/workloads/, DIR/arch_configs/, DIR/policies/ or "
+        "YAMLs in DIR), before ARCHSIM_PATH and the bundled files; repeatable",
+    )
     return common
 
 
@@ -162,27 +170,47 @@ exit codes: 0 ok, 1 a run failed, 2 a usage or config error.
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    parser = argparse.ArgumentParser(prog="archsim", description=__doc__.splitlines()[0],
-                                     epilog=MAIN_EXAMPLES, formatter_class=_Formatter, allow_abbrev=False)
+    parser = argparse.ArgumentParser(
+        prog="archsim",
+        description=__doc__.splitlines()[0],
+        epilog=MAIN_EXAMPLES,
+        formatter_class=_Formatter,
+        allow_abbrev=False,
+    )
     parser.add_argument("--version", action="version", version=f"archsim {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_: str, examples: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_, description=help_, epilog=examples, parents=[common],
-                              formatter_class=_Formatter, allow_abbrev=False)
+        return sub.add_parser(
+            name,
+            help=help_,
+            description=help_,
+            epilog=examples,
+            parents=[common],
+            formatter_class=_Formatter,
+            allow_abbrev=False,
+        )
 
     run = command("run", "simulate a workload on an architecture", RUN_EXAMPLES)
     run.add_argument("workload", help="workload name (`archsim list`) or YAML path")
     run.add_argument("arch", help="architecture config name (`archsim list`) or YAML path")
     run.add_argument("--out", help="write the full result as JSON to this file")
     base = run.add_mutually_exclusive_group()
-    base.add_argument("--baseline", metavar="ARCH", help="compare with this architecture (name or path) "
-                      "instead of the config's own baseline")
+    base.add_argument(
+        "--baseline",
+        metavar="ARCH",
+        help="compare with this architecture (name or path) instead of the config's own baseline",
+    )
     base.add_argument("--no-baseline", action="store_true", help="skip the comparison run")
-    run.add_argument("--baseline-policy", metavar="POLICY", help="policy of the comparison run (default: the "
-                     "config's baseline policy, or uniform_w8a8)")
-    run.add_argument("--top", type=_positive_int, default=TOP_LAYERS, help="how many layers to list (default %(default)s)")
+    run.add_argument(
+        "--baseline-policy",
+        metavar="POLICY",
+        help="policy of the comparison run (default: the config's baseline policy, or uniform_w8a8)",
+    )
+    run.add_argument(
+        "--top", type=_positive_int, default=TOP_LAYERS, help="how many layers to list (default %(default)s)"
+    )
     run.add_argument("--timing", action="store_true", help="print wall time per stage to stderr")
     run.add_argument("--metadata", action="store_true", help=METADATA_HELP)
     run.add_argument("--policy", help="override the workload's quantization policy (name or YAML path)")
@@ -191,92 +219,175 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="override the seed of weights and calibration data")
     run.add_argument("--checkpoint", help="load model weights from this local file (weights_only)")
     values = run.add_mutually_exclusive_group()
-    values.add_argument("--no-functional", action="store_true",
-                        help="do not compute values (timing and energy only; results are otherwise identical)")
-    values.add_argument("--check", action="store_true",
-                        help="compare every layer's integers with the torch oracle (IntegerModel); exit 1 on a mismatch")
-    run.add_argument("--dump-values", metavar="DIR",
-                     help="write every layer's integers of each run to DIR/<workload>_<arch>_<policy>.npz")
-    run.add_argument("--trace", metavar="FILE",
-                     help="write a Perfetto / Chrome trace-event JSON of the run (ui.perfetto.dev, "
-                          "chrome://tracing)")
-    run.add_argument("--trace-aggregate", action="store_true",
-                     help="in --trace, one slice per layer and engine instead of one per tile (large runs)")
-    run.add_argument("--vcd", metavar="FILE", help="write engine-busy, DMA-active and buffer-occupancy "
-                     "signals as a VCD for waveform viewers (GTKWave)")
+    values.add_argument(
+        "--no-functional",
+        action="store_true",
+        help="do not compute values (timing and energy only; results are otherwise identical)",
+    )
+    values.add_argument(
+        "--check",
+        action="store_true",
+        help="compare every layer's integers with the torch oracle (IntegerModel); exit 1 on a mismatch",
+    )
+    run.add_argument(
+        "--dump-values",
+        metavar="DIR",
+        help="write every layer's integers of each run to DIR/<workload>_<arch>_<policy>.npz",
+    )
+    run.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="write a Perfetto / Chrome trace-event JSON of the run (ui.perfetto.dev, chrome://tracing)",
+    )
+    run.add_argument(
+        "--trace-aggregate",
+        action="store_true",
+        help="in --trace, one slice per layer and engine instead of one per tile (large runs)",
+    )
+    run.add_argument(
+        "--vcd",
+        metavar="FILE",
+        help="write engine-busy, DMA-active and buffer-occupancy "
+        "signals as a VCD for waveform viewers (GTKWave)",
+    )
     run.add_argument("--plots", metavar="DIR", help="write the run's figures (PNG and SVG) to DIR")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
-                     help="change a field: engines.sat.rows=32, dram.peak_bandwidth='38.4 GB/s', "
-                          "workload.resolution=256 (repeatable; see below)")
-    run.add_argument("--no-cache", action="store_true",
-                     help="build the workload's graph (torch) instead of reading the graph cache; store nothing")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="sets",
+        help="change a field: engines.sat.rows=32, dram.peak_bandwidth='38.4 GB/s', "
+        "workload.resolution=256 (repeatable; see below)",
+    )
+    run.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="build the workload's graph (torch) instead of reading the graph cache; store nothing",
+    )
     run.set_defaults(func=cmd_run)
 
     _add_sweep_commands(command)
 
-    cache = command("cache", "list or clear the graph cache (quantized, extracted graphs by content hash)",
-                    CACHE_EXAMPLES)
-    cache.add_argument("action", choices=("list", "clear"), help="list: every entry and its size; clear: "
-                       "delete them all")
+    cache = command(
+        "cache", "list or clear the graph cache (quantized, extracted graphs by content hash)", CACHE_EXAMPLES
+    )
+    cache.add_argument(
+        "action", choices=("list", "clear"), help="list: every entry and its size; clear: delete them all"
+    )
     cache.set_defaults(func=cmd_cache)
 
-    quant = command("quantize", "quantize a workload's model and report the quality per layer",
-                    QUANTIZE_EXAMPLES)
+    quant = command(
+        "quantize", "quantize a workload's model and report the quality per layer", QUANTIZE_EXAMPLES
+    )
     quant.add_argument("workload", help="workload name (`archsim list`) or YAML path")
     quant.add_argument("--policy", help="quantization policy (default: the workload's): name or YAML path")
     quant.add_argument("--out", help="write the report as JSON to this file")
     quant.add_argument("--checkpoint", help="load model weights from this local file (weights_only)")
-    quant.add_argument("--calibration", help="calibration data: 'synthetic', an ImageFolder directory, "
-                       "or a .npy/.pt file of (N, 3, R, R) preprocessed images (default: the workload's)")
-    quant.add_argument("--samples", type=_positive_int,
-                       help="number of calibration images (default: the workload's)")
-    quant.add_argument("--quality-samples", type=_positive_int, default=QUALITY_SAMPLES,
-                       help="held-out images for the fp32 comparison (default %(default)s)")
-    quant.add_argument("--eval", metavar="DIR", help="labelled ImageFolder: also report real top-1 accuracy "
-                       "(meaningful only with a checkpoint)")
-    quant.add_argument("--eval-samples", type=_positive_int, default=EVAL_SAMPLES,
-                       help="images drawn from --eval (default %(default)s)")
+    quant.add_argument(
+        "--calibration",
+        help="calibration data: 'synthetic', an ImageFolder directory, "
+        "or a .npy/.pt file of (N, 3, R, R) preprocessed images (default: the workload's)",
+    )
+    quant.add_argument(
+        "--samples", type=_positive_int, help="number of calibration images (default: the workload's)"
+    )
+    quant.add_argument(
+        "--quality-samples",
+        type=_positive_int,
+        default=QUALITY_SAMPLES,
+        help="held-out images for the fp32 comparison (default %(default)s)",
+    )
+    quant.add_argument(
+        "--eval",
+        metavar="DIR",
+        help="labelled ImageFolder: also report real top-1 accuracy (meaningful only with a checkpoint)",
+    )
+    quant.add_argument(
+        "--eval-samples",
+        type=_positive_int,
+        default=EVAL_SAMPLES,
+        help="images drawn from --eval (default %(default)s)",
+    )
     quant.add_argument("--metadata", action="store_true", help=METADATA_HELP)
     quant.set_defaults(func=cmd_quantize)
 
-    val = command("validate", "check workload, architecture and policy YAMLs; report every problem",
-                  VALIDATE_EXAMPLES)
+    val = command(
+        "validate", "check workload, architecture and policy YAMLs; report every problem", VALIDATE_EXAMPLES
+    )
     val.add_argument("files", nargs="+", metavar="FILE", help="YAML path or name")
-    val.add_argument("--kind", choices=("auto", "arch", "workload", "policy", "sweep"), default="auto",
-                     help="what the files are (default %(default)s: told by their keys)")
+    val.add_argument(
+        "--kind",
+        choices=("auto", "arch", "workload", "policy", "sweep"),
+        default="auto",
+        help="what the files are (default %(default)s: told by their keys)",
+    )
     val.set_defaults(func=cmd_validate)
 
-    lst = command("list", "list the workloads, architecture configs and policies names can reach",
-                  LIST_EXAMPLES)
+    lst = command(
+        "list", "list the workloads, architecture configs and policies names can reach", LIST_EXAMPLES
+    )
     lst.set_defaults(func=cmd_list)
     return parser
 
 
 def _add_sweep_commands(command) -> None:
-    sweep = command("sweep", "run a design-space sweep: every point of a sweep YAML, resumable", SWEEP_EXAMPLES)
+    sweep = command(
+        "sweep", "run a design-space sweep: every point of a sweep YAML, resumable", SWEEP_EXAMPLES
+    )
     sweep.add_argument("sweep", metavar="SWEEP.yaml", help="the sweep file (docs/sweeps.md)")
-    sweep.add_argument("--out", required=True, metavar="DIR", help="folder of results.csv and points/ "
-                       "(an existing one is resumed)")
+    sweep.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="folder of results.csv and points/ (an existing one is resumed)",
+    )
     where = sweep.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_positive_int, metavar="N",
-                       help="local worker processes (default: the number of cores; 1 runs in this process)")
-    where.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask cluster of this scheduler "
-                       "(tcp://host:port)")
-    where.add_argument("--dask-local", type=_positive_int, metavar="N",
-                       help="run on a Dask LocalCluster of N single-threaded worker processes")
-    sweep.add_argument("--limit", type=_positive_int, metavar="N", help="run at most N of the points still to do")
+    where.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="local worker processes (default: the number of cores; 1 runs in this process)",
+    )
+    where.add_argument(
+        "--scheduler", metavar="ADDRESS", help="run on the Dask cluster of this scheduler (tcp://host:port)"
+    )
+    where.add_argument(
+        "--dask-local",
+        type=_positive_int,
+        metavar="N",
+        help="run on a Dask LocalCluster of N single-threaded worker processes",
+    )
+    sweep.add_argument(
+        "--limit", type=_positive_int, metavar="N", help="run at most N of the points still to do"
+    )
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
-    sweep.add_argument("--no-cache", action="store_true", help="build every workload's graph (torch) instead of "
-                       "reading the graph cache; store nothing")
+    sweep.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="build every workload's graph (torch) instead of reading the graph cache; store nothing",
+    )
     sweep.set_defaults(func=cmd_sweep)
 
     plot = command("plot", "draw the figures of result JSON files or of a sweep folder", PLOT_EXAMPLES)
-    plot.add_argument("inputs", nargs="+", metavar="INPUT", help="result JSON files (`archsim run --out`), or "
-                      "one sweep folder (`archsim sweep --out`)")
-    plot.add_argument("--out", metavar="DIR", help="folder for the figures (default: DIR/plots for a sweep, "
-                      "plots for results)")
-    plot.add_argument("--format", action="append", choices=("png", "svg", "pdf"), dest="formats",
-                      help="file format, repeatable (default: png and svg)")
+    plot.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="result JSON files (`archsim run --out`), or one sweep folder (`archsim sweep --out`)",
+    )
+    plot.add_argument(
+        "--out",
+        metavar="DIR",
+        help="folder for the figures (default: DIR/plots for a sweep, plots for results)",
+    )
+    plot.add_argument(
+        "--format",
+        action="append",
+        choices=("png", "svg", "pdf"),
+        dest="formats",
+        help="file format, repeatable (default: png and svg)",
+    )
     plot.set_defaults(func=cmd_plot)
 
 
@@ -321,8 +432,15 @@ def _run_one(workload, spec, times, argv, args, *, baseline: bool, tracer=None):
     from archsim import flow
 
     try:
-        return flow.run(workload, spec, times, values=not args.no_functional, check=args.check, tracer=tracer,
-                        cache=not args.no_cache)
+        return flow.run(
+            workload,
+            spec,
+            times,
+            values=not args.no_functional,
+            check=args.check,
+            tracer=tracer,
+            cache=not args.no_cache,
+        )
     except flow.UnsupportedWorkloadError as err:
         lines = [str(err)]
         option = "--baseline-policy" if baseline else "--policy"
@@ -404,16 +522,20 @@ def cmd_run(args, argv: Sequence[str]) -> int:
     failed = [r for r in results if not r.checks.get("functional", {"held": True})["held"]]
     if failed:
         check = failed[0].checks["functional"]
-        raise RunError(f"functional check failed for {failed[0].arch['name']}: {check['mismatches']:,} mismatching "
-                       f"elements, first at layer {check['first_mismatching_layer']}")
+        raise RunError(
+            f"functional check failed for {failed[0].arch['name']}: {check['mismatches']:,} mismatching "
+            f"elements, first at layer {check['first_mismatching_layer']}"
+        )
     return EXIT_OK
 
 
 def _trace_names(result) -> dict:
     """What a trace file says about its run: names, never paths (trace files are reproducible too)."""
     w = result.workload
-    return {"workload": {k: w.get(k) for k in ("name", "model", "resolution", "batch", "policy")},
-            "arch_sha256": result.arch.get("sha256")}
+    return {
+        "workload": {k: w.get(k) for k in ("name", "model", "resolution", "batch", "policy")},
+        "arch_sha256": result.arch.get("sha256"),
+    }
 
 
 def _write_traces(tracer, result, args, times) -> None:
@@ -422,8 +544,10 @@ def _write_traces(tracer, result, args, times) -> None:
     from archsim.report.vcd import write_vcd
 
     names = _trace_names(result)
-    writers = (("--trace", args.trace, lambda p: write_trace_json(tracer, p, names, args.trace_aggregate)),
-               ("--vcd", args.vcd, lambda p: write_vcd(tracer, p, _vcd_comment(names))))
+    writers = (
+        ("--trace", args.trace, lambda p: write_trace_json(tracer, p, names, args.trace_aggregate)),
+        ("--vcd", args.vcd, lambda p: write_vcd(tracer, p, _vcd_comment(names))),
+    )
     for option, path, write in writers:
         if not path:
             continue
@@ -438,8 +562,9 @@ def _write_traces(tracer, result, args, times) -> None:
 
 def _vcd_comment(names: dict) -> str:
     w = names["workload"]
-    return (f"archsim run {w.get('name')} ({w.get('model')}, {w.get('resolution')} px, "
-            f"policy {w.get('policy')})")
+    return (
+        f"archsim run {w.get('name')} ({w.get('model')}, {w.get('resolution')} px, policy {w.get('policy')})"
+    )
 
 
 def _write_plots(out: dict, folder: str, times) -> None:
@@ -450,8 +575,9 @@ def _write_plots(out: dict, folder: str, times) -> None:
     try:
         paths = plot_results([out], folder)
     except OSError as err:
-        raise RunError(f"cannot write the figures to {folder}: {err.strerror or err}; "
-                       "choose another --plots") from err
+        raise RunError(
+            f"cannot write the figures to {folder}: {err.strerror or err}; choose another --plots"
+        ) from err
     times.record("plots", t)
     print(f"wrote {len(paths)} figures to {folder}")
 
@@ -462,7 +588,10 @@ def _dump_values(result, folder: str) -> Path:
 
     if result.values is None:
         raise RunError(f"--dump-values: no values were computed ({result.functional.get('reason')})")
-    path = Path(folder) / f"{result.workload.get('name')}_{result.arch.get('name')}_{result.workload.get('policy')}.npz"
+    path = (
+        Path(folder)
+        / f"{result.workload.get('name')}_{result.arch.get('name')}_{result.workload.get('policy')}.npz"
+    )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, **result.values)
@@ -501,47 +630,70 @@ def cmd_quantize(args, argv: Sequence[str]) -> int:
     from archsim.workload.data import calibration_batches, labelled_batches
     from archsim.workload.efficientvit import build_model
 
-    calibration = {k: v for k, v in (("source", args.calibration), ("samples", args.samples))
-                   if v is not None}
-    workload = load_workload(args.workload, search=_search(args), policy=args.policy,
-                             checkpoint=args.checkpoint, calibration=calibration or None)
+    calibration = {
+        k: v for k, v in (("source", args.calibration), ("samples", args.samples)) if v is not None
+    }
+    workload = load_workload(
+        args.workload,
+        search=_search(args),
+        policy=args.policy,
+        checkpoint=args.checkpoint,
+        calibration=calibration or None,
+    )
     # Read every input before the slow model build, so a bad path fails at once.
     cal = workload.calibration
     batches = calibration_batches(cal.source, cal.samples, cal.batch_size, workload.resolution, workload.seed)
     # Held-out comparison images from the same kind of source (synthetic: a separate seeded stream).
-    quality = calibration_batches(cal.source, args.quality_samples, cal.batch_size, workload.resolution,
-                                  workload.seed + QUALITY_SEED_OFFSET)
+    quality = calibration_batches(
+        cal.source,
+        args.quality_samples,
+        cal.batch_size,
+        workload.resolution,
+        workload.seed + QUALITY_SEED_OFFSET,
+    )
     eval_batches = None
     if args.eval:
-        eval_batches = labelled_batches(args.eval, args.eval_samples, cal.batch_size, workload.resolution,
-                                        workload.seed)
+        eval_batches = labelled_batches(
+            args.eval, args.eval_samples, cal.batch_size, workload.resolution, workload.seed
+        )
         if workload.checkpoint is None:
             print(NO_CHECKPOINT_EVAL_WARNING, file=sys.stderr)
 
-    model = build_model(workload.model, seed=workload.seed, checkpoint=workload.checkpoint,
-                        resolution=workload.resolution)
+    model = build_model(
+        workload.model, seed=workload.seed, checkpoint=workload.checkpoint, resolution=workload.resolution
+    )
     quantized = quantize_model(model, workload.policy, batches)
     integer_model = None
     if quantized.policy.quantized:  # report what the integer datapath computes
-        graph = extract_graph(model, quantized, (1, 3, workload.resolution, workload.resolution),
-                              graph_meta(workload, quantized.policy.name, batch=1))
+        graph = extract_graph(
+            model,
+            quantized,
+            (1, 3, workload.resolution, workload.resolution),
+            graph_meta(workload, quantized.policy.name, batch=1),
+        )
         integer_model = IntegerModel(quantized.folded, graph)
     report = quality_report(model, quantized, quality, eval_batches=eval_batches, integer_model=integer_model)
     identity = workload.identity()  # names and digests; a calibration folder is hashed once
     out = {
         "workload": identity,
-        "calibration": {"source": identity["calibration"]["source"],
-                        "samples": sum(int(b.shape[0]) for b in batches)},
-        "quality_data": {"source": identity["calibration"]["source"],
-                         "samples": sum(int(b.shape[0]) for b in quality),
-                         "seed": workload.seed + QUALITY_SEED_OFFSET},
+        "calibration": {
+            "source": identity["calibration"]["source"],
+            "samples": sum(int(b.shape[0]) for b in batches),
+        },
+        "quality_data": {
+            "source": identity["calibration"]["source"],
+            "samples": sum(int(b.shape[0]) for b in quality),
+            "seed": workload.seed + QUALITY_SEED_OFFSET,
+        },
         "eval_data": None,
         **report,
     }
     if args.eval:
         out["eval_data"] = {"folder": resources.identity(args.eval), "seed": workload.seed}
-    print(f"{workload.name}: {workload.model} at {workload.resolution}x{workload.resolution}, "
-          f"calibrated on {out['calibration']['samples']} image(s) from {cal.source}")
+    print(
+        f"{workload.name}: {workload.model} at {workload.resolution}x{workload.resolution}, "
+        f"calibrated on {out['calibration']['samples']} image(s) from {cal.source}"
+    )
     print(format_report(report))
     inputs = {"workload": workload.paths(), "eval": str(Path(args.eval).resolve()) if args.eval else None}
     _write(out, args, argv, inputs)
@@ -556,8 +708,9 @@ def cmd_sweep(args, argv: Sequence[str]) -> int:
 
     spec = sweep.load_sweep(args.sweep, search=_search(args))
     executor = sweep.executor_for(workers=args.workers, scheduler=args.scheduler, dask_local=args.dask_local)
-    outcome = sweep.execute(spec, args.out, executor, limit=args.limit, progress=not args.no_progress,
-                            cache=not args.no_cache)
+    outcome = sweep.execute(
+        spec, args.out, executor, limit=args.limit, progress=not args.no_progress, cache=not args.no_cache
+    )
     print(outcome.summary())
     return EXIT_FAILED if outcome.failed else EXIT_OK
 
@@ -567,7 +720,9 @@ def cmd_plot(args, argv: Sequence[str]) -> int:
     folders = [p for p in args.inputs if Path(p).is_dir()]
     if folders:
         if len(args.inputs) > 1:
-            raise ConfigError(f"{folders[0]}: a sweep folder is plotted alone (got {len(args.inputs)} inputs)")
+            raise ConfigError(
+                f"{folders[0]}: a sweep folder is plotted alone (got {len(args.inputs)} inputs)"
+            )
         from archsim.report.sweep_plots import plot_sweep
 
         paths = plot_sweep(folders[0], args.out or Path(folders[0]) / "plots", formats)
@@ -590,8 +745,10 @@ def cmd_cache(args, argv: Sequence[str]) -> int:
         print(f"removed {count} cached graph(s), {size / 1e6:.1f} MB, from {folder}")
         return EXIT_OK
     found = list(cache.entries())
-    print(f"graph cache: {folder} ({len(found)} entr{'y' if len(found) == 1 else 'ies'}, "
-          f"{sum(e.bytes for e in found) / 1e6:.1f} MB)")
+    print(
+        f"graph cache: {folder} ({len(found)} entr{'y' if len(found) == 1 else 'ies'}, "
+        f"{sum(e.bytes for e in found) / 1e6:.1f} MB)"
+    )
     for entry in found:
         state = "" if entry.problem is None else f"  [{entry.problem}: rebuilt on next use]"
         print(f"  {entry.key[:12]}  {entry.bytes / 1e6:6.1f} MB  {entry.description}{state}")
@@ -648,16 +805,25 @@ def _targets(ref: str, kind: str, search: list[str]) -> list[tuple[str, Path]]:
         return [(found, path)]
     hits = [(k, res.path) for k in kinds if (res := resources.find(k, ref, search)) is not None]
     if not hits:
-        raise resources.unknown(kinds[0], ref, search) if len(kinds) == 1 else ConfigError(
-            f"{ref!r}: no workload, architecture config or policy has this name (`archsim list` shows them)")
+        raise (
+            resources.unknown(kinds[0], ref, search)
+            if len(kinds) == 1
+            else ConfigError(
+                f"{ref!r}: no workload, architecture config or policy has this name (`archsim list` shows them)"
+            )
+        )
     return hits
 
 
 def _unknown_kind():
     from archsim.configfile import Problem
 
-    return Problem(1, "", "cannot tell what this file is (no engines/clock: architecture, no model: "
-                          "workload, no policy fields); give --kind arch, --kind workload or --kind policy")
+    return Problem(
+        1,
+        "",
+        "cannot tell what this file is (no engines/clock: architecture, no model: "
+        "workload, no policy fields); give --kind arch, --kind workload or --kind policy",
+    )
 
 
 def cmd_validate(args, argv: Sequence[str]) -> int:
@@ -733,8 +899,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # a bug: say so, briefly
         if debug:
             raise
-        return _fail(f"internal error: {type(err).__name__}: {err}\nplease report it with the command line "
-                     f"{DEBUG_HINT}", EXIT_FAILED)
+        return _fail(
+            f"internal error: {type(err).__name__}: {err}\nplease report it with the command line "
+            f"{DEBUG_HINT}",
+            EXIT_FAILED,
+        )
 
 
 if __name__ == "__main__":

@@ -151,15 +151,20 @@ def read_document(path: str | Path, error: type[ConfigFileError], what: str = "a
     root = _compose(text, file, error)
     lines, problems = index_lines(root, file, error)
     data = _construct(text, file, error) if root is not None else None
-    return Document(file=file, path=Path(path), sha256=sha256_bytes(raw), data=data, lines=lines,
-                    problems=problems)
+    return Document(
+        file=file, path=Path(path), sha256=sha256_bytes(raw), data=data, lines=lines, problems=problems
+    )
 
 
 def _yaml_problem(err: yaml.YAMLError, text: str) -> Problem:
     if isinstance(err, yaml.reader.ReaderError):  # a character YAML does not allow
         line = text.count("\n", 0, err.position) + 1
-        return Problem(line, "", f"invalid YAML: character {err.character:#06x} is not allowed in YAML "
-                                 "(allowed: printable Unicode, tab, line breaks)")
+        return Problem(
+            line,
+            "",
+            f"invalid YAML: character {err.character:#06x} is not allowed in YAML "
+            "(allowed: printable Unicode, tab, line breaks)",
+        )
     if isinstance(err, yaml.MarkedYAMLError):
         mark = err.problem_mark or err.context_mark
         detail = err.problem or "syntax error"
@@ -215,11 +220,22 @@ def index_lines(root, file: str, error: type[ConfigFileError]) -> tuple[dict[Loc
         nonlocal count
         count += 1
         if count > MAX_NODES:
-            raise error(file, f"invalid YAML: more than {MAX_NODES} nodes after expanding aliases "
-                              "(allowed: a document of that size or less)")
+            raise error(
+                file,
+                f"invalid YAML: more than {MAX_NODES} nodes after expanding aliases "
+                "(allowed: a document of that size or less)",
+            )
         if id(node) in active:
-            raise error(file, [Problem(node.start_mark.line + 1, dotted(loc),
-                                       "invalid YAML: a recursive alias (the node contains itself)")])
+            raise error(
+                file,
+                [
+                    Problem(
+                        node.start_mark.line + 1,
+                        dotted(loc),
+                        "invalid YAML: a recursive alias (the node contains itself)",
+                    )
+                ],
+            )
         active = active | {id(node)}
         if isinstance(node, yaml.MappingNode):
             first_line: dict[str, int] = {}
@@ -230,9 +246,15 @@ def index_lines(root, file: str, error: type[ConfigFileError]) -> tuple[dict[Loc
                     walk(value_node, loc, active)  # merged entries belong to this mapping
                     continue
                 if key in first_line:
-                    problems.append(Problem(line, dotted(loc + (key,)), f"duplicated key (first at line "
-                                            f"{first_line[key]}); YAML would silently keep only the last "
-                                            "one"))
+                    problems.append(
+                        Problem(
+                            line,
+                            dotted(loc + (key,)),
+                            f"duplicated key (first at line "
+                            f"{first_line[key]}); YAML would silently keep only the last "
+                            "one",
+                        )
+                    )
                 else:
                     first_line[key] = line
                 lines[loc + (key,)] = line  # the last occurrence: the value YAML keeps
@@ -275,8 +297,9 @@ def top_level_problem(doc: Document, model: type[BaseModel], what: str) -> Probl
     return Problem(1, "", f"{what} must be a mapping with keys {keys}; got {got}")
 
 
-def validate(model: type[BaseModel], doc: Document, context: dict | None = None,
-             data: Any = None) -> tuple[BaseModel | None, list[Problem]]:
+def validate(
+    model: type[BaseModel], doc: Document, context: dict | None = None, data: Any = None
+) -> tuple[BaseModel | None, list[Problem]]:
     """Validate ``data`` (default: the document's) against ``model``; (instance or None, problems)."""
     data = doc.data if data is None else data
     try:
@@ -287,8 +310,13 @@ def validate(model: type[BaseModel], doc: Document, context: dict | None = None,
         return None, [Problem(1, "", "nested too deeply to validate")]
 
 
-def validate_document(doc: Document, model: type[BaseModel], error: type[ConfigFileError], what: str,
-                      context: dict | None = None) -> tuple[BaseModel, list[Problem]]:
+def validate_document(
+    doc: Document,
+    model: type[BaseModel],
+    error: type[ConfigFileError],
+    what: str,
+    context: dict | None = None,
+) -> tuple[BaseModel, list[Problem]]:
     """The steps every loader starts with: a mapping at the top, then the schema.
 
     Raises ``error`` with every problem when either fails; else returns the instance and the
@@ -330,8 +358,7 @@ def translate(error: dict, doc: Document, root: type[BaseModel]) -> Problem:
     if kind == "extra_forbidden":
         allowed = list(model_at(root, loc[:-1]).model_fields) if model_at(root, loc[:-1]) else []
         hint = did_you_mean(loc[-1], allowed)
-        return Problem(doc.line_of(loc), dotted(loc),
-                       f"unknown key; {hint}allowed: {', '.join(allowed)}")
+        return Problem(doc.line_of(loc), dotted(loc), f"unknown key; {hint}allowed: {', '.join(allowed)}")
     if kind == "value_error":
         message = str(error["ctx"]["error"])
     elif kind in ("dict_type", "model_type", "model_attributes_type", "dataclass_type"):

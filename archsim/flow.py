@@ -120,15 +120,21 @@ def check_arch_supports_graph(graph: nx.DiGraph, spec: ArchSpec, policy=None, wo
         return
     build = None
     if workload is not None:
+
         def build(name: str) -> nx.DiGraph:
             return workload_graph(dataclasses.replace(workload, policy=name))
+
     runnable = runnable_policies(spec, graph, policy, build=build) if policy is not None else []
     if runnable:
-        advice = (f"bundled policies that run on {spec.name!r}: {', '.join(runnable)} "
-                  f"(choose one with --policy {runnable[0]})")
+        advice = (
+            f"bundled policies that run on {spec.name!r}: {', '.join(runnable)} "
+            f"(choose one with --policy {runnable[0]})"
+        )
     else:
-        advice = (f"no bundled policy is known to run on {spec.name!r}; give it engine modes for the needs "
-                  "above (docs/configs.md) or try another architecture (`archsim list`)")
+        advice = (
+            f"no bundled policy is known to run on {spec.name!r}; give it engine modes for the needs "
+            "above (docs/configs.md) or try another architecture (`archsim list`)"
+        )
     where = spec.source_file or spec.name
     raise UnsupportedWorkloadError(
         f"{where}: architecture {spec.name!r} cannot run workload "
@@ -139,8 +145,9 @@ def check_arch_supports_graph(graph: nx.DiGraph, spec: ArchSpec, policy=None, wo
     )
 
 
-def simulate(graph: nx.DiGraph, spec: ArchSpec, workload_meta: dict, values: bool = True,
-             tracer=None) -> SimResult:
+def simulate(
+    graph: nx.DiGraph, spec: ArchSpec, workload_meta: dict, values: bool = True, tracer=None
+) -> SimResult:
     from archsim.sim import simulate as _simulate
 
     return _simulate(graph, spec, workload=workload_meta, values=values, tracer=tracer)
@@ -151,9 +158,18 @@ def workload_meta(workload) -> dict:
     return workload.identity()
 
 
-def run(workload, spec: ArchSpec, times: StageTimes | None = None, graph: nx.DiGraph | None = None, *,
-        values: bool = True, check: bool = False, tracer=None, cache: bool = True,
-        advise: bool = True) -> SimResult:
+def run(
+    workload,
+    spec: ArchSpec,
+    times: StageTimes | None = None,
+    graph: nx.DiGraph | None = None,
+    *,
+    values: bool = True,
+    check: bool = False,
+    tracer=None,
+    cache: bool = True,
+    advise: bool = True,
+) -> SimResult:
     """Simulate ``workload`` on ``spec``: its graph is ``graph`` if given, else the cached one or a new
     build (:func:`workload_graph`; ``cache=False`` builds and stores nothing).
 

@@ -72,8 +72,10 @@ class Override:
 def check_key(key: str, origin: str = CLI_ORIGIN) -> str:
     """``key`` if it is a dotted key with at least one field (ConfigError otherwise)."""
     if not isinstance(key, str) or not _KEY.match(key) or key in (WORKLOAD, ARCH):
-        raise ConfigError(f"{origin} {key!r}: not a key; allowed: a dotted field path such as "
-                          "engines.sat.rows, dram.peak_bandwidth or workload.resolution")
+        raise ConfigError(
+            f"{origin} {key!r}: not a key; allowed: a dotted field path such as "
+            "engines.sat.rows, dram.peak_bandwidth or workload.resolution"
+        )
     return key
 
 
@@ -122,13 +124,23 @@ def key_problems(data: Any, overrides: Iterable[Override], root: type[BaseModel]
             if part not in options:
                 where = f" in {dotted(here)}" if here else ""
                 allowed = ", ".join(str(x) for x in options) or "none"
-                problems.append(Problem(None, o.label, f"unknown key {part!r}{where}; "
-                                                       f"{_nearest(part, options)}allowed: {allowed}"))
+                problems.append(
+                    Problem(
+                        None,
+                        o.label,
+                        f"unknown key {part!r}{where}; {_nearest(part, options)}allowed: {allowed}",
+                    )
+                )
                 break
             node = node.get(part) if isinstance(node, dict) else None
             if i < len(o.path) - 1 and node is not None and not isinstance(node, dict):
-                problems.append(Problem(None, o.label, f"{dotted(o.path[:i + 1])} is a value "
-                                                       f"({show(node)}), not a mapping with keys"))
+                problems.append(
+                    Problem(
+                        None,
+                        o.label,
+                        f"{dotted(o.path[: i + 1])} is a value ({show(node)}), not a mapping with keys",
+                    )
+                )
                 break
     return problems
 
@@ -150,7 +162,7 @@ def _relabel(problem: Problem, overrides: Sequence[Override]) -> Problem:
     for o in reversed(overrides):  # the last override of a key is the one in force
         prefix = dotted(o.path)
         if problem.field == prefix or problem.field.startswith((prefix + ".", prefix + "[")):
-            return Problem(None, o.label + problem.field[len(prefix):], problem.message, problem.value)
+            return Problem(None, o.label + problem.field[len(prefix) :], problem.message, problem.value)
     return problem
 
 
@@ -160,16 +172,23 @@ def relabel(err: ConfigFileError, overrides: Sequence[Override], file: str | Non
     return out
 
 
-def overridden(doc: Document, overrides: Sequence[Override], root: type[BaseModel],
-               error: type[ConfigFileError]) -> Document:
+def overridden(
+    doc: Document, overrides: Sequence[Override], root: type[BaseModel], error: type[ConfigFileError]
+) -> Document:
     """``doc`` with the overrides applied to its data; ``error`` listing every unknown key."""
     if not overrides or not isinstance(doc.data, dict):
         return doc  # a document that is not a mapping: the loader says so
     problems = key_problems(doc.data, overrides, root)
     if problems:
         raise error(doc.file, problems)
-    return Document(file=doc.file, path=doc.path, sha256=doc.sha256, data=applied(doc.data, overrides),
-                    lines=doc.lines, problems=list(doc.problems))
+    return Document(
+        file=doc.file,
+        path=doc.path,
+        sha256=doc.sha256,
+        data=applied(doc.data, overrides),
+        lines=doc.lines,
+        problems=list(doc.problems),
+    )
 
 
 # -- loading with overrides ----------------------------------------------------------------------
@@ -198,8 +217,9 @@ def nested(overrides: Iterable[Override]) -> dict[str, Any]:
     return applied({}, overrides)
 
 
-def load_workload(name_or_path: str | os.PathLike, overrides: Sequence[Override] = (), search: Sequence = (),
-                  **options: Any):
+def load_workload(
+    name_or_path: str | os.PathLike, overrides: Sequence[Override] = (), search: Sequence = (), **options: Any
+):
     """The workload ``name_or_path`` with ``options`` (``resolution=...``, as the command line's own
     options give them) and ``overrides`` (workload keys) applied; :class:`WorkloadError` naming each
     override at fault. A field set both ways is an error."""
@@ -214,8 +234,12 @@ def load_workload(name_or_path: str | os.PathLike, overrides: Sequence[Override]
     doc = read_document(path, WorkloadError, "a workload YAML file")
     problems = key_problems(doc.data, overrides, WorkloadModel) if isinstance(doc.data, dict) else []
     twice = sorted({o.path[0] for o in overrides} & set(options))
-    problems += [Problem(None, next(o.label for o in overrides if o.path[0] == k),
-                         f"also given as --{k}; give it once") for k in twice]
+    problems += [
+        Problem(
+            None, next(o.label for o in overrides if o.path[0] == k), f"also given as --{k}; give it once"
+        )
+        for k in twice
+    ]
     if problems:
         raise WorkloadError(str(path), problems)
     try:

@@ -182,13 +182,16 @@ def unknown(kind: str, name: str, extra: Sequence[str | os.PathLike] = ()) -> Re
     known = names(kind, extra)
     folders = [str(f) for f in user_folders(extra)]
     where = f"searched {', '.join(folders)}, then the bundled ones" if folders else "bundled only"
-    reason = (f"{did_you_mean(name, known)}known: {', '.join(known) or 'none'} ({where}; `archsim list` "
-              f"describes each; add a folder with --path DIR or {PATH_ENV}, or give a YAML path)")
+    reason = (
+        f"{did_you_mean(name, known)}known: {', '.join(known) or 'none'} ({where}; `archsim list` "
+        f"describes each; add a folder with --path DIR or {PATH_ENV}, or give a YAML path)"
+    )
     return ResourceError(kind, name, "unknown name; " + reason, f"unknown {WHAT[kind]} {name!r}; {reason}")
 
 
-def resolve(kind: str, ref: str | os.PathLike, *, base: Path | None = None,
-            extra: Sequence[str | os.PathLike] = ()) -> Path:
+def resolve(
+    kind: str, ref: str | os.PathLike, *, base: Path | None = None, extra: Sequence[str | os.PathLike] = ()
+) -> Path:
     """The file ``ref`` (a name or a path) refers to; :class:`ResourceError` when there is none.
 
     A relative path is relative to ``base`` (the folder of the YAML that names it) or, without

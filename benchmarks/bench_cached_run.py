@@ -41,14 +41,20 @@ def main() -> None:
     args = parser.parse_args()
     env = {**os.environ, "ARCHSIM_CACHE_DIR": args.cache}
     base = [args.workload, args.arch, "--top", "1"]
-    subprocess.run([sys.executable, "-m", "archsim.cli", "run", *base], env=env, check=True,
-                   capture_output=True)  # fills the cache (both graphs of a run with its baseline)
+    subprocess.run(
+        [sys.executable, "-m", "archsim.cli", "run", *base], env=env, check=True, capture_output=True
+    )  # fills the cache (both graphs of a run with its baseline)
     for extra in (["--no-baseline", "--no-functional"], ["--no-functional"], ["--no-baseline"], []):
         times, timing = [], ""
         for _ in range(args.repeat):
             t = time.perf_counter()
-            done = subprocess.run([sys.executable, "-c", NO_TORCH, "run", *base, *extra, "--timing"], env=env,
-                                  capture_output=True, text=True, check=False)
+            done = subprocess.run(
+                [sys.executable, "-c", NO_TORCH, "run", *base, *extra, "--timing"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             times.append(time.perf_counter() - t)
             if done.returncode != 0:
                 raise SystemExit(done.stderr)

@@ -16,11 +16,11 @@ import argparse
 import random
 import time
 
+from archsim.arch.dram_presets import get_preset
 from archsim.arch.spec import DramSpec, EnergyEntry
 from archsim.sim.dram import Dram
 from archsim.sim.dram_alloc import allocate
 from archsim.sim.dram_banked import BankedDram, BankedDramConfig
-from archsim.arch.dram_presets import get_preset
 from archsim.sim.kernel import CountingEnvironment
 
 LAYERS = 150
@@ -97,9 +97,13 @@ def run(dram_factory, layers):
 
 
 def simple_dram(env):
-    spec = DramSpec(name="ddr4_simple", peak_bandwidth_bytes_per_s=19.2e9, latency_s=60e-9,
-                    read_energy=EnergyEntry("r", 160e-12, "pJ/B", "assumed: benchmark"),
-                    write_energy=EnergyEntry("w", 150e-12, "pJ/B", "assumed: benchmark"))
+    spec = DramSpec(
+        name="ddr4_simple",
+        peak_bandwidth_bytes_per_s=19.2e9,
+        latency_s=60e-9,
+        read_energy=EnergyEntry("r", 160e-12, "pJ/B", "assumed: benchmark"),
+        write_energy=EnergyEntry("w", 150e-12, "pJ/B", "assumed: benchmark"),
+    )
     return Dram(env, spec)
 
 
@@ -111,18 +115,24 @@ def main() -> None:
     args = ap.parse_args()
     layers = synthetic_layers()
     config = BankedDramConfig(get_preset(args.preset), scheduler=args.scheduler, refresh=args.refresh)
-    for label, factory in (("simple", simple_dram), (f"banked {args.preset} {args.scheduler} {args.refresh}",
-                                                     lambda env: BankedDram(env, config))):
+    for label, factory in (
+        ("simple", simple_dram),
+        (f"banked {args.preset} {args.scheduler} {args.refresh}", lambda env: BankedDram(env, config)),
+    ):
         env, dram, n, wall = run(factory, layers)
-        line = (f"{label:45s} transactions {n}  simulated {env.now / 1e6:.1f} us  "
-                f"events {env.events_processed}  events/txn {env.events_processed / n:.2f}  "
-                f"wall {wall:.3f} s  txn/s {n / wall:,.0f}")
+        line = (
+            f"{label:45s} transactions {n}  simulated {env.now / 1e6:.1f} us  "
+            f"events {env.events_processed}  events/txn {env.events_processed / n:.2f}  "
+            f"wall {wall:.3f} s  txn/s {n / wall:,.0f}"
+        )
         print(line)
         if isinstance(dram, BankedDram):
             s = dram.stats().to_dict()
-            print(f"{'':45s} {(s['bytes_read'] + s['bytes_written']) / 1e6:.2f} MB  row hit rate "
-                  f"{s['row_hit_rate']:.3f}  achieved {s['achieved_bandwidth_Bps'] / 1e9:.2f} GB/s of "
-                  f"{s['peak_bandwidth_Bps'] / 1e9:.1f}  commands {s['commands']}")
+            print(
+                f"{'':45s} {(s['bytes_read'] + s['bytes_written']) / 1e6:.2f} MB  row hit rate "
+                f"{s['row_hit_rate']:.3f}  achieved {s['achieved_bandwidth_Bps'] / 1e9:.2f} GB/s of "
+                f"{s['peak_bandwidth_Bps'] / 1e9:.1f}  commands {s['commands']}"
+            )
 
 
 if __name__ == "__main__":

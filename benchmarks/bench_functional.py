@@ -57,12 +57,16 @@ def main() -> None:
         alone_s, _ = best(lambda: Executor(graph).run(codes), args.repeat)
     macs = result.functional["macs"]
     added = values_s - timing_s
-    print(f"{workload.model} @ {workload.resolution}, policy {workload.policy}, arch {spec.name}, "
-          f"BLAS threads {args.blas_threads} (best of {args.repeat})")
+    print(
+        f"{workload.model} @ {workload.resolution}, policy {workload.policy}, arch {spec.name}, "
+        f"BLAS threads {args.blas_threads} (best of {args.repeat})"
+    )
     print(f"  simulate, timing only      {timing_s:8.3f} s  ({result.events:,} events)")
     print(f"  simulate, with values      {values_s:8.3f} s")
-    print(f"  functional compute adds    {added:8.3f} s  ({macs / 1e6:,.0f} M MACs, "
-          f"{macs / added / 1e9 if added > 0 else float('inf'):.2f} G functional MACs/s)")
+    print(
+        f"  functional compute adds    {added:8.3f} s  ({macs / 1e6:,.0f} M MACs, "
+        f"{macs / added / 1e9 if added > 0 else float('inf'):.2f} G functional MACs/s)"
+    )
     print(f"  Executor.run alone         {alone_s:8.3f} s  ({macs / alone_s / 1e9:.2f} G MACs/s)")
 
 

@@ -43,23 +43,37 @@ def main() -> None:
     res = workload.resolution
     model = build_model(workload.model, seed=workload.seed, resolution=res)
     cal = workload.calibration
-    quantized = quantize_model(model, workload.policy, calibration_batches(cal.source, cal.samples, cal.batch_size,
-                                                                          res, workload.seed))
-    meta = {"model": workload.model, "resolution": res, "batch": 1, "policy": quantized.policy.name,
-            "seed": workload.seed}
+    quantized = quantize_model(
+        model,
+        workload.policy,
+        calibration_batches(cal.source, cal.samples, cal.batch_size, res, workload.seed),
+    )
+    meta = {
+        "model": workload.model,
+        "resolution": res,
+        "batch": 1,
+        "policy": quantized.policy.name,
+        "seed": workload.seed,
+    }
     t = time.perf_counter()
     graph = extract_graph(model, quantized, (1, 3, res, res), meta)
     extract_s = time.perf_counter() - t
     (x,) = synthetic_batches(args.batch, args.batch, res, workload.seed + 1)
     integer_model = IntegerModel(quantized.folded, graph)
-    print(f"{workload.model} at {res}, policy {quantized.policy.name}, batch {args.batch}, "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"{workload.model} at {res}, policy {quantized.policy.name}, batch {args.batch}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
     print(f"extract graph            {extract_s:.3f} s (once)")
-    print(f"integer model set-up     {best_of(args.repeat, lambda: IntegerModel(quantized.folded, graph)):.3f} s")
+    print(
+        f"integer model set-up     {best_of(args.repeat, lambda: IntegerModel(quantized.folded, graph)):.3f} s"
+    )
     print(f"integer model forward    {best_of(args.repeat, lambda: integer_model(x)):.3f} s")
     with torch.no_grad():
         print(f"fake-quant forward       {best_of(args.repeat, lambda: quantized(x)):.3f} s")
-    print(f"layer agreement (1 img)  {best_of(args.repeat, lambda: layer_agreement(quantized, integer_model, x[:1])):.3f} s")
+    print(
+        f"layer agreement (1 img)  {best_of(args.repeat, lambda: layer_agreement(quantized, integer_model, x[:1])):.3f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -30,10 +30,28 @@ NODES = ("dram", "weight_buffer", "act_buffer", "mpma", "sat", "vector")
 PLACEMENTS = {
     "bus": ((), {n: None for n in NODES}),
     "crossbar": ((6,), {n: i for i, n in enumerate(NODES)}),
-    "mesh 2x2": ((2, 2), {"dram": (0, 0), "weight_buffer": (0, 1), "act_buffer": (1, 0), "mpma": (1, 1),
-                          "sat": (1, 1), "vector": (0, 1)}),
-    "mesh 4x4": ((4, 4), {"dram": (0, 0), "weight_buffer": (0, 3), "act_buffer": (3, 0), "mpma": (3, 3),
-                          "sat": (1, 2), "vector": (2, 1)}),
+    "mesh 2x2": (
+        (2, 2),
+        {
+            "dram": (0, 0),
+            "weight_buffer": (0, 1),
+            "act_buffer": (1, 0),
+            "mpma": (1, 1),
+            "sat": (1, 1),
+            "vector": (0, 1),
+        },
+    ),
+    "mesh 4x4": (
+        (4, 4),
+        {
+            "dram": (0, 0),
+            "weight_buffer": (0, 3),
+            "act_buffer": (3, 0),
+            "mpma": (3, 3),
+            "sat": (1, 2),
+            "vector": (2, 1),
+        },
+    ),
 }
 
 
@@ -41,12 +59,19 @@ def synthetic_load(count: int, seed: int = 0):
     """(request ps, src, dsts, bytes, via_dram) tuples in request order."""
     rng = random.Random(seed)
     now, out = 0, []
-    kinds = [("dram", ("weight_buffer",), True), ("dram", ("act_buffer",), True),
-             ("weight_buffer", ("mpma",), False), ("weight_buffer", ("mpma", "sat"), False),
-             ("act_buffer", ("mpma",), False), ("act_buffer", ("sat",), False),
-             ("act_buffer", ("vector",), False), ("mpma", ("act_buffer",), False),
-             ("sat", ("act_buffer",), False), ("vector", ("act_buffer",), False),
-             ("act_buffer", ("dram",), False)]
+    kinds = [
+        ("dram", ("weight_buffer",), True),
+        ("dram", ("act_buffer",), True),
+        ("weight_buffer", ("mpma",), False),
+        ("weight_buffer", ("mpma", "sat"), False),
+        ("act_buffer", ("mpma",), False),
+        ("act_buffer", ("sat",), False),
+        ("act_buffer", ("vector",), False),
+        ("mpma", ("act_buffer",), False),
+        ("sat", ("act_buffer",), False),
+        ("vector", ("act_buffer",), False),
+        ("act_buffer", ("dram",), False),
+    ]
     for _ in range(count):
         src, dsts, via_dram = kinds[rng.randrange(len(kinds))]
         nbytes = int(2 ** rng.uniform(6, math.log2(200_000)))
@@ -87,10 +112,12 @@ def main() -> None:
         runs = [run(label, load) for _ in range(args.repeat)]
         net, end, busiest, _ = runs[0]
         wall = min(w for *_, w in runs)
-        print(f"{label:9s} simulated {float(end) / 1e6:9.1f} us  byte-hops {net.byte_hops / 1e6:7.1f} M  "
-              f"bus bytes {net.bus_bytes / 1e6:6.1f} M  busiest {busiest.name} "
-              f"{float(busiest.busy_ps / end):.2f}  wall {wall:.3f} s  "
-              f"reservations/s {len(load) / wall:,.0f}")
+        print(
+            f"{label:9s} simulated {float(end) / 1e6:9.1f} us  byte-hops {net.byte_hops / 1e6:7.1f} M  "
+            f"bus bytes {net.bus_bytes / 1e6:6.1f} M  busiest {busiest.name} "
+            f"{float(busiest.busy_ps / end):.2f}  wall {wall:.3f} s  "
+            f"reservations/s {len(load) / wall:,.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,10 @@ def main() -> None:
     best = min(sim)
     print(f"load workload+arch      {load_s:.3f} s")
     print(f"model+quantize+extract  {min(build):.3f} s (best of {args.repeat})")
-    print(f"simulate                {best:.3f} s (best of {args.repeat}), {result.events:,} events, "
-          f"{result.events / best:,.0f} events/s, {len(result.layers)} layers")
+    print(
+        f"simulate                {best:.3f} s (best of {args.repeat}), {result.events:,} events, "
+        f"{result.events / best:,.0f} events/s, {len(result.layers)} layers"
+    )
 
 
 if __name__ == "__main__":

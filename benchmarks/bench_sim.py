@@ -37,8 +37,17 @@ class Builder:
 
     def pw(self, x, cin, cout, hw, act=True):
         mask = np.arange(cout) % 3 == 0
-        return self.add(pointwise(self.name("pw"), cin, cout, hw, apot_mask=mask,
-                                  epilogue=("bias", "hardswish") if act else ("bias",)), [x])
+        return self.add(
+            pointwise(
+                self.name("pw"),
+                cin,
+                cout,
+                hw,
+                apot_mask=mask,
+                epilogue=("bias", "hardswish") if act else ("bias",),
+            ),
+            [x],
+        )
 
     def dw(self, x, c, hw, k=3):
         return self.add(depthwise(self.name("dw"), c, hw, k=k, epilogue=("bias", "hardswish")), [x])
@@ -57,13 +66,36 @@ class Builder:
         agg = self.dw(qkv, 3 * c, hw, k=5)
         agg = self.add(conv(self.name("grp"), OpKind.CONV_GROUPED, 3 * c, 3 * c, hw, groups=3 * heads), [agg])
         n_tok, h2 = hw * hw, 2 * heads
-        kv = self.add(Layer(self.name("kv"), OpKind.MATMUL, ((1, h2, dim, n_tok), (1, h2, n_tok, dim + 1)),
-                            (1, h2, dim, dim + 1)), [qkv, agg])
-        out = self.add(Layer(self.name("qkv"), OpKind.MATMUL, ((1, h2, n_tok, dim), (1, h2, dim, dim + 1)),
-                             (1, h2, n_tok, dim + 1)), [qkv, kv])
+        kv = self.add(
+            Layer(
+                self.name("kv"),
+                OpKind.MATMUL,
+                ((1, h2, dim, n_tok), (1, h2, n_tok, dim + 1)),
+                (1, h2, dim, dim + 1),
+            ),
+            [qkv, agg],
+        )
+        out = self.add(
+            Layer(
+                self.name("qkv"),
+                OpKind.MATMUL,
+                ((1, h2, n_tok, dim), (1, h2, dim, dim + 1)),
+                (1, h2, n_tok, dim + 1),
+            ),
+            [qkv, kv],
+        )
         div = self.add(eltwise(self.name("div"), OpKind.DIV, (1, h2, n_tok, dim)), [out])
-        proj = self.add(Layer(self.name("proj"), OpKind.CONV_POINTWISE, ((1, 2 * c, hw, hw),), (1, c, hw, hw),
-                              weight_shape=(c, 2 * c, 1, 1), weight_bits=8), [div])
+        proj = self.add(
+            Layer(
+                self.name("proj"),
+                OpKind.CONV_POINTWISE,
+                ((1, 2 * c, hw, hw),),
+                (1, c, hw, hw),
+                weight_shape=(c, 2 * c, 1, 1),
+                weight_bits=8,
+            ),
+            [div],
+        )
         return self.residual(x, proj, c, hw)
 
 
@@ -104,10 +136,14 @@ def main() -> None:
     result = simulate(graph, spec)
     wall = time.perf_counter() - t0
     macs = sum(layer.macs for layer in result.layers)
-    print(f"layers {graph.number_of_nodes()}  MACs {macs / 1e6:.1f} M  events {result.events}  "
-          f"tiles {sum(layer.tiles for layer in result.layers)}")
-    print(f"latency {result.latency_s * 1e3:.3f} ms  energy {result.energy_j * 1e3:.3f} mJ  "
-          f"EDP {result.edp_js:.3e} J*s  DRAM {(result.dram['bytes_read'] + result.dram['bytes_written']) / 1e6:.2f} MB")
+    print(
+        f"layers {graph.number_of_nodes()}  MACs {macs / 1e6:.1f} M  events {result.events}  "
+        f"tiles {sum(layer.tiles for layer in result.layers)}"
+    )
+    print(
+        f"latency {result.latency_s * 1e3:.3f} ms  energy {result.energy_j * 1e3:.3f} mJ  "
+        f"EDP {result.edp_js:.3e} J*s  DRAM {(result.dram['bytes_read'] + result.dram['bytes_written']) / 1e6:.2f} MB"
+    )
     print("utilization", {k: round(v.utilization, 3) for k, v in result.engines.items()})
     print(f"wall time {wall:.3f} s")
 

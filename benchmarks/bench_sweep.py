@@ -47,12 +47,27 @@ def main() -> None:
     if args.cold:
         shutil.rmtree(args.cache, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="archsim-bench-sweep-") as root:
-        warm = timed([*ARCHSIM, "sweep", args.sweep, "--out", f"{root}/warm", "--no-progress", "--workers", "1",
-                      "--limit", "1"], env)
+        warm = timed(
+            [
+                *ARCHSIM,
+                "sweep",
+                args.sweep,
+                "--out",
+                f"{root}/warm",
+                "--no-progress",
+                "--workers",
+                "1",
+                "--limit",
+                "1",
+            ],
+            env,
+        )
         print(f"first point, graphs {'built' if args.cold else 'from the cache or built'}: {warm:.1f} s")
         for i, option in enumerate(args.executors):
-            elapsed = timed([*ARCHSIM, "sweep", args.sweep, "--out", f"{root}/run{i}", "--no-progress",
-                             *option.split()], env)
+            elapsed = timed(
+                [*ARCHSIM, "sweep", args.sweep, "--out", f"{root}/run{i}", "--no-progress", *option.split()],
+                env,
+            )
             rows = sum(1 for _ in open(f"{root}/run{i}/results.csv")) - 1
             print(f"{option:>16}: {elapsed:6.1f} s for {rows} points ({elapsed / rows:.2f} s per point)")
 

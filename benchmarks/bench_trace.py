@@ -45,14 +45,18 @@ def main() -> None:
     for values in (False, True):
         base, result = timed(lambda: simulate(graph, spec, values=values), args.repeat)
         wall, tracer = timed(lambda: _traced(graph, spec, values), args.repeat)
-        print(f"\nvalues {'on' if values else 'off'}: no tracer {base * 1e3:.1f} ms "
-              f"({result.events} events, {sum(layer.tiles for layer in result.layers)} tiles); "
-              f"tracer {wall * 1e3:.1f} ms: overhead {(wall - base) * 1e3:.1f} ms "
-              f"({(wall / base - 1) * 100:.1f} %)")
+        print(
+            f"\nvalues {'on' if values else 'off'}: no tracer {base * 1e3:.1f} ms "
+            f"({result.events} events, {sum(layer.tiles for layer in result.layers)} tiles); "
+            f"tracer {wall * 1e3:.1f} ms: overhead {(wall - base) * 1e3:.1f} ms "
+            f"({(wall / base - 1) * 100:.1f} %)"
+        )
     with tempfile.TemporaryDirectory() as tmp:
-        files = (("trace JSON, tiles", write_trace_json, "json"),
-                 ("trace JSON, aggregate", lambda t, p: write_trace_json(t, p, aggregate=True), "agg.json"),
-                 ("VCD", write_vcd, "vcd"))
+        files = (
+            ("trace JSON, tiles", write_trace_json, "json"),
+            ("trace JSON, aggregate", lambda t, p: write_trace_json(t, p, aggregate=True), "agg.json"),
+            ("VCD", write_vcd, "vcd"),
+        )
         for what, write, suffix in files:
             path = Path(tmp) / f"t.{suffix}"
             wall_w, _ = timed(lambda: write(tracer, path), max(1, args.repeat // 2))

@@ -39,10 +39,9 @@ filters on lanes, the reduction streamed); ``rpe`` is Trio-ViT's reconfigurable 
 from __future__ import annotations
 
 import ast
-import math
 from dataclasses import dataclass, field
 
-from archsim.graph.opkinds import Family, WorkDims
+from archsim.graph.opkinds import Family
 
 DIMS = ("G", "P", "F", "C", "T")
 FAMILY_DIMS: dict[Family, tuple[str, ...]] = {
@@ -60,8 +59,12 @@ class FormulaError(ValueError):
     pass
 
 
-_ALLOWED_BINOPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-                   ast.FloorDiv: lambda a, b: a // b}
+_ALLOWED_BINOPS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.FloorDiv: lambda a, b: a // b,
+}
 _ALLOWED_CALLS = {"max": max, "min": min}
 
 
@@ -84,8 +87,13 @@ def check_formula(text) -> ast.AST:
         if isinstance(node, ast.BinOp):
             return type(node.op) in _ALLOWED_BINOPS and ok(node.left) and ok(node.right)
         if isinstance(node, ast.Call):
-            return (isinstance(node.func, ast.Name) and node.func.id in _ALLOWED_CALLS and not node.keywords
-                    and len(node.args) >= 2 and all(ok(a) for a in node.args))
+            return (
+                isinstance(node.func, ast.Name)
+                and node.func.id in _ALLOWED_CALLS
+                and not node.keywords
+                and len(node.args) >= 2
+                and all(ok(a) for a in node.args)
+            )
         return False
 
     if not ok(tree.body):
@@ -127,8 +135,11 @@ class Unrolling:
         """Problems of this unrolling for ``family`` (empty when it is valid)."""
         allowed = FAMILY_DIMS[family]
         used = self.rows + self.lanes + self.stream
-        problems = [f"{d!r} is not a loop dim of {family.value} (allowed: {', '.join(allowed)})"
-                    for d in used if d not in allowed]
+        problems = [
+            f"{d!r} is not a loop dim of {family.value} (allowed: {', '.join(allowed)})"
+            for d in used
+            if d not in allowed
+        ]
         repeated = sorted({d for d in used if used.count(d) > 1})
         if repeated:
             problems.append(f"{', '.join(repeated)} assigned more than once")
@@ -154,16 +165,22 @@ class Dataflow:
     source: str = field(default="", compare=False)
 
     def unrolling(self, family: Family) -> Unrolling:
-        return {Family.CONV: self.conv, Family.DEPTHWISE: self.depthwise, Family.LINEAR: self.linear,
-                Family.MATMUL: self.matmul}[family]
+        return {
+            Family.CONV: self.conv,
+            Family.DEPTHWISE: self.depthwise,
+            Family.LINEAR: self.linear,
+            Family.MATMUL: self.matmul,
+        }[family]
 
     def check(self) -> list[tuple[str, str]]:
         """(field, problem) pairs; empty when the declaration is valid."""
         out = [(f.value, p) for f in FAMILY_DIMS for p in self.unrolling(f).check(f)]
         if self.fill not in FILL_WHEN:
             out.append(("fill", f"{self.fill!r}; allowed: {', '.join(FILL_WHEN)}"))
-        for where, text in (("fill_cycles", self.fill_cycles),
-                            ("weight_load.cycles", self.weight_load.cycles if self.weight_load else None)):
+        for where, text in (
+            ("fill_cycles", self.fill_cycles),
+            ("weight_load.cycles", self.weight_load.cycles if self.weight_load else None),
+        ):
             if text is None:
                 continue
             try:
@@ -178,23 +195,61 @@ def _u(rows, lanes, stream) -> Unrolling:
 
 
 _MAT_LINEAR = _u("F", "C", "P")
-PRESETS: dict[str, Dataflow] = {d.name: d for d in (
-    Dataflow("mat", conv=_u("F", ("C", "T"), "P"), depthwise=_u("P", "G", "T"), linear=_MAT_LINEAR,
-             matmul=_MAT_LINEAR, fill="tile", fill_cycles="pipeline",
-             source="archsim's original model [code, Trio-ViT MAT and R-PE dataflows]"),
-    Dataflow("ws_systolic", conv=_u(("C", "T"), "F", "P"), depthwise=_u("T", "", "P"), linear=_u("C", "F", "P"),
-             matmul=_u("C", "F", "P"), fill="layer", fill_cycles="2*R + L - 2",
-             weight_load=WeightLoad("R", prefetch=True),
-             source="[S] weight-stationary systolic array: SCALE-Sim (Samajdar et al., ISPASS 2020) fold "
-                    "2 S_R + S_C + T - 2 without double buffering; double-buffered weights as TPU v1 / Gemmini"),
-    Dataflow("ws_systolic_unbuffered", conv=_u(("C", "T"), "F", "P"), depthwise=_u("T", "", "P"),
-             linear=_u("C", "F", "P"), matmul=_u("C", "F", "P"), fill="fold", fill_cycles="2*R + L - 2",
-             source="[S] SCALE-Sim weight-stationary fold: 2 S_R + S_C + T - 2 (weights loaded in each fold)"),
-    Dataflow("os", conv=_u("P", "F", ("C", "T")), depthwise=_u("P", "G", "T"), linear=_u("P", "F", "C"),
-             matmul=_u("P", "F", "C"), fill="fold", fill_cycles="R + L - 2",
-             source="[I] output-stationary systolic array: operands skewed in from two edges, R + L - 2 per fold"),
-    Dataflow("rpe", conv=_u("P", "F", ("C", "T")), depthwise=_u("P", "G", "T"), linear=_u("P", "F", "C"),
-             matmul=_u("P", "F", "C"), fill="tile", fill_cycles="pipeline",
-             source="[code, Trio-ViT] R-PE: Cout across lanes, output pixels across PEs, self-accumulation"),
-)}
+PRESETS: dict[str, Dataflow] = {
+    d.name: d
+    for d in (
+        Dataflow(
+            "mat",
+            conv=_u("F", ("C", "T"), "P"),
+            depthwise=_u("P", "G", "T"),
+            linear=_MAT_LINEAR,
+            matmul=_MAT_LINEAR,
+            fill="tile",
+            fill_cycles="pipeline",
+            source="archsim's original model [code, Trio-ViT MAT and R-PE dataflows]",
+        ),
+        Dataflow(
+            "ws_systolic",
+            conv=_u(("C", "T"), "F", "P"),
+            depthwise=_u("T", "", "P"),
+            linear=_u("C", "F", "P"),
+            matmul=_u("C", "F", "P"),
+            fill="layer",
+            fill_cycles="2*R + L - 2",
+            weight_load=WeightLoad("R", prefetch=True),
+            source="[S] weight-stationary systolic array: SCALE-Sim (Samajdar et al., ISPASS 2020) fold "
+            "2 S_R + S_C + T - 2 without double buffering; double-buffered weights as TPU v1 / Gemmini",
+        ),
+        Dataflow(
+            "ws_systolic_unbuffered",
+            conv=_u(("C", "T"), "F", "P"),
+            depthwise=_u("T", "", "P"),
+            linear=_u("C", "F", "P"),
+            matmul=_u("C", "F", "P"),
+            fill="fold",
+            fill_cycles="2*R + L - 2",
+            source="[S] SCALE-Sim weight-stationary fold: 2 S_R + S_C + T - 2 (weights loaded in each fold)",
+        ),
+        Dataflow(
+            "os",
+            conv=_u("P", "F", ("C", "T")),
+            depthwise=_u("P", "G", "T"),
+            linear=_u("P", "F", "C"),
+            matmul=_u("P", "F", "C"),
+            fill="fold",
+            fill_cycles="R + L - 2",
+            source="[I] output-stationary systolic array: operands skewed in from two edges, R + L - 2 per fold",
+        ),
+        Dataflow(
+            "rpe",
+            conv=_u("P", "F", ("C", "T")),
+            depthwise=_u("P", "G", "T"),
+            linear=_u("P", "F", "C"),
+            matmul=_u("P", "F", "C"),
+            fill="tile",
+            fill_cycles="pipeline",
+            source="[code, Trio-ViT] R-PE: Cout across lanes, output pixels across PEs, self-accumulation",
+        ),
+    )
+}
 DEFAULT = PRESETS["mat"]

@@ -17,6 +17,7 @@ REFRESH_MODES = ("all_bank", "per_bank")
 # is a row segment, not a 64 B request.
 DEFAULT_QUEUE_DEPTH = 16
 
+
 class DramConfigError(ValueError):
     """A banked-DRAM configuration that cannot be built; ``problems`` = [(field, message)], all of them."""
 
@@ -49,23 +50,42 @@ class BankedDramConfig:
         if self.refresh not in REFRESH_MODES:
             found.append(("refresh", f"{self.refresh!r} is not one of {', '.join(REFRESH_MODES)}"))
         elif self.refresh == "per_bank" and not self.preset.timing.per_bank_refresh:
-            found.append(("refresh", (f"per_bank: {self.preset.standard} ({self.preset.name}) has no "
-                                      "per-bank "
-                                     "refresh (nRFCpb/nREFIpb); use all_bank")))
+            found.append(
+                (
+                    "refresh",
+                    (
+                        f"per_bank: {self.preset.standard} ({self.preset.name}) has no "
+                        "per-bank "
+                        "refresh (nRFCpb/nREFIpb); use all_bank"
+                    ),
+                )
+            )
         return found
 
 
 def _organization_problems(org: DramOrganization) -> list[tuple[str, str]]:
     found = []
-    for name in ("channels", "ranks", "bank_groups", "banks_per_group", "rows", "columns", "bus_bits",
-                 "burst_length"):
+    for name in (
+        "channels",
+        "ranks",
+        "bank_groups",
+        "banks_per_group",
+        "rows",
+        "columns",
+        "bus_bits",
+        "burst_length",
+    ):
         value = getattr(org, name)
         if not isinstance(value, int) or value < 1:
             found.append((f"organization.{name}", f"{value!r} must be an integer >= 1"))
     if not found:
         if org.columns % org.burst_length:
-            found.append(("organization.columns", (f"{org.columns} is not a multiple of burst_length "
-                                                  f"{org.burst_length}")))
+            found.append(
+                (
+                    "organization.columns",
+                    (f"{org.columns} is not a multiple of burst_length {org.burst_length}"),
+                )
+            )
         if org.bus_bits * org.burst_length % 8:
             found.append(("organization.bus_bits", "bus_bits x burst_length must be whole bytes"))
     return found
@@ -75,8 +95,28 @@ def _timing_problems(t: DramTiming) -> list[tuple[str, str]]:
     found = []
     if not t.tck_ps > 0:
         found.append(("timing.tck_ps", f"{t.tck_ps!r} must be > 0"))
-    for name in ("nBL", "nCL", "nCWL", "nRCD", "nRP", "nRPab", "nRAS", "nRC", "nCCDS", "nCCDL", "nRRDS",
-                 "nRRDL", "nFAW", "nWTRS", "nWTRL", "nWR", "nRTP", "nCS", "nRFC", "nREFI"):
+    for name in (
+        "nBL",
+        "nCL",
+        "nCWL",
+        "nRCD",
+        "nRP",
+        "nRPab",
+        "nRAS",
+        "nRC",
+        "nCCDS",
+        "nCCDL",
+        "nRRDS",
+        "nRRDL",
+        "nFAW",
+        "nWTRS",
+        "nWTRL",
+        "nWR",
+        "nRTP",
+        "nCS",
+        "nRFC",
+        "nREFI",
+    ):
         value = getattr(t, name)
         if not isinstance(value, int) or value < (1 if name in ("nBL", "nREFI") else 0):
             least = 1 if name in ("nBL", "nREFI") else 0
@@ -103,7 +143,7 @@ class AddressMap:
         self.order = tuple([f for f in FIELDS if f not in tokens] + tokens)  # most significant first
         co = self.order.index("co")
         self.high = self.order[:co]
-        self.low = self.order[co + 1:]
+        self.low = self.order[co + 1 :]
         self.radix = {f: counts[f] for f in FIELDS}
         self.low_size = 1
         for f in self.low:
@@ -123,20 +163,42 @@ class AddressMap:
         found = []
         for tok in tokens:
             if tok not in FIELDS:
-                found.append((where, (f"{text!r}: unknown field {tok!r}; allowed: {', '.join(FIELDS)} "
-                                     "(row, rank, bank group, bank, channel, column), most significant "
-                                     "first")))
+                found.append(
+                    (
+                        where,
+                        (
+                            f"{text!r}: unknown field {tok!r}; allowed: {', '.join(FIELDS)} "
+                            "(row, rank, bank group, bank, channel, column), most significant "
+                            "first"
+                        ),
+                    )
+                )
         for f in FIELDS:
             if tokens.count(f) > 1:
-                found.append((where, (f"{text!r}: field {f!r} appears {tokens.count(f)} times; "
-                                      "each field once")))
+                found.append(
+                    (where, (f"{text!r}: field {f!r} appears {tokens.count(f)} times; each field once"))
+                )
         for f in FIELDS:
             if f not in tokens and (counts[f] > 1 or f in ("ro", "co")):
-                found.append((where, (f"{text!r} does not cover the organisation: field {f!r} "
-                                     f"({_FIELD_NAMES[f]} = {counts[f]}) is missing")))
+                found.append(
+                    (
+                        where,
+                        (
+                            f"{text!r} does not cover the organisation: field {f!r} "
+                            f"({_FIELD_NAMES[f]} = {counts[f]}) is missing"
+                        ),
+                    )
+                )
         if not found and tokens.index("ro") > tokens.index("co"):
-            found.append((where, (f"{text!r}: 'ro' must be more significant than 'co' (a row segment is "
-                                 "consecutive columns of one row)")))
+            found.append(
+                (
+                    where,
+                    (
+                        f"{text!r}: 'ro' must be more significant than 'co' (a row segment is "
+                        "consecutive columns of one row)"
+                    ),
+                )
+            )
         return found
 
     def digits(self, burst: int) -> dict[str, int]:
@@ -165,12 +227,22 @@ class AddressMap:
         return self.digits(address // self.org.burst_bytes)
 
 
-_FIELD_NAMES = {"ro": "rows", "ra": "ranks", "bg": "bank_groups", "ba": "banks_per_group", "ch": "channels",
-                "co": "bursts per row"}
+_FIELD_NAMES = {
+    "ro": "rows",
+    "ra": "ranks",
+    "bg": "bank_groups",
+    "ba": "banks_per_group",
+    "ch": "channels",
+    "co": "bursts per row",
+}
 
 
 def _field_counts(org: DramOrganization) -> dict[str, int]:
-    return {"ro": org.rows, "ra": org.ranks, "bg": org.bank_groups, "ba": org.banks_per_group,
-            "ch": org.channels, "co": org.columns // max(org.burst_length, 1)}
-
-
+    return {
+        "ro": org.rows,
+        "ra": org.ranks,
+        "bg": org.bank_groups,
+        "ba": org.banks_per_group,
+        "ch": org.channels,
+        "co": org.columns // max(org.burst_length, 1),
+    }

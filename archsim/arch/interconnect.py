@@ -94,19 +94,28 @@ class InterconnectConfig:
         minimum = 3 if topo == "ring" else 1
         shape_ok = len(shape) == dims and all(_is_int(n) and n >= minimum for n in shape)
         if not shape_ok:
-            wanted = {"bus": "[] (a bus has no shape)", "crossbar": "[ports] with ports >= 1",
-                      "mesh": "[rows, cols], each >= 1", "ring": "[routers] with routers >= 3"}[topo]
+            wanted = {
+                "bus": "[] (a bus has no shape)",
+                "crossbar": "[ports] with ports >= 1",
+                "mesh": "[rows, cols], each >= 1",
+                "ring": "[routers] with routers >= 3",
+            }[topo]
             out.append(("shape", f"{list(shape)} is not a {topo} shape: give {wanted}"))
         bw = self.link_bandwidth_bytes_per_cycle
         if not (isinstance(bw, (int, Fraction)) and not isinstance(bw, bool)) or bw <= 0:
-            out.append(("link_bandwidth_bytes_per_cycle",
-                        f"{bw!r} must be a positive int or Fraction (B/cycle)"))
+            out.append(
+                ("link_bandwidth_bytes_per_cycle", f"{bw!r} must be a positive int or Fraction (B/cycle)")
+            )
         if not _is_int(self.hop_latency_cycles) or self.hop_latency_cycles < 0:
             out.append(("hop_latency_cycles", f"{self.hop_latency_cycles!r} must be an int >= 0 (cycles)"))
         for name in ("energy_per_byte_hop_j", "energy_per_byte_bus_j"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, Real) or isinstance(value, bool)
-                                      or not math.isfinite(value) or value < 0):
+            if value is not None and (
+                not isinstance(value, Real)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+                or value < 0
+            ):
                 out.append((name, f"{value!r} must be a finite number >= 0 (J/B) or None"))
         if not self.nodes:
             out.append(("nodes", "no nodes: place at least the DRAM controller and one buffer"))
@@ -134,17 +143,28 @@ class InterconnectConfig:
                 continue
             if not all(0 <= p < n for p, n in zip(pos, shape)):
                 if topo == "mesh":
-                    out.append((where, f"{list(pos)} is off the {shape[0]} x {shape[1]} mesh "
-                                       f"(rows 0..{shape[0] - 1}, cols 0..{shape[1] - 1})"))
+                    out.append(
+                        (
+                            where,
+                            f"{list(pos)} is off the {shape[0]} x {shape[1]} mesh "
+                            f"(rows 0..{shape[0] - 1}, cols 0..{shape[1] - 1})",
+                        )
+                    )
                 else:
                     kind = "port" if topo == "crossbar" else "router"
-                    out.append((where, f"{kind} {pos[0]} does not exist "
-                                       f"(a {topo} of {shape[0]}: 0..{shape[0] - 1})"))
+                    out.append(
+                        (where, f"{kind} {pos[0]} does not exist (a {topo} of {shape[0]}: 0..{shape[0] - 1})")
+                    )
                 continue
             if topo == "crossbar":
                 if pos in taken:
-                    out.append((where, f"port {pos[0]} is already taken by node {taken[pos]!r} "
-                                       "(one node per crossbar port)"))
+                    out.append(
+                        (
+                            where,
+                            f"port {pos[0]} is already taken by node {taken[pos]!r} "
+                            "(one node per crossbar port)",
+                        )
+                    )
                 else:
                     taken[pos] = name
         return out
@@ -161,25 +181,45 @@ class InterconnectPreset:
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def config(self, topology: str, nodes, link_bandwidth_bytes_per_cycle, shape=()) -> InterconnectConfig:
-        return InterconnectConfig(topology, nodes, link_bandwidth_bytes_per_cycle, self.hop_latency_cycles,
-                                  shape, self.energy_per_byte_hop_j, self.energy_per_byte_bus_j)
+        return InterconnectConfig(
+            topology,
+            nodes,
+            link_bandwidth_bytes_per_cycle,
+            self.hop_latency_cycles,
+            shape,
+            self.energy_per_byte_hop_j,
+            self.energy_per_byte_bus_j,
+        )
 
 
 _PARK = "[S] Park et al., DAC 2012: 1-cycle router+link per hop with bypass (4x4 mesh, 45 nm SOI)"
 _CONVENTIONAL = "[I] 2-3 cycles/hop for conventional pipelined VC routers (energy.md §4.1); low end"
-_HOP_28 = ("[I] 0.5 pJ/B per router+link hop at 28 nm: Park DAC 2012 0.60 pJ/bit / ~3.5 router traversals "
-           "x0.51 x (0.9/1.1)^2 (energy.md §4.1)")
+_HOP_28 = (
+    "[I] 0.5 pJ/B per router+link hop at 28 nm: Park DAC 2012 0.60 pJ/bit / ~3.5 router traversals "
+    "x0.51 x (0.9/1.1)^2 (energy.md §4.1)"
+)
 _AXI = "[I] on-chip AXI interconnect 1.0 pJ per byte moved (energy.md §7, Default B, ZCU102)"
 
 PRESETS: dict[str, InterconnectPreset] = {
     "asic28_bypass": InterconnectPreset(
-        "asic28_bypass", HOP_LATENCY_BYPASS_CYCLES, ENERGY_PER_BYTE_HOP_28NM_J, None,
-        {"hop_latency_cycles": _PARK, "energy_per_byte_hop_j": _HOP_28}),
+        "asic28_bypass",
+        HOP_LATENCY_BYPASS_CYCLES,
+        ENERGY_PER_BYTE_HOP_28NM_J,
+        None,
+        {"hop_latency_cycles": _PARK, "energy_per_byte_hop_j": _HOP_28},
+    ),
     "asic28_conventional": InterconnectPreset(
-        "asic28_conventional", HOP_LATENCY_CONVENTIONAL_CYCLES, ENERGY_PER_BYTE_HOP_28NM_J, None,
-        {"hop_latency_cycles": _CONVENTIONAL, "energy_per_byte_hop_j": _HOP_28}),
-    "fpga_axi": InterconnectPreset("fpga_axi", HOP_LATENCY_CONVENTIONAL_CYCLES, None, ENERGY_PER_BYTE_AXI_J,
-                                   {"hop_latency_cycles": _CONVENTIONAL, "energy_per_byte_bus_j": _AXI}),
+        "asic28_conventional",
+        HOP_LATENCY_CONVENTIONAL_CYCLES,
+        ENERGY_PER_BYTE_HOP_28NM_J,
+        None,
+        {"hop_latency_cycles": _CONVENTIONAL, "energy_per_byte_hop_j": _HOP_28},
+    ),
+    "fpga_axi": InterconnectPreset(
+        "fpga_axi",
+        HOP_LATENCY_CONVENTIONAL_CYCLES,
+        None,
+        ENERGY_PER_BYTE_AXI_J,
+        {"hop_latency_cycles": _CONVENTIONAL, "energy_per_byte_bus_j": _AXI},
+    ),
 }
-
-

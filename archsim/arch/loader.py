@@ -11,18 +11,18 @@ allowed``.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from archsim import resources
 from archsim.arch.coverage import EFFICIENTVIT_KINDS, missing_kinds
-from archsim.arch.errors import ArchConfigError, Problem
-from archsim.arch.schema import HOLDABLE, ArchModel, energy_dims
 from archsim.arch.dataflow import DEFAULT as DEFAULT_DATAFLOW
 from archsim.arch.dataflow import PRESETS, Dataflow, Unrolling, WeightLoad
 from archsim.arch.dram import BankedDramConfig
 from archsim.arch.dram_presets import PRESETS as DRAM_PRESETS
+from archsim.arch.errors import ArchConfigError, Problem
+from archsim.arch.schema import HOLDABLE, ArchModel, energy_dims
 from archsim.arch.spec import (
     ArchParams,
     ArchSpec,
@@ -50,13 +50,16 @@ def load_arch(path: str | Path, *, search: Sequence[str | os.PathLike] = ()) -> 
     ``search``: user folders (besides ``ARCHSIM_PATH``) in which a ``baseline:`` given by name is
     looked up (:mod:`archsim.resources`).
     """
-    return load_arch_document(read_document(path, ArchConfigError, "an architecture YAML file"), search=search)
+    return load_arch_document(
+        read_document(path, ArchConfigError, "an architecture YAML file"), search=search
+    )
 
 
 def load_arch_document(doc: Document, *, search: Sequence[str | os.PathLike] = ()) -> ArchSpec:
     """:func:`load_arch` of a document already read (``archsim.overrides`` changes its data first)."""
-    model, problems = validate_document(doc, ArchModel, ArchConfigError, "top level",
-                                        {"energy_dims": energy_dims(doc.data)})
+    model, problems = validate_document(
+        doc, ArchModel, ArchConfigError, "top level", {"energy_dims": energy_dims(doc.data)}
+    )
     spec = _build(model, doc)
     problems += _cross_checks(model, spec, doc, search)
     if problems:
@@ -64,8 +67,9 @@ def load_arch_document(doc: Document, *, search: Sequence[str | os.PathLike] = (
     return spec
 
 
-def resolve_arch(ref: str | os.PathLike, *, base: Path | None = None,
-                 search: Sequence[str | os.PathLike] = ()) -> Path:
+def resolve_arch(
+    ref: str | os.PathLike, *, base: Path | None = None, search: Sequence[str | os.PathLike] = ()
+) -> Path:
     """The architecture YAML a name (``m2vit``) or a path refers to (:func:`archsim.resources.resolve`)."""
     return resources.resolve("arch", ref, base=base, extra=search)
 
@@ -119,10 +123,16 @@ def _build(model: ArchModel, doc: Document) -> ArchSpec:
     )
     dram = _dram(model.dram, table, ref)
     n = model.interconnect
-    noc = InterconnectSpec(name="noc", bandwidth_bytes_per_cycle=n.bandwidth, latency_cycles=n.latency,
-                           energy=table[n.energy], topology=n.topology, shape=tuple(n.shape),
-                           energy_per_byte_hop=ref(n.energy_per_byte_hop),
-                           placement=tuple(sorted(n.placement.items())))
+    noc = InterconnectSpec(
+        name="noc",
+        bandwidth_bytes_per_cycle=n.bandwidth,
+        latency_cycles=n.latency,
+        energy=table[n.energy],
+        topology=n.topology,
+        shape=tuple(n.shape),
+        energy_per_byte_hop=ref(n.energy_per_byte_hop),
+        placement=tuple(sorted(n.placement.items())),
+    )
     baseline = None
     if model.baseline is not None:
         baseline = {"arch": model.baseline.arch}
@@ -140,9 +150,13 @@ def _build(model: ArchModel, doc: Document) -> ArchSpec:
         source_file=doc.file,
         source_sha256=doc.sha256,
         params=ArchParams(model.params.model_dump(exclude_none=True)),
-        mapping=MappingSpec(model.mapping.split, tuple(
-            MappingOverride(tuple(o.engines), o.layer, None if o.op_kind is None else OpKind(o.op_kind))
-            for o in model.mapping.overrides)),
+        mapping=MappingSpec(
+            model.mapping.split,
+            tuple(
+                MappingOverride(tuple(o.engines), o.layer, None if o.op_kind is None else OpKind(o.op_kind))
+                for o in model.mapping.overrides
+            ),
+        ),
         memory=MemorySpec(residency=model.memory.residency),
         static_power=ref(model.static_power),
         baseline=baseline,
@@ -154,22 +168,38 @@ DEFAULT_BURST_BYTES = 64  # [C] DDR4 x64 x BL8, the simple model's default burst
 
 def _dram(d, table, ref) -> DramSpec:
     """The DRAM spec: the simple channel, or the banked model with its preset's peak and burst."""
-    common = dict(name="dram", read_energy=table[d.read_energy], write_energy=table[d.write_energy],
-                  background_power=ref(d.background_power))
+    common = dict(
+        name="dram",
+        read_energy=table[d.read_energy],
+        write_energy=table[d.write_energy],
+        background_power=ref(d.background_power),
+    )
     if d.model == "banked" and d.preset is not None:
         preset = DRAM_PRESETS[d.preset]
         config = BankedDramConfig(preset, d.address_map, d.scheduler, d.queue_depth, d.refresh)
-        return DramSpec(peak_bandwidth_bytes_per_s=float(preset.peak_bandwidth_bytes_per_s), latency_s=0.0,
-                        burst_bytes=preset.organization.burst_bytes, model="banked", banked=config, **common)
-    return DramSpec(peak_bandwidth_bytes_per_s=d.peak_bandwidth or 0.0, latency_s=d.latency or 0.0,
-                    burst_bytes=d.burst or DEFAULT_BURST_BYTES, **common)
+        return DramSpec(
+            peak_bandwidth_bytes_per_s=float(preset.peak_bandwidth_bytes_per_s),
+            latency_s=0.0,
+            burst_bytes=preset.organization.burst_bytes,
+            model="banked",
+            banked=config,
+            **common,
+        )
+    return DramSpec(
+        peak_bandwidth_bytes_per_s=d.peak_bandwidth or 0.0,
+        latency_s=d.latency or 0.0,
+        burst_bytes=d.burst or DEFAULT_BURST_BYTES,
+        **common,
+    )
 
 
 def _dram_problems(model: ArchModel, spec: ArchSpec, doc: Document) -> list[Problem]:
     d, problems = model.dram, []
 
     def add(field: str, message: str) -> None:
-        problems.append(Problem(doc.line_of(("dram", field)) or doc.line_of(("dram",)), f"dram.{field}", message))
+        problems.append(
+            Problem(doc.line_of(("dram", field)) or doc.line_of(("dram",)), f"dram.{field}", message)
+        )
 
     if d.model == "simple":
         for field in ("peak_bandwidth", "latency"):
@@ -202,13 +232,23 @@ def _noc_problems(spec: ArchSpec, doc: Document) -> list[Problem]:
     where = ("interconnect",)
     placed = {name for name, _ in noc.placement}
     known = ["dram"] + [b.name for b in spec.buffers] + [e.name for e in spec.engines]
-    problems = [Problem(doc.line_of(where + ("placement",)) or doc.line_of(where), f"interconnect.placement.{name}",
-                        f"not a node; {did_you_mean(name, known)}nodes: {', '.join(known)}")
-                for name in sorted(placed - set(known))]
+    problems = [
+        Problem(
+            doc.line_of(where + ("placement",)) or doc.line_of(where),
+            f"interconnect.placement.{name}",
+            f"not a node; {did_you_mean(name, known)}nodes: {', '.join(known)}",
+        )
+        for name in sorted(placed - set(known))
+    ]
     missing = [n for n in ["dram"] + [b.name for b in spec.buffers] if n not in placed]
     if missing and noc.topology != "bus":
-        problems.append(Problem(doc.line_of(where), "interconnect.placement",
-                                f"place {', '.join(missing)} (dram and every buffer are endpoints of the DMA)"))
+        problems.append(
+            Problem(
+                doc.line_of(where),
+                "interconnect.placement",
+                f"place {', '.join(missing)} (dram and every buffer are endpoints of the DMA)",
+            )
+        )
     if not problems:
         for field_, message in noc.config().problems():
             problems.append(Problem(doc.line_of(where), f"interconnect.{field_}", message))
@@ -241,18 +281,28 @@ def _mapping_problems(model: ArchModel, doc: Document) -> list[Problem]:
     for i, o in enumerate(model.mapping.overrides):
         where = ("mapping", "overrides", i)
         if (o.layer is None) == (o.op_kind is None):
-            problems.append(Problem(doc.line_of(where), f"mapping.overrides.{i}",
-                                    "give exactly one of layer (a name or glob) and op_kind"))
+            problems.append(
+                Problem(
+                    doc.line_of(where),
+                    f"mapping.overrides.{i}",
+                    "give exactly one of layer (a name or glob) and op_kind",
+                )
+            )
         for name in o.engines:
             if name not in engines:
-                problems.append(Problem(doc.line_of(where + ("engines",)), f"mapping.overrides.{i}.engines",
-                                        f"{name}: no such engine; {did_you_mean(name, engines)}engines: "
-                                        f"{', '.join(engines)}"))
+                problems.append(
+                    Problem(
+                        doc.line_of(where + ("engines",)),
+                        f"mapping.overrides.{i}.engines",
+                        f"{name}: no such engine; {did_you_mean(name, engines)}engines: {', '.join(engines)}",
+                    )
+                )
     return problems
 
 
-def _cross_checks(model: ArchModel, spec: ArchSpec, doc: Document,
-                  search: Sequence[str | os.PathLike]) -> list[Problem]:
+def _cross_checks(
+    model: ArchModel, spec: ArchSpec, doc: Document, search: Sequence[str | os.PathLike]
+) -> list[Problem]:
     problems = _mapping_problems(model, doc) + _dram_problems(model, spec, doc) + _noc_problems(spec, doc)
     for engine_name, engine in model.engines.items():
         for mode_name, mode in engine.modes.items():
@@ -264,20 +314,30 @@ def _cross_checks(model: ArchModel, spec: ArchSpec, doc: Document,
         holders = [b.name for b in spec.buffers if what in b.holds]
         if len(holders) != 1:
             found = ", ".join(holders) if holders else "none"
-            problems.append(Problem(doc.line_of(("buffers",)), "buffers",
-                                    f"exactly one buffer must hold {what} (holds: [{what}]); found: {found}"))
+            problems.append(
+                Problem(
+                    doc.line_of(("buffers",)),
+                    "buffers",
+                    f"exactly one buffer must hold {what} (holds: [{what}]); found: {found}",
+                )
+            )
     missing = missing_kinds(spec, EFFICIENTVIT_KINDS)
     if missing:
         names = ", ".join(k.value for k in missing)
-        problems.append(Problem(
-            doc.line_of(("engines",)), "engines",
-            f"no engine mode lists op kind(s) {names}, which EfficientViT graphs contain; add each to some "
-            f"mode's op_kinds (op kinds: {', '.join(k.value for k in OpKind)})",
-        ))
+        problems.append(
+            Problem(
+                doc.line_of(("engines",)),
+                "engines",
+                f"no engine mode lists op kind(s) {names}, which EfficientViT graphs contain; add each to some "
+                f"mode's op_kinds (op kinds: {', '.join(k.value for k in OpKind)})",
+            )
+        )
     if model.baseline is not None:
         base = doc.path.parent
-        for key, kind, ref in (("arch", "arch", model.baseline.arch),
-                               ("policy", "policy", model.baseline.policy or DEFAULT_BASELINE_POLICY)):
+        for key, kind, ref in (
+            ("arch", "arch", model.baseline.arch),
+            ("policy", "policy", model.baseline.policy or DEFAULT_BASELINE_POLICY),
+        ):
             try:
                 resources.resolve(kind, ref, base=base, extra=search)
             except resources.ResourceError as err:

@@ -43,8 +43,9 @@ DRAM_MODELS = ("simple", "banked")
 
 PositiveInt = Annotated[int, integer(1, what="a positive integer")]
 NonNegativeInt = Annotated[int, integer(0, what="a non-negative integer")]
-WeightBits = Annotated[int, integer(0, MAX_BITS,
-                                    what=f"a bit width in [0, {MAX_BITS}] (0 for engines without weights)")]
+WeightBits = Annotated[
+    int, integer(0, MAX_BITS, what=f"a bit width in [0, {MAX_BITS}] (0 for engines without weights)")
+]
 ActBits = Annotated[int, integer(1, MAX_BITS, what=f"a bit width in [1, {MAX_BITS}]")]
 NonEmptyStr = Annotated[str, BeforeValidator(nonempty_text)]
 Text = Annotated[str, BeforeValidator(text)]
@@ -177,45 +178,61 @@ DimName = Annotated[str, choice(DIMS, "loop dim")]
 
 
 class UnrollingModel(StrictModel):
-    rows: list[DimName] = Field(default_factory=list, description="loop dims spread over the engine's rows "
-                                "(G groups, P positions, F filters, C input channels, T kernel taps)")
+    rows: list[DimName] = Field(
+        default_factory=list,
+        description="loop dims spread over the engine's rows "
+        "(G groups, P positions, F filters, C input channels, T kernel taps)",
+    )
     lanes: list[DimName] = Field(default_factory=list, description="loop dims spread over the mode's lanes")
-    stream: list[DimName] = Field(default_factory=list, description="loop dims streamed within one fold "
-                                  "(the others are outer loops: each iteration is a new fold)")
+    stream: list[DimName] = Field(
+        default_factory=list,
+        description="loop dims streamed within one fold "
+        "(the others are outer loops: each iteration is a new fold)",
+    )
 
 
 class WeightLoadModel(StrictModel):
-    cycles: Formula = Field(description="cycles to load one fold's weights, a formula of R, L, pipeline (e.g. 'R')")
-    prefetch: bool = Field(True, description="loaded under the previous fold's compute (double-buffered weights)")
+    cycles: Formula = Field(
+        description="cycles to load one fold's weights, a formula of R, L, pipeline (e.g. 'R')"
+    )
+    prefetch: bool = Field(
+        True, description="loaded under the previous fold's compute (double-buffered weights)"
+    )
 
 
 class DataflowModel(StrictModel):
     """A mode's spatial unrolling (docs/modelling.md, "Dataflow"); a preset name or a preset with changes."""
 
     preset: Annotated[str, choice(list(PRESETS), "dataflow preset")] = Field(
-        "mat", description=f"base declaration: {', '.join(PRESETS)} (default mat, archsim's original model)")
+        "mat", description=f"base declaration: {', '.join(PRESETS)} (default mat, archsim's original model)"
+    )
     conv: UnrollingModel | None = Field(None, description="dense / pointwise / grouped conv loops")
     depthwise: UnrollingModel | None = Field(None, description="depthwise conv loops (G = channels)")
     linear: UnrollingModel | None = Field(None, description="fully connected loops (C = in features)")
     matmul: UnrollingModel | None = Field(None, description="activation x activation loops (C = inner dim)")
     fill: Annotated[str, choice(FILL_WHEN, "fill rule")] | None = Field(
-        None, description="when the pipeline fill/drain is paid: tile, fold or layer")
+        None, description="when the pipeline fill/drain is paid: tile, fold or layer"
+    )
     fill_cycles: Formula | None = Field(None, description="fill/drain cycles, a formula of R, L, pipeline")
-    weight_load: WeightLoadModel | None = Field(None, description="per-fold weight load, if the array loads "
-                                                "weights into its PEs")
+    weight_load: WeightLoadModel | None = Field(
+        None, description="per-fold weight load, if the array loads weights into its PEs"
+    )
 
 
 class ModeModel(StrictModel):
     op_kinds: list[OpKindName] = Field(min_length=1, description="op kinds this mode runs")
-    schemes: list[SchemeName] = Field(min_length=1,
-                                      description="filter schemes accepted: uniform, apot, float")
+    schemes: list[SchemeName] = Field(
+        min_length=1, description="filter schemes accepted: uniform, apot, float"
+    )
     weight_bits: WeightBits = Field(description="widest weight code accepted, bits (0: no weights)")
     act_bits: ActBits = Field(description="widest input activation accepted, bits")
     lanes: PositiveInt = Field(description="parallel MACs/ops per row per cycle in this mode")
     energy_per_op: EnergyPerOpRef = Field(description="energy-table entry: J per MAC / shift-add / vector op")
     dataflow: Annotated[DataflowModel | None, BeforeValidator(_preset_or_mapping)] = Field(
-        None, description="spatial unrolling: a preset name or {preset, conv, depthwise, linear, matmul, fill, "
-                          "fill_cycles, weight_load} (default: the mat preset)")
+        None,
+        description="spatial unrolling: a preset name or {preset, conv, depthwise, linear, matmul, fill, "
+        "fill_cycles, weight_load} (default: the mat preset)",
+    )
 
 
 class EngineModel(StrictModel):
@@ -237,27 +254,45 @@ class BufferModel(StrictModel):
 
 class DramModel(StrictModel):
     model: Annotated[str, choice(DRAM_MODELS, "DRAM model")] = Field(
-        "simple", description="simple: one channel with a fixed latency; banked: channels, banks, rows, refresh "
-                              "and a scheduler from a preset (docs/modelling.md)")
+        "simple",
+        description="simple: one channel with a fixed latency; banked: channels, banks, rows, refresh "
+        "and a scheduler from a preset (docs/modelling.md)",
+    )
     preset: Annotated[str, choice(list(DRAM_PRESETS), "DRAM preset")] | None = Field(
-        None, description=f"banked: the device and its timing, one of {', '.join(DRAM_PRESETS)}")
-    address_map: NonEmptyStr | None = Field(None, description="banked: the address map, most significant field "
-                                            "first, e.g. 'ro:ba:ra:co:bg:ch' (default: the preset's)")
+        None, description=f"banked: the device and its timing, one of {', '.join(DRAM_PRESETS)}"
+    )
+    address_map: NonEmptyStr | None = Field(
+        None,
+        description="banked: the address map, most significant field "
+        "first, e.g. 'ro:ba:ra:co:bg:ch' (default: the preset's)",
+    )
     scheduler: Annotated[str, choice(SCHEDULERS, "DRAM scheduler")] = Field(
-        "frfcfs", description="banked: frfcfs (row hits first, then oldest) or fifo")
-    queue_depth: PositiveInt = Field(DEFAULT_QUEUE_DEPTH, description="banked: row segments each channel's "
-                                     "controller sees at once (default 16, DRAMsim3's queue size)")
+        "frfcfs", description="banked: frfcfs (row hits first, then oldest) or fifo"
+    )
+    queue_depth: PositiveInt = Field(
+        DEFAULT_QUEUE_DEPTH,
+        description="banked: row segments each channel's "
+        "controller sees at once (default 16, DRAMsim3's queue size)",
+    )
     refresh: Annotated[str, choice(REFRESH_MODES, "refresh mode")] = Field(
-        "all_bank", description="banked: all_bank or per_bank (LPDDR4, LPDDR5, HBM2)")
-    peak_bandwidth: Bandwidth | None = Field(None, description="simple: peak bandwidth, e.g. '19.2 GB/s' "
-                                             "(1 GB/s = 1e9 B/s); banked: the preset's (omit, or give the same)")
-    latency: Time | None = Field(None, description="simple: first-access latency, e.g. '60 ns' (banked: timed "
-                                 "by the model)")
+        "all_bank", description="banked: all_bank or per_bank (LPDDR4, LPDDR5, HBM2)"
+    )
+    peak_bandwidth: Bandwidth | None = Field(
+        None,
+        description="simple: peak bandwidth, e.g. '19.2 GB/s' "
+        "(1 GB/s = 1e9 B/s); banked: the preset's (omit, or give the same)",
+    )
+    latency: Time | None = Field(
+        None, description="simple: first-access latency, e.g. '60 ns' (banked: timed by the model)"
+    )
     read_energy: EnergyPerByteRef = Field(description="energy-table entry: J per byte read, I/O included")
     write_energy: EnergyPerByteRef = Field(description="energy-table entry: J per byte written")
     background_power: PowerRef | None = Field(None, description="energy-table entry: background power, W")
-    burst: SizeBytes | None = Field(None, description="simple: burst size, e.g. '64 B' (default 64 B); banked: "
-                                    "the preset's bus width x burst length")
+    burst: SizeBytes | None = Field(
+        None,
+        description="simple: burst size, e.g. '64 B' (default 64 B); banked: "
+        "the preset's bus width x burst length",
+    )
 
 
 Position = Annotated[list[NonNegativeInt] | NonNegativeInt | None, Field()]
@@ -265,60 +300,84 @@ Position = Annotated[list[NonNegativeInt] | NonNegativeInt | None, Field()]
 
 class InterconnectModel(StrictModel):
     topology: Annotated[str, choice(TOPOLOGIES, "topology")] = Field(
-        "bus", description="bus (one shared link, the default), crossbar, mesh or ring (docs/modelling.md)")
-    shape: list[PositiveInt] = Field(default_factory=list, description="crossbar [ports], mesh [rows, cols], "
-                                     "ring [routers]; bus: omit")
+        "bus", description="bus (one shared link, the default), crossbar, mesh or ring (docs/modelling.md)"
+    )
+    shape: list[PositiveInt] = Field(
+        default_factory=list, description="crossbar [ports], mesh [rows, cols], ring [routers]; bus: omit"
+    )
     bandwidth: BytesPerCycle = Field(description="bytes per cycle of every link, e.g. '64 B/cycle'")
     latency: Cycles = Field(description="latency per hop (router + link), e.g. '2 cycles'; a bus is one hop")
-    energy: EnergyPerByteRef = Field(description="energy-table entry: J per byte moved over the bus (or per "
-                                     "crossbar traversal)")
-    energy_per_byte_hop: EnergyPerByteRef | None = Field(None, description="mesh / ring: energy-table entry, J "
-                                                         "per byte per link")
-    placement: dict[str, Position] = Field(default_factory=dict, description="mesh [row, col], crossbar port or "
-                                           "ring router of dram and every buffer (engines optional)")
+    energy: EnergyPerByteRef = Field(
+        description="energy-table entry: J per byte moved over the bus (or per crossbar traversal)"
+    )
+    energy_per_byte_hop: EnergyPerByteRef | None = Field(
+        None, description="mesh / ring: energy-table entry, J per byte per link"
+    )
+    placement: dict[str, Position] = Field(
+        default_factory=dict,
+        description="mesh [row, col], crossbar port or "
+        "ring router of dram and every buffer (engines optional)",
+    )
 
 
 class BaselineModel(StrictModel):
-    arch: NonEmptyStr = Field(description="architecture to compare against: a bundled or search-path name "
-                                          "(uniform_int8) or a YAML path relative to this file")
-    policy: NonEmptyStr | None = Field(None, description="quantization policy of the comparison run "
-                                                         "(default uniform_w8a8)")
+    arch: NonEmptyStr = Field(
+        description="architecture to compare against: a bundled or search-path name "
+        "(uniform_int8) or a YAML path relative to this file"
+    )
+    policy: NonEmptyStr | None = Field(
+        None, description="quantization policy of the comparison run (default uniform_w8a8)"
+    )
 
 
 class ParamsModel(StrictModel):
     """Documented knobs; None means "not set": the reader's default applies (named in each description)."""
 
     min_tiles: Annotated[int, integer(1)] | None = Field(
-        None, description="filter chunks per layer when inputs are on chip or the layer is depthwise, an "
-                          "integer >= 1 (read by archsim/sim/plan.py; default 4 [choice], docs/modelling.md)")
+        None,
+        description="filter chunks per layer when inputs are on chip or the layer is depthwise, an "
+        "integer >= 1 (read by archsim/sim/plan.py; default 4 [choice], docs/modelling.md)",
+    )
     max_tiles: Annotated[int, integer(1)] | None = Field(
-        None, description="tiles per layer when activations stream through DRAM, an integer >= 1 "
-                          "(read by archsim/sim/plan.py; default 16 [choice], docs/modelling.md)")
+        None,
+        description="tiles per layer when activations stream through DRAM, an integer >= 1 "
+        "(read by archsim/sim/plan.py; default 16 [choice], docs/modelling.md)",
+    )
     sat_lane_area_in_mult8: Annotated[float, number(0, lo_open=True)] | None = Field(
-        None, description="area of one SAT lane in 8x8-multiplier equivalents, a number > 0; sizes the "
-                          "equal-budget baseline only, the simulator does not read it (docs/configs.md)")
+        None,
+        description="area of one SAT lane in 8x8-multiplier equivalents, a number > 0; sizes the "
+        "equal-budget baseline only, the simulator does not read it (docs/configs.md)",
+    )
 
 
 class MappingOverrideModel(StrictModel):
-    layer: NonEmptyStr | None = Field(None, description="layer name or glob pattern (fnmatch), e.g. 'stages.0.*'")
+    layer: NonEmptyStr | None = Field(
+        None, description="layer name or glob pattern (fnmatch), e.g. 'stages.0.*'"
+    )
     op_kind: OpKindName | None = Field(None, description="every layer of this op kind")
     engines: list[NonEmptyStr] = Field(min_length=1, description="the engines that may run it (names)")
 
 
 class MappingModel(StrictModel):
     split: Annotated[str, choice(MAPPING_SPLITS, "split rule")] = Field(
-        "balanced", description="balanced: a splittable layer's filters go to every engine that can run them, in "
+        "balanced",
+        description="balanced: a splittable layer's filters go to every engine that can run them, in "
         "the proportions with the fewest cycles (the Trio-ViT 'use all PEs' and M2-ViT scheme splits are special "
-        "cases); by_scheme: each scheme's filters on its one fastest mode")
-    overrides: list[MappingOverrideModel] = Field(default_factory=list, description="pinned mappings, the first "
-                                                  "that matches a layer wins: {layer | op_kind, engines}")
+        "cases); by_scheme: each scheme's filters on its one fastest mode",
+    )
+    overrides: list[MappingOverrideModel] = Field(
+        default_factory=list,
+        description="pinned mappings, the first that matches a layer wins: {layer | op_kind, engines}",
+    )
 
 
 class MemoryModel(StrictModel):
     residency: Annotated[str, choice(RESIDENCY_POLICIES, "residency policy")] = Field(
-        "fit", description="fit: a tensor stays on chip when its producer's and consumers' working sets fit half "
+        "fit",
+        description="fit: a tensor stays on chip when its producer's and consumers' working sets fit half "
         "the activation buffer; layer_by_layer: every layer reads its inputs from DRAM and writes its output "
-        "to DRAM (the schedule other tools assume)")
+        "to DRAM (the schedule other tools assume)",
+    )
 
 
 class ArchModel(StrictModel):
@@ -333,8 +392,10 @@ class ArchModel(StrictModel):
     interconnect: InterconnectModel = Field(description="on-chip interconnect")
     mapping: MappingModel = Field(default_factory=MappingModel, description="mapping rules: split, overrides")
     memory: MemoryModel = Field(default_factory=MemoryModel, description="memory policies: residency")
-    params: ParamsModel = Field(default_factory=ParamsModel, description="documented knobs: "
-                                "min_tiles, max_tiles, sat_lane_area_in_mult8")
+    params: ParamsModel = Field(
+        default_factory=ParamsModel,
+        description="documented knobs: min_tiles, max_tiles, sat_lane_area_in_mult8",
+    )
     baseline: BaselineModel | None = Field(None, description="default comparison point: {arch, policy}")
 
 

@@ -120,9 +120,15 @@ class InterconnectSpec:
 
     def config(self) -> InterconnectConfig:
         """The topology as archsim.sim.interconnect builds it."""
-        return InterconnectConfig(self.topology, self.placement, self.bandwidth_bytes_per_cycle, self.latency_cycles,
-                                  self.shape, None if self.energy_per_byte_hop is None else self.energy_per_byte_hop.value,
-                                  self.energy.value)
+        return InterconnectConfig(
+            self.topology,
+            self.placement,
+            self.bandwidth_bytes_per_cycle,
+            self.latency_cycles,
+            self.shape,
+            None if self.energy_per_byte_hop is None else self.energy_per_byte_hop.value,
+            self.energy.value,
+        )
 
 
 class ArchParams(Mapping):
@@ -151,7 +157,9 @@ class ArchParams(Mapping):
         try:
             return self._values[name]
         except KeyError:
-            raise AttributeError(f"params has no {name!r} set (set: {', '.join(self._values) or 'none'})") from None
+            raise AttributeError(
+                f"params has no {name!r} set (set: {', '.join(self._values) or 'none'})"
+            ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("ArchParams is read-only")
@@ -213,13 +221,17 @@ class ArchSpec:
     description: str = ""
     source_file: str = ""  # the YAML it was loaded from, for messages (never written into results)
     params: Mapping = field(default_factory=ArchParams)  # validated knobs (ArchParams when loaded from YAML)
-    static_power: EnergyEntry | None = None  # W the whole device draws while on (FPGA static), beyond component leakage
+    static_power: EnergyEntry | None = (
+        None  # W the whole device draws while on (FPGA static), beyond component leakage
+    )
     # The design this one is compared against by default: {"arch": path relative to this
     # YAML, "policy": quantization policy name}; None when the YAML names none.
     baseline: dict | None = None
     mapping: MappingSpec = MappingSpec()
     memory: MemorySpec = MemorySpec()
-    source_sha256: str = ""  # sha256 of the YAML's bytes: how results identify the config ("" when built in code)
+    source_sha256: str = (
+        ""  # sha256 of the YAML's bytes: how results identify the config ("" when built in code)
+    )
 
     @property
     def clock_period_ps(self) -> int:

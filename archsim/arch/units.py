@@ -153,8 +153,9 @@ def _quantity(text: object, hint: str) -> tuple[float, str, str | None, float]:
     dim_name, factor, problem = _unit_info(unit)
     if problem is not None:
         known = f" (known: {_KNOWN})" if problem.startswith("unknown") else ""
-        raise UnitError(f"expected {hint}: {problem} in {text!r}{known}",
-                        f"expected {hint}: {problem}{known}")
+        raise UnitError(
+            f"expected {hint}: {problem} in {text!r}{known}", f"expected {hint}: {problem}{known}"
+        )
     return number, unit, dim_name, factor
 
 
@@ -175,8 +176,10 @@ def parse_quantity(text: object, expected: str, where: str = "") -> float:
         raise UnitError(prefix + str(err), err.allowed) from None
     if dim_name != expected:
         got = _article(dim_name) + " " + dim_name if dim_name else "a unit of unknown dimension"
-        raise UnitError(f"{prefix}expected {_describe(dim)}, got {text!r} "
-                        f"({dim_name or 'unknown dimension'})", f"expected {_describe(dim)}, not {got}")
+        raise UnitError(
+            f"{prefix}expected {_describe(dim)}, got {text!r} ({dim_name or 'unknown dimension'})",
+            f"expected {_describe(dim)}, not {got}",
+        )
     return number * factor
 
 
@@ -226,6 +229,8 @@ def whole(value: float, what: str, text: object) -> int:
     """``value`` as an int, or UnitError if it is not (within rounding) a whole number of ``what``."""
     rounded = round(value)
     if abs(value - rounded) > WHOLE_REL_TOL * max(1.0, abs(value)):
-        raise UnitError(f"must be a whole number of {what}, got {text!r} = {value:g} {what}",
-                        f"must be a whole number of {what} (it is {value:g} {what})")
+        raise UnitError(
+            f"must be a whole number of {what}, got {text!r} = {value:g} {what}",
+            f"must be a whole number of {what} (it is {value:g} {what})",
+        )
     return int(rounded)

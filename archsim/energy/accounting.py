@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from archsim.arch.spec import ArchSpec, EngineKind, EngineMode, EnergyEntry
+from archsim.arch.spec import ArchSpec, EnergyEntry, EngineKind, EngineMode
 from archsim.graph.access import relu_steps
 from archsim.graph.ir import VECTOR_KINDS, Layer, OpKind
 
@@ -58,8 +58,9 @@ def epilogue_engine(spec: ArchSpec) -> str | None:
     return None
 
 
-def buffer_traffic(layer: Layer, streams, spec: ArchSpec, dram_in_bytes: int, dram_out_bytes: int,
-                   weight_load_bytes: int) -> BufferTraffic:
+def buffer_traffic(
+    layer: Layer, streams, spec: ArchSpec, dram_in_bytes: int, dram_out_bytes: int, weight_load_bytes: int
+) -> BufferTraffic:
     """Operand-reuse model [choice]: per stream on an engine with R rows,
     weights are read once per block of R output positions (kept in PE registers across them),
     inputs once per block of R filters (depthwise and vector: once), outputs written once.
@@ -78,18 +79,30 @@ def buffer_traffic(layer: Layer, streams, spec: ArchSpec, dram_in_bytes: int, dr
             t.add(abuf, reads=in_bytes)
         elif layer.kind == OpKind.MATMUL:  # operand B plays the weights' role
             a_bytes, b_bytes = layer.operand_bytes(0), layer.operand_bytes(1)
-            t.add(abuf, reads=a_bytes * math.ceil(s.dims.filters / rows) + b_bytes * math.ceil(positions / rows))
+            t.add(
+                abuf, reads=a_bytes * math.ceil(s.dims.filters / rows) + b_bytes * math.ceil(positions / rows)
+            )
         else:
             t.add(wbuf, reads=s.weight_bytes * math.ceil(positions / rows))
-            t.add(abuf, reads=in_bytes * math.ceil(s.dims.filters / rows))  # per group: its slice, ceil(F/R) times
+            t.add(
+                abuf, reads=in_bytes * math.ceil(s.dims.filters / rows)
+            )  # per group: its slice, ceil(F/R) times
     t.add(abuf, writes=layer.output_bytes + dram_in_bytes, reads=dram_out_bytes)
     if wbuf is not None:
         t.add(wbuf, writes=weight_load_bytes)
     return t
 
 
-def layer_energy(layer: Layer, streams, spec: ArchSpec, traffic: BufferTraffic, dram_read_bytes: int,
-                 dram_write_bytes: int, noc_bytes: int, noc_energy_j: float | None = None) -> dict[str, float]:
+def layer_energy(
+    layer: Layer,
+    streams,
+    spec: ArchSpec,
+    traffic: BufferTraffic,
+    dram_read_bytes: int,
+    dram_write_bytes: int,
+    noc_bytes: int,
+    noc_energy_j: float | None = None,
+) -> dict[str, float]:
     """Dynamic energy of one layer by component (J); keys are engine/buffer names, dram, interconnect."""
     out: dict[str, float] = {}
 
@@ -108,7 +121,10 @@ def layer_energy(layer: Layer, streams, spec: ArchSpec, traffic: BufferTraffic, 
         reads, writes = traffic.reads.get(buf.name, 0), traffic.writes.get(buf.name, 0)
         if reads or writes:
             add(buf.name, reads * buf.read_energy.value + writes * buf.write_energy.value)
-    add(DRAM_KEY, dram_read_bytes * spec.dram.read_energy.value + dram_write_bytes * spec.dram.write_energy.value)
+    add(
+        DRAM_KEY,
+        dram_read_bytes * spec.dram.read_energy.value + dram_write_bytes * spec.dram.write_energy.value,
+    )
     # a bus: every byte once x J/B; a routed interconnect: its byte-hops and crossings, priced by the DMA
     add(NOC_KEY, noc_bytes * spec.interconnect.energy.value if noc_energy_j is None else noc_energy_j)
     return out

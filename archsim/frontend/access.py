@@ -28,8 +28,8 @@ from archsim.frontend.fx_groups import (
     _is_scalar_add,
     activation_name,
 )
-from archsim.graph.access import Concat, Pad, Permute, Reshape, Relu, Slice, Step
 from archsim.frontend.scale_maps import PAD_SCALE
+from archsim.graph.access import Concat, Pad, Permute, Relu, Reshape, Slice, Step
 
 PASS_THROUGH_METHODS = {"contiguous", "float", "double", "half", "to", "type_as"}
 PASS_THROUGH_FUNCTIONS = {F.dropout}
@@ -41,7 +41,10 @@ TRANSPOSE_FUNCTIONS = {torch.transpose, torch.swapaxes, torch.t}
 def operand_programs(grouped: GroupedGraph, g: Group) -> list[tuple[Step, ...]]:
     """One access program per operand of ``g`` (its ports: the group's parts of that operand, in order)."""
     parts = grouped.parts[g.name]
-    return [_Walker(grouped, g, [p for p in parts if p.operand == i]).program(op) for i, op in enumerate(g.operands)]
+    return [
+        _Walker(grouped, g, [p for p in parts if p.operand == i]).program(op)
+        for i, op in enumerate(g.operands)
+    ]
 
 
 class _Walker:
@@ -54,12 +57,15 @@ class _Walker:
         # value i < len(parts): the whole output of port i's producer; then one value per step
         self.value_shapes: list[tuple[int, ...]] = [
             tuple(self.shapes[(placeholder if p.producer is None else grouped.group(p.producer).output).name])
-            for p in parts]
+            for p in parts
+        ]
         self.steps: list[Step] = []
         self.memo: dict[fx.Node, int] = {}
 
     def error(self, node: fx.Node, what: str) -> ExtractionError:
-        return ExtractionError(f"layer {self.g.name}: fx node {node.name} ({node.op} {_target_name(node)}): {what}")
+        return ExtractionError(
+            f"layer {self.g.name}: fx node {node.name} ({node.op} {_target_name(node)}): {what}"
+        )
 
     def program(self, operand: fx.Node) -> tuple[Step, ...]:
         last = self.value(operand)
@@ -125,8 +131,11 @@ class _Walker:
             dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
             inputs = tuple(self.value(t) for t in tensors)
             return self.emit(node, Concat(inputs, _axis(dim, len(out_shape))))
-        if (node.op == "call_method" and target in ("transpose", "permute", "t")) or target in TRANSPOSE_FUNCTIONS \
-                or target is torch.permute:
+        if (
+            (node.op == "call_method" and target in ("transpose", "permute", "t"))
+            or target in TRANSPOSE_FUNCTIONS
+            or target is torch.permute
+        ):
             src = node.args[0]
             return self.emit(node, Permute(self.value(src), self._perm(node, len(self.shapes[src.name]))))
         if target is operator.getitem:
@@ -164,7 +173,11 @@ class _Walker:
         mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
         value = node.args[3] if len(node.args) > 3 else node.kwargs.get("value", None)
         value = 0.0 if value is None else value
-        if mode != "constant" or not all(isinstance(p, int) for p in pad) or not isinstance(value, (int, float)):
+        if (
+            mode != "constant"
+            or not all(isinstance(p, int) for p in pad)
+            or not isinstance(value, (int, float))
+        ):
             raise self.error(node, f"only constant padding with literal widths is supported (mode {mode!r})")
         integer = value / PAD_SCALE  # the padded elements carry scale PAD_SCALE (archsim.frontend.scale_maps)
         if integer != round(integer):

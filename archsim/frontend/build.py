@@ -20,8 +20,13 @@ QUALITY_SAMPLES = 4  # [choice] cheap: a few images give SQNR/cosine to ~0.1 dB 
 
 def graph_meta(workload, policy: str, batch: int) -> dict:
     """The graph attributes extract_graph needs (model, resolution, batch, policy, seed) for ``workload``."""
-    return {"model": workload.model, "resolution": workload.resolution, "batch": batch, "policy": policy,
-            "seed": workload.seed}
+    return {
+        "model": workload.model,
+        "resolution": workload.resolution,
+        "batch": batch,
+        "policy": policy,
+        "seed": workload.seed,
+    }
 
 
 @dataclass
@@ -45,20 +50,35 @@ def build_workload(workload, *, quality_samples: int = QUALITY_SAMPLES) -> Built
     from archsim.workload.efficientvit import build_model
 
     calib = workload.calibration
-    model = build_model(workload.model, seed=workload.seed, checkpoint=getattr(workload, "checkpoint", None),
-                        resolution=workload.resolution)
-    batches = calibration_batches(getattr(calib, "source", "synthetic"), calib.samples, calib.batch_size,
-                                  workload.resolution, workload.seed)
+    model = build_model(
+        workload.model,
+        seed=workload.seed,
+        checkpoint=getattr(workload, "checkpoint", None),
+        resolution=workload.resolution,
+    )
+    batches = calibration_batches(
+        getattr(calib, "source", "synthetic"),
+        calib.samples,
+        calib.batch_size,
+        workload.resolution,
+        workload.seed,
+    )
     quantized = quantize_model(model, workload.policy, batches)
     meta = graph_meta(workload, quantized.policy.name, workload.batch)
-    graph = extract_graph(model, quantized, (workload.batch, 3, workload.resolution, workload.resolution), meta)
+    graph = extract_graph(
+        model, quantized, (workload.batch, 3, workload.resolution, workload.resolution), meta
+    )
     summary = quant_share_summary(graph)
     if quality_samples > 0:  # what the integer datapath computes, against fp32
-        held_out = synthetic_batches(quality_samples, quality_samples, workload.resolution,
-                                     workload.seed + QUALITY_SEED_OFFSET)
+        held_out = synthetic_batches(
+            quality_samples, quality_samples, workload.resolution, workload.seed + QUALITY_SEED_OFFSET
+        )
         candidate = IntegerModel(quantized.folded, graph) if quantized.policy.quantized else quantized
-        summary.update(compare_outputs(model, candidate, held_out), policy=quantized.policy.name,
-                       computed_by="integer model" if quantized.policy.quantized else "fp32 model, BN folded")
+        summary.update(
+            compare_outputs(model, candidate, held_out),
+            policy=quantized.policy.name,
+            computed_by="integer model" if quantized.policy.quantized else "fp32 model, BN folded",
+        )
     graph.graph["quant_summary"] = summary
     return Built(graph, model, quantized)
 

@@ -26,8 +26,8 @@ from archsim.graph.ir import (
     DivAttrs,
     Layer,
     NormAttrs,
-    OpKind,
     Operand,
+    OpKind,
     OutputRefinement,
     QuantInfo,
     Role,
@@ -37,7 +37,12 @@ from archsim.graph.ir import (
 )
 from archsim.quant.calibrate import input_key
 from archsim.quant.quantize import QuantizedModel
-from archsim.quant.transforms import ATTR_DENOMINATOR, ATTR_OUTPUT_CONSUMER, ATTR_OUTPUT_SCALE, ATTR_OUTPUT_SHIFT
+from archsim.quant.transforms import (
+    ATTR_DENOMINATOR,
+    ATTR_OUTPUT_CONSUMER,
+    ATTR_OUTPUT_SCALE,
+    ATTR_OUTPUT_SHIFT,
+)
 
 META_KEYS = ("model", "resolution", "batch", "policy", "seed")
 
@@ -102,9 +107,15 @@ def extract_graph(model: nn.Module, quantized: QuantizedModel | None, input_shap
         if layer.quant is not None:  # the integer-path parameters (docs/quantization.md)
             out_q = quantized.activations.get(g.name)
             norm = _norm_module(gm, g)
-            fill_integer_params(layer, layer.quant, operand_maps[g.name], [p.operand for p in parts],
-                                [p.producer in wide for p in parts], None if out_q is None else (out_q.lo, out_q.hi),
-                                norm_affine=norm)
+            fill_integer_params(
+                layer,
+                layer.quant,
+                operand_maps[g.name],
+                [p.operand for p in parts],
+                [p.producer in wide for p in parts],
+                None if out_q is None else (out_q.lo, out_q.hi),
+                norm_affine=norm,
+            )
         out_bits[g.name] = layer.out_bits
         add_layer(graph, layer, [p.producer for p in parts])
     if not nx.is_directed_acyclic_graph(graph):
@@ -118,8 +129,10 @@ def _norm_module(gm, g: Group) -> tuple[np.ndarray, np.ndarray] | None:
     module = gm.get_submodule(g.module_path) if g.module_path else None
     if not isinstance(module, nn.LayerNorm) or module.weight is None:
         return None
-    return (module.weight.detach().to(torch.float64).numpy().copy(),
-            module.bias.detach().to(torch.float64).numpy().copy())
+    return (
+        module.weight.detach().to(torch.float64).numpy().copy(),
+        module.bias.detach().to(torch.float64).numpy().copy(),
+    )
 
 
 def _output_refinements(grouped: GroupedGraph, layer_attrs: dict[str, dict]) -> dict[str, OutputRefinement]:
@@ -145,7 +158,9 @@ def _output_refinements(grouped: GroupedGraph, layer_attrs: dict[str, dict]) -> 
 def _conv_padding(layer_name: str, conv: nn.Conv2d) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) of a Conv2d's zero padding in every form torch accepts."""
     if conv.padding_mode != "zeros":
-        raise ExtractionError(f"layer {layer_name}: padding_mode {conv.padding_mode!r} is not supported (zeros only)")
+        raise ExtractionError(
+            f"layer {layer_name}: padding_mode {conv.padding_mode!r} is not supported (zeros only)"
+        )
     if conv.padding == "valid":
         return (0, 0, 0, 0)
     if conv.padding == "same":  # torch: total = dilation * (kernel - 1), the extra one after (bottom / right)
@@ -160,15 +175,23 @@ def _conv_padding(layer_name: str, conv: nn.Conv2d) -> tuple[int, int, int, int]
     return (ph, ph, pw, pw)
 
 
-def _make_layer(gm, grouped: GroupedGraph, g: Group, quantized: QuantizedModel | None, wide: set[str],
-                out_bits: dict[str, int]) -> Layer:
+def _make_layer(
+    gm,
+    grouped: GroupedGraph,
+    g: Group,
+    quantized: QuantizedModel | None,
+    wide: set[str],
+    out_bits: dict[str, int],
+) -> Layer:
     parts = grouped.parts[g.name]
     in_shapes = tuple(p.shape for p in parts)
     out_shape = grouped.shapes[g.output.name]
     module = gm.get_submodule(g.module_path) if g.module_path else None
     operand_shapes = [grouped.shapes[o.name] for o in g.operands]
     in_bits = [
-        out_bits[p.producer] if p.producer is not None else (FLOAT_BITS if quantized is None else quantized.policy.act_bits)
+        out_bits[p.producer]
+        if p.producer is not None
+        else (FLOAT_BITS if quantized is None else quantized.policy.act_bits)
         for p in parts
     ]
     is_wide = g.name in wide
@@ -179,7 +202,8 @@ def _make_layer(gm, grouped: GroupedGraph, g: Group, quantized: QuantizedModel |
     programs = operand_programs(grouped, g)
     operands = tuple(
         Operand(tuple(shape), tuple(p for p, part in enumerate(parts) if part.operand == i), program)
-        for i, (shape, program) in enumerate(zip(operand_shapes, programs)))
+        for i, (shape, program) in enumerate(zip(operand_shapes, programs))
+    )
     layer = Layer(
         name=g.name,
         kind=g.kind,
@@ -209,8 +233,10 @@ def _make_layer(gm, grouped: GroupedGraph, g: Group, quantized: QuantizedModel |
         layer.norm = NormAttrs(eps=float(module.eps))
     refinement_attrs = getattr(quantized, "layer_attrs", {}).get(g.name, {}) if quantized is not None else {}
     if g.kind == OpKind.DIV:
-        layer.div = DivAttrs(eps=float(g.attrs.get("eps", 0.0)),
-                             denominator=Denominator(refinement_attrs.get(ATTR_DENOMINATOR, "exact")))
+        layer.div = DivAttrs(
+            eps=float(g.attrs.get("eps", 0.0)),
+            denominator=Denominator(refinement_attrs.get(ATTR_DENOMINATOR, "exact")),
+        )
     if quantized is not None:
         layer.quant = _quant_info(quantized, g, parts, layer)
     return layer
@@ -243,7 +269,9 @@ def _quant_info(quantized: QuantizedModel, g: Group, parts: list[OperandPart], l
 
 def _provenance(g: Group) -> str:
     anchor = g.anchor
-    what = g.module_path if g.module_path else f"{anchor.op}:{getattr(anchor.target, '__name__', anchor.target)}"
+    what = (
+        g.module_path if g.module_path else f"{anchor.op}:{getattr(anchor.target, '__name__', anchor.target)}"
+    )
     return f"torch.fx node {anchor.name} ({what})"
 
 

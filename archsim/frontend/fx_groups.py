@@ -34,21 +34,62 @@ from archsim.graph.ir import OpKind
 CONST_LABEL = -1.0  # elements created by padding with a constant (v padded with ones)
 INPUT_LABEL_BASE = -1000.0  # graph input i gets label INPUT_LABEL_BASE - i
 
-ACT_MODULES = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Hardswish: "hardswish", nn.GELU: "gelu", nn.SiLU: "silu"}
+ACT_MODULES = {
+    nn.ReLU: "relu",
+    nn.ReLU6: "relu6",
+    nn.Hardswish: "hardswish",
+    nn.GELU: "gelu",
+    nn.SiLU: "silu",
+}
 ACT_FUNCTIONS = {
-    F.relu: "relu", torch.relu: "relu", F.relu6: "relu6", F.hardswish: "hardswish", F.gelu: "gelu",
+    F.relu: "relu",
+    torch.relu: "relu",
+    F.relu6: "relu6",
+    F.hardswish: "hardswish",
+    F.gelu: "gelu",
     F.silu: "silu",
 }
 ACT_METHODS = {"relu": "relu", "relu_": "relu"}
 LAYOUT_MODULES = (nn.Identity, nn.Dropout, nn.Flatten)
 LAYOUT_FUNCTIONS = {
-    torch.cat, torch.concat, torch.reshape, torch.flatten, torch.transpose, torch.permute, torch.chunk,
-    torch.split, operator.getitem, F.pad, torch.squeeze, torch.unsqueeze, F.dropout, torch.narrow, getattr,
-    torch.t, torch.swapaxes,
+    torch.cat,
+    torch.concat,
+    torch.reshape,
+    torch.flatten,
+    torch.transpose,
+    torch.permute,
+    torch.chunk,
+    torch.split,
+    operator.getitem,
+    F.pad,
+    torch.squeeze,
+    torch.unsqueeze,
+    F.dropout,
+    torch.narrow,
+    getattr,
+    torch.t,
+    torch.swapaxes,
 }
 LAYOUT_METHODS = {
-    "view", "reshape", "permute", "transpose", "flatten", "contiguous", "chunk", "split", "size", "float",
-    "to", "type_as", "squeeze", "unsqueeze", "narrow", "t", "double", "half", "dim",
+    "view",
+    "reshape",
+    "permute",
+    "transpose",
+    "flatten",
+    "contiguous",
+    "chunk",
+    "split",
+    "size",
+    "float",
+    "to",
+    "type_as",
+    "squeeze",
+    "unsqueeze",
+    "narrow",
+    "t",
+    "double",
+    "half",
+    "dim",
 }
 MATMUL_FUNCTIONS = {operator.matmul, torch.matmul, torch.bmm}
 ADD_FUNCTIONS = {operator.add, torch.add, operator.iadd}
@@ -229,8 +270,12 @@ def _absorb_epilogue(gm, anchor: fx.Node, kind: OpKind) -> tuple[list[fx.Node], 
     while len(cur.users) == 1:
         user = next(iter(cur.users))
         m = _module(gm, user)
-        if isinstance(m, nn.BatchNorm2d) and kind in (OpKind.CONV_DENSE, OpKind.CONV_POINTWISE,
-                                                       OpKind.CONV_DEPTHWISE, OpKind.CONV_GROUPED):
+        if isinstance(m, nn.BatchNorm2d) and kind in (
+            OpKind.CONV_DENSE,
+            OpKind.CONV_POINTWISE,
+            OpKind.CONV_DEPTHWISE,
+            OpKind.CONV_GROUPED,
+        ):
             epilogue.append("bn_folded")
         elif isinstance(m, (nn.Identity, nn.Dropout)):
             pass
@@ -275,8 +320,13 @@ def group_graph(gm: fx.GraphModule, example_inputs: tuple[torch.Tensor, ...]) ->
         taken.update(members)
         m = _module(gm, node)
         g = Group(
-            name=layer_name(node, counts), kind=kind, anchor=node, output=members[-1], members=members,
-            epilogue=epilogue, module_path=str(node.target) if m is not None else None,
+            name=layer_name(node, counts),
+            kind=kind,
+            anchor=node,
+            output=members[-1],
+            members=members,
+            epilogue=epilogue,
+            module_path=str(node.target) if m is not None else None,
             operands=_tensor_args(node) if kind != OpKind.POOL else _tensor_args(node)[:1],
         )
         if isinstance(m, nn.Conv2d):
@@ -336,8 +386,10 @@ class _LabelInterpreter(fx.Interpreter):
             mode = args[2] if len(args) > 2 else kwargs.get("mode", "constant")
             if mode != "constant":
                 consumers = ", ".join(sorted(u.name for u in n.users))
-                raise ExtractionError(f"fx node {n.name} (read by {consumers}): padding mode {mode!r}: "
-                                      "only constant padding is supported")
+                raise ExtractionError(
+                    f"fx node {n.name} (read by {consumers}): padding mode {mode!r}: "
+                    "only constant padding is supported"
+                )
             kwargs = dict(kwargs)
             kwargs["value"] = CONST_LABEL
             if len(args) > 3:

@@ -13,11 +13,11 @@ import math
 import numpy as np
 
 from archsim.frontend.fx_groups import Group, GroupedGraph
-from archsim.graph.ir import Layer, OpKind, QuantInfo, output_affine_maps, output_channel_affine
 from archsim.frontend.scale_maps import matmul_acc_scale, trace_scale_maps
+from archsim.graph.ir import Layer, OpKind, QuantInfo, output_affine_maps, output_channel_affine
 from archsim.numerics import integer as qi
-from archsim.quant.calibrate import input_key
 from archsim.numerics.integer_norm import layer_norm_params
+from archsim.quant.calibrate import input_key
 
 
 def weighted_acc_scale(in_map: np.ndarray, weight_scale: np.ndarray) -> np.ndarray | None:
@@ -35,7 +35,9 @@ def channel_broadcast(per_channel: np.ndarray, kind: OpKind, ndim: int) -> np.nd
     return np.asarray(per_channel).reshape(shape)
 
 
-def mac_acc_scale(kind: OpKind, operand_maps: list[np.ndarray], weight_scale: np.ndarray | None) -> np.ndarray | None:
+def mac_acc_scale(
+    kind: OpKind, operand_maps: list[np.ndarray], weight_scale: np.ndarray | None
+) -> np.ndarray | None:
     """Accumulator scale of a MAC layer: per output channel (weighted) or a map broadcastable to the output (matmul)."""
     if kind == OpKind.MATMUL:
         return matmul_acc_scale(*operand_maps)
@@ -60,10 +62,16 @@ def operand_scale_maps(grouped: GroupedGraph, quantized) -> dict[str, list[np.nd
         acc = mac_acc_scale(g.kind, maps, None if w is None else w.scale)
         if acc is None:
             return float("nan")
-        return acc if g.kind == OpKind.MATMUL else channel_broadcast(acc, g.kind, len(grouped.shapes[g.output.name]))
+        return (
+            acc
+            if g.kind == OpKind.MATMUL
+            else channel_broadcast(acc, g.kind, len(grouped.shapes[g.output.name]))
+        )
 
     input_q = acts.get(input_key(acts))
-    operand_maps, _ = trace_scale_maps(grouped, output_scale, float("nan") if input_q is None else input_q.scale)
+    operand_maps, _ = trace_scale_maps(
+        grouped, output_scale, float("nan") if input_q is None else input_q.scale
+    )
     return operand_maps
 
 
@@ -73,9 +81,15 @@ def operand_scale_maps(grouped: GroupedGraph, quantized) -> dict[str, list[np.nd
 LUT_IN_BITS = 12
 
 
-def fill_integer_params(layer: Layer, info: QuantInfo, operand_maps: list[np.ndarray], operand_of_port: list[int],
-                        wide_ports: list[bool], out_range: tuple[float, float] | None,
-                        norm_affine: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+def fill_integer_params(
+    layer: Layer,
+    info: QuantInfo,
+    operand_maps: list[np.ndarray],
+    operand_of_port: list[int],
+    wide_ports: list[bool],
+    out_range: tuple[float, float] | None,
+    norm_affine: tuple[np.ndarray, np.ndarray] | None = None,
+) -> None:
     """Add requant_m0/shift, bias_int, acc_scale, lut_in_*, in_acc_scales, eps_int to ``info`` in place.
 
     ``operand_maps``: compressed scale map of each anchor operand; ``operand_of_port``:
@@ -83,14 +97,21 @@ def fill_integer_params(layer: Layer, info: QuantInfo, operand_maps: list[np.nda
     width; ``out_range``: calibrated (min, max) of the stored 8-bit output (Hardswish LUT grids);
     ``norm_affine``: a LayerNorm's (gamma, beta) in float64.
     """
-    info.in_acc_scales = tuple(operand_maps[op] if wide else None for op, wide in zip(operand_of_port, wide_ports))
+    info.in_acc_scales = tuple(
+        operand_maps[op] if wide else None for op, wide in zip(operand_of_port, wide_ports)
+    )
     wide_out = info.out_scale is None
     if layer.kind.is_mac:
         acc = mac_acc_scale(layer.kind, operand_maps, info.weight_scale)
         info.acc_scale = acc
         if acc is not None and layer.kind.has_weights and info.weight_int is not None:
-            info.bias_int = qi.fold_bias(info.bias, float(np.asarray(operand_maps[0]).reshape(-1)[0]),
-                                         info.weight_scale, info.in_zero_points[0], info.weight_int)
+            info.bias_int = qi.fold_bias(
+                info.bias,
+                float(np.asarray(operand_maps[0]).reshape(-1)[0]),
+                info.weight_scale,
+                info.in_zero_points[0],
+                info.weight_int,
+            )
         if acc is None or wide_out:
             return
         target = info.out_scale
@@ -98,8 +119,12 @@ def fill_integer_params(layer: Layer, info: QuantInfo, operand_maps: list[np.nda
             # One LUT input grid per output channel, from that channel's pre-refinement output
             # range (y = stored * divisor + shift); without refinements all channels share one.
             divisor, shift = output_channel_affine(layer, acc.size)
-            grids = [qi.asymmetric_params(*qi.hardswish_input_range(out_range[1] * d + z, out_range[0] * d + z), LUT_IN_BITS)
-                     for d, z in zip(divisor, shift)]
+            grids = [
+                qi.asymmetric_params(
+                    *qi.hardswish_input_range(out_range[1] * d + z, out_range[0] * d + z), LUT_IN_BITS
+                )
+                for d, z in zip(divisor, shift)
+            ]
             info.lut_in_bits = LUT_IN_BITS
             info.lut_in_scale = np.array([g[0] for g in grids], dtype=np.float64)
             info.lut_in_zero_point = np.array([g[1] for g in grids], dtype=np.int64)
@@ -117,22 +142,28 @@ def fill_integer_params(layer: Layer, info: QuantInfo, operand_maps: list[np.nda
     if layer.kind == OpKind.NORM and not any(wide_ports):
         target = info.out_scale
         if "hardswish" in layer.epilogue and out_range is not None:  # LayerNorm writes the LUT input grid
-            scale, zero_point = qi.asymmetric_params(*qi.hardswish_input_range(out_range[1], out_range[0]), LUT_IN_BITS)
+            scale, zero_point = qi.asymmetric_params(
+                *qi.hardswish_input_range(out_range[1], out_range[0]), LUT_IN_BITS
+            )
             info.lut_in_bits = LUT_IN_BITS
             info.lut_in_scale = np.array([scale])
             info.lut_in_zero_point = np.array([zero_point], dtype=np.int64)
             target = scale
         if norm_affine is None:
             raise ValueError(f"{layer.name}: a LayerNorm without an affine part has no integer rule")
-        info.norm_params = layer_norm_params(norm_affine[0], norm_affine[1], layer.norm.eps,
-                                             info.in_scales[0], target, layer.in_shapes[0][-1])
+        info.norm_params = layer_norm_params(
+            norm_affine[0], norm_affine[1], layer.norm.eps, info.in_scales[0], target, layer.in_shapes[0][-1]
+        )
     elif layer.kind == OpKind.POOL and not any(wide_ports):
         hw = math.prod(layer.in_shapes[0][-2:])
-        info.requant_m0, info.requant_shift = qi.requant_multipliers(np.array([info.in_scales[0] / (hw * info.out_scale)]))
+        info.requant_m0, info.requant_shift = qi.requant_multipliers(
+            np.array([info.in_scales[0] / (hw * info.out_scale)])
+        )
     elif layer.kind == OpKind.ADD and len(info.in_scales) == 2 and not any(wide_ports):
         divisor, shift = output_affine_maps(layer)
-        m_a, m_b, common_shift, offset = qi.add_channel_params(info.in_scales[0], info.in_scales[1], info.out_scale,
-                                                              divisor, shift)
+        m_a, m_b, common_shift, offset = qi.add_channel_params(
+            info.in_scales[0], info.in_scales[1], info.out_scale, divisor, shift
+        )
         info.requant_m0 = np.stack([m_a, m_b])  # port order; each broadcastable to the output
         info.requant_shift = np.stack([common_shift, common_shift])
         info.requant_offset = offset if np.any(offset != 0) else None

@@ -29,8 +29,9 @@ def oracle_values(quantized, graph: nx.DiGraph, image: np.ndarray | None = None)
     return integers
 
 
-def check_values(values: dict[str, np.ndarray], quantized, graph: nx.DiGraph,
-                 image: np.ndarray | None = None) -> dict:
+def check_values(
+    values: dict[str, np.ndarray], quantized, graph: nx.DiGraph, image: np.ndarray | None = None
+) -> dict:
     """``checks.functional``: the run's values against the oracle's, every layer (and the input codes)."""
     reference = oracle_values(quantized, graph, image)
     return compare_values(values, reference, [INPUT] + [layer.name for layer in layers(graph)], ORACLE_NAME)

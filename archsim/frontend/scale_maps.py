@@ -75,8 +75,9 @@ class _ScaleInterpreter(_LabelInterpreter):
         return fx.Interpreter.run_node(self, n)
 
 
-def trace_scale_maps(grouped: GroupedGraph, output_scale: Callable[[Group, list[np.ndarray]], object],
-                     input_scale: float) -> tuple[dict[str, list[np.ndarray]], dict[str, np.ndarray]]:
+def trace_scale_maps(
+    grouped: GroupedGraph, output_scale: Callable[[Group, list[np.ndarray]], object], input_scale: float
+) -> tuple[dict[str, list[np.ndarray]], dict[str, np.ndarray]]:
     """Operand scale maps (compressed, per anchor operand) and output scale maps of every group.
 
     ``output_scale(group, operand_maps)`` gives a group's output scale: the activation
@@ -96,6 +97,7 @@ def trace_index_maps(grouped: GroupedGraph, producers: set[str]) -> dict[str, li
     filled with its scale: it tells where a consumer's input element sits in its producer's
     output through any chain of layout ops (the linear attention's transpose and reshape).
     """
+
     def numbering(g: Group, _maps):
         if g.name not in producers:
             return float("nan")

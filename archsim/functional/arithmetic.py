@@ -107,11 +107,15 @@ class Arithmetic:
 
     # -- vector rules (docs/quantization.md; archsim.numerics.integer) -------------------
     def add(self, a, b, m_a, m_b, shift, offset, zp_out: int, bits: int) -> np.ndarray:
-        return qi.add_requant_fixed(a, 0, b, 0, m_a, m_b, self.requant_shift(np.asarray(shift)), offset, zp_out, bits)
+        return qi.add_requant_fixed(
+            a, 0, b, 0, m_a, m_b, self.requant_shift(np.asarray(shift)), offset, zp_out, bits
+        )
 
     def divide(self, num, den, m0, shift, eps_int, zp_out: int, bits: int, offset, log2: bool) -> np.ndarray:
         rule = qi.divide_log2_requant if log2 else qi.divide_requant
-        return rule(num, den, m0, self.requant_shift(np.asarray(shift)), eps_int, zp_out, bits, offset_int=offset)
+        return rule(
+            num, den, m0, self.requant_shift(np.asarray(shift)), eps_int, zp_out, bits, offset_int=offset
+        )
 
 
 class _Planes:
@@ -120,7 +124,9 @@ class _Planes:
     def __init__(self, exponents: list[int], selectors: np.ndarray, reduction: int):
         self.exponents = exponents
         self.selectors = selectors
-        self.stacked = selectors.reshape(-1, selectors.shape[-1]).astype(np.float32)  # one GEMM for all planes
+        self.stacked = selectors.reshape(-1, selectors.shape[-1]).astype(
+            np.float32
+        )  # one GEMM for all planes
         self.bound_per_code = reduction  # |sum_k s_k x_k| <= K max|x|
 
 
@@ -146,8 +152,10 @@ class ShiftAddArithmetic(Arithmetic):
                 out.append((e, (np.sign(w) * bit).astype(np.int8)))
                 bits += bit
         if bits.size and bits.max() > APOT_MAX_TERMS:
-            raise DatapathError("shift-add: a weight code has more than two set bits (not an APoT code); "
-                                "the SAT cannot compute it")
+            raise DatapathError(
+                "shift-add: a weight code has more than two set bits (not an APoT code); "
+                "the SAT cannot compute it"
+            )
         return out
 
     def load_weights(self, weights: np.ndarray) -> _Planes:
@@ -174,8 +182,12 @@ class ShiftAddArithmetic(Arithmetic):
         n_planes, channels = loaded.selectors.shape[:2]
         if n_planes == 0:
             return np.zeros((channels, windows.shape[2]), dtype=np.int64)
-        sums = np.stack([_exact_product(s[:, None, :], windows, column_max * loaded.bound_per_code)[:, 0, :]
-                         for s in loaded.selectors])
+        sums = np.stack(
+            [
+                _exact_product(s[:, None, :], windows, column_max * loaded.bound_per_code)[:, 0, :]
+                for s in loaded.selectors
+            ]
+        )
         return self._accumulate(loaded, sums)
 
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -193,5 +205,7 @@ def arithmetic_for(kind: EngineKind) -> Arithmetic:
     try:
         return ARITHMETIC[kind]()
     except KeyError:
-        raise ValueError(f"no functional arithmetic for engine kind {kind.value!r}; "
-                         f"known: {', '.join(k.value for k in ARITHMETIC)}") from None
+        raise ValueError(
+            f"no functional arithmetic for engine kind {kind.value!r}; "
+            f"known: {', '.join(k.value for k in ARITHMETIC)}"
+        ) from None

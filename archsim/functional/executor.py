@@ -139,8 +139,10 @@ class Executor:
     def __init__(self, graph: nx.DiGraph):
         why = missing_integer_parameters(graph)
         if why is not None:
-            raise FunctionalError(f"functional execution needs every layer's integer parameters: {why}; "
-                                  "run it without values (--no-functional)")
+            raise FunctionalError(
+                f"functional execution needs every layer's integer parameters: {why}; "
+                "run it without values (--no-functional)"
+            )
         self.graph = graph
         self.layers = {layer.name: layer for layer in layers(graph)}
         self.values: dict[str, np.ndarray] = {}
@@ -151,7 +153,9 @@ class Executor:
     def set_input(self, codes: np.ndarray) -> None:
         codes = np.asarray(codes, dtype=np.int64)
         if tuple(codes.shape) != tuple(input_shape(self.graph)):
-            raise FunctionalError(f"input codes of shape {codes.shape}; the graph expects {input_shape(self.graph)}")
+            raise FunctionalError(
+                f"input codes of shape {codes.shape}; the graph expects {input_shape(self.graph)}"
+            )
         self.values[INPUT] = codes
 
     # -- layers ---------------------------------------------------------------------------
@@ -166,16 +170,24 @@ class Executor:
                 producer = layer.producers[p]
                 key = INPUT if producer is None else producer
                 if key not in self.values:
-                    raise FunctionalError(f"{name}: operand {k} reads {key!r}, which has not been computed "
-                                          "(the schedule reads an unfinished tensor)")
+                    raise FunctionalError(
+                        f"{name}: operand {k} reads {key!r}, which has not been computed "
+                        "(the schedule reads an unfinished tensor)"
+                    )
                 zero_point = 0 if q.in_acc_scales and q.in_acc_scales[p] is not None else q.in_zero_points[p]
                 sources.append(self.values[key].astype(np.int64) - zero_point)
             operands.append(run_program(operand.program, sources) if operand.program else sources[0])
         filters, positions = _canonical_shape(layer)
-        self.states[name] = _LayerState(layer, operands, np.zeros((filters, positions), dtype=np.int64),
-                                        np.zeros((filters, positions), dtype=bool))
+        self.states[name] = _LayerState(
+            layer,
+            operands,
+            np.zeros((filters, positions), dtype=np.int64),
+            np.zeros((filters, positions), dtype=bool),
+        )
 
-    def compute(self, name: str, arithmetic: Arithmetic, filters: np.ndarray | None, positions: tuple[int, int]) -> None:
+    def compute(
+        self, name: str, arithmetic: Arithmetic, filters: np.ndarray | None, positions: tuple[int, int]
+    ) -> None:
         """One tile: output ``filters`` (None: all) x ``positions`` [p0, p1) of the plan's domain, on ``arithmetic``."""
         state = self.states.get(name)
         if state is None:
@@ -209,15 +221,18 @@ class Executor:
         state = self.states.pop(name)
         missing = int(state.done.size - np.count_nonzero(state.done))
         if missing:
-            raise FunctionalError(f"{name}: {missing} of {state.done.size} output elements were never computed "
-                                  "(the mapping or the tiling misses filters or positions)")
+            raise FunctionalError(
+                f"{name}: {missing} of {state.done.size} output elements were never computed "
+                "(the mapping or the tiling misses filters or positions)"
+            )
         out = _from_canonical(state.layer, state.out2d)
         self.values[name] = _narrow(out)
         return self.values[name]
 
     # -- whole graph ------------------------------------------------------------------------
-    def run(self, input_codes: np.ndarray, multiply: Arithmetic | None = None,
-            shift_add: Arithmetic | None = None) -> dict[str, np.ndarray]:
+    def run(
+        self, input_codes: np.ndarray, multiply: Arithmetic | None = None, shift_add: Arithmetic | None = None
+    ) -> dict[str, np.ndarray]:
         """Every layer in graph order, one tile per scheme: uniform filters (and everything else) on
         ``multiply``, APoT filters on ``shift_add``. Returns ``values``."""
         multiply = multiply or Arithmetic()
@@ -236,7 +251,9 @@ class Executor:
         return self.values
 
     # -- MAC kinds -----------------------------------------------------------------------------
-    def _weighted(self, state: _LayerState, arith: Arithmetic, rows: np.ndarray, p0: int, p1: int) -> np.ndarray:
+    def _weighted(
+        self, state: _LayerState, arith: Arithmetic, rows: np.ndarray, p0: int, p1: int
+    ) -> np.ndarray:
         layer, q = state.layer, state.layer.quant
         w = q.weight_int
         zp = int(q.in_zero_points[0])
@@ -254,9 +271,12 @@ class Executor:
             group_of = rows // per_group
             for g in np.unique(group_of):
                 mine = np.flatnonzero(group_of == g)
-                windows, column_max = self._windows(state, np.arange(g * cg, (g + 1) * cg), p0, p1)  # (Cg, T, P)
-                acc[mine] = arith.dot(self._loaded(state, arith, rows[mine]), windows.reshape(-1, p1 - p0),
-                                      column_max)
+                windows, column_max = self._windows(
+                    state, np.arange(g * cg, (g + 1) * cg), p0, p1
+                )  # (Cg, T, P)
+                acc[mine] = arith.dot(
+                    self._loaded(state, arith, rows[mine]), windows.reshape(-1, p1 - p0), column_max
+                )
         self.macs += int(acc.size) * int(np.prod(w.shape[1:]))
         acc = acc + q.bias_int[rows][:, None]
         if q.out_scale is None:  # kept wide (the logits)
@@ -286,8 +306,11 @@ class Executor:
         if padded is None:
             top, bottom, left, right = layer.padding
             codes = state.operands[0] + int(q.in_zero_points[0])  # zero points back: the datapath sees codes
-            padded = np.pad(codes, ((0, 0), (0, 0), (top, bottom), (left, right)),
-                            constant_values=int(q.in_zero_points[0]))  # padding is real 0: the zero point's code
+            padded = np.pad(
+                codes,
+                ((0, 0), (0, 0), (top, bottom), (left, right)),
+                constant_values=int(q.in_zero_points[0]),
+            )  # padding is real 0: the zero point's code
             state.cache["column_max"] = int(np.abs(padded).max(initial=0))
             if state.cache["column_max"] < FLOAT32_EXACT:
                 padded = padded.astype(np.float32)
@@ -304,8 +327,12 @@ class Executor:
             r0, r1 = q0 // wo_n, -(-q1 // wo_n)
             for t, (i, j) in enumerate(taps):
                 h0, w0 = i * dh + r0 * sh, j * dw
-                block = padded[n, ch, h0:h0 + (r1 - r0 - 1) * sh + 1:sh, w0:w0 + (wo_n - 1) * sw + 1:sw]
-                out[:, t, written:written + q1 - q0] = block.reshape(channels.size, -1)[:, q0 - r0 * wo_n:q1 - r0 * wo_n]
+                block = padded[
+                    n, ch, h0 : h0 + (r1 - r0 - 1) * sh + 1 : sh, w0 : w0 + (wo_n - 1) * sw + 1 : sw
+                ]
+                out[:, t, written : written + q1 - q0] = block.reshape(channels.size, -1)[
+                    :, q0 - r0 * wo_n : q1 - r0 * wo_n
+                ]
             written += q1 - q0
         return out, state.cache["column_max"]
 
@@ -319,17 +346,39 @@ class Executor:
             divisor, shift = output_channel_affine(layer, q.lut_in_scale.size)
             params = np.stack([q.lut_in_scale, q.lut_in_zero_point, divisor, shift], axis=1)
             shared = bool(np.all(params == params[:1]))
-            table = qi.hardswish_tables(q.lut_in_scale[:1], q.lut_in_zero_point[:1], divisor[:1], shift[:1],
-                                        q.out_scale, q.out_zero_point, q.out_bits, q.lut_in_bits) if shared else None
+            table = (
+                qi.hardswish_tables(
+                    q.lut_in_scale[:1],
+                    q.lut_in_zero_point[:1],
+                    divisor[:1],
+                    shift[:1],
+                    q.out_scale,
+                    q.out_zero_point,
+                    q.out_bits,
+                    q.lut_in_bits,
+                )
+                if shared
+                else None
+            )
             affine = state.cache["hardswish"] = (table, divisor, shift)
         table, divisor, shift = affine
         if table is not None:
             return table[0][pre]
         column = (slice(None), None)
-        return qi.hardswish_codes(pre, q.lut_in_scale[rows][column], q.lut_in_zero_point[rows][column], q.out_scale,
-                                  q.out_zero_point, q.out_bits, shift[rows][column], divisor[rows][column])
+        return qi.hardswish_codes(
+            pre,
+            q.lut_in_scale[rows][column],
+            q.lut_in_zero_point[rows][column],
+            q.out_scale,
+            q.out_zero_point,
+            q.out_bits,
+            shift[rows][column],
+            divisor[rows][column],
+        )
 
-    def _matmul(self, state: _LayerState, arith: Arithmetic, columns: np.ndarray, p0: int, p1: int) -> np.ndarray:
+    def _matmul(
+        self, state: _LayerState, arith: Arithmetic, columns: np.ndarray, p0: int, p1: int
+    ) -> np.ndarray:
         """Output rows [p0, p1) and ``columns`` of (..., M, K) @ (..., K, N) -> (len(columns), p1 - p0)."""
         layer, q = state.layer, state.layer.quant
         a, b = state.operands
@@ -341,7 +390,7 @@ class Executor:
         out = np.empty((columns.size, p1 - p0), dtype=np.int64)
         for bi in range(p0 // m, (p1 - 1) // m + 1):
             r0, r1 = max(p0, bi * m) - bi * m, min(p1, (bi + 1) * m) - bi * m
-            out[:, bi * m + r0 - p0:bi * m + r1 - p0] = arith.matmul(a[bi, r0:r1], b[bi][:, cols]).T
+            out[:, bi * m + r0 - p0 : bi * m + r1 - p0] = arith.matmul(a[bi, r0:r1], b[bi][:, cols]).T
         self.macs += int(out.size) * int(a.shape[2])
         if q.out_scale is None:  # kept wide until the division
             return out
@@ -368,16 +417,34 @@ class Executor:
 
         if layer.kind == OpKind.ADD:
             offset = 0 if q.requant_offset is None else flat(q.requant_offset)
-            codes = arith.add(flat(state.operands[0]), flat(state.operands[1]), flat(q.requant_m0[0]),
-                              flat(q.requant_m0[1]), flat(q.requant_shift[0]), offset, q.out_zero_point, q.out_bits)
+            codes = arith.add(
+                flat(state.operands[0]),
+                flat(state.operands[1]),
+                flat(q.requant_m0[0]),
+                flat(q.requant_m0[1]),
+                flat(q.requant_shift[0]),
+                offset,
+                q.out_zero_point,
+                q.out_bits,
+            )
         elif layer.kind == OpKind.DIV:
             offset = None if q.requant_offset is None else flat(q.requant_offset)
-            codes = arith.divide(flat(state.operands[0]), flat(state.operands[1]), flat(q.requant_m0),
-                                 flat(q.requant_shift), flat(q.eps_int), q.out_zero_point, q.out_bits, offset,
-                                 log2=layer.div.denominator == Denominator.LOG2)
+            codes = arith.divide(
+                flat(state.operands[0]),
+                flat(state.operands[1]),
+                flat(q.requant_m0),
+                flat(q.requant_shift),
+                flat(q.eps_int),
+                q.out_zero_point,
+                q.out_bits,
+                offset,
+                log2=layer.div.denominator == Denominator.LOG2,
+            )
         elif layer.kind == OpKind.POOL:
             x = state.operands[0]
-            sums = x.reshape(-1, math.prod(x.shape[2:]))[e0:e1].sum(axis=1)  # (N*C) outputs, each a sum over H*W
+            sums = x.reshape(-1, math.prod(x.shape[2:]))[e0:e1].sum(
+                axis=1
+            )  # (N*C) outputs, each a sum over H*W
             codes = arith.requantize(sums, q.requant_m0, q.requant_shift, q.out_zero_point, q.out_bits)
         elif layer.kind == OpKind.NORM:
             x = state.operands[0]
@@ -385,16 +452,18 @@ class Executor:
             r0, r1 = e0 // features, -(-e1 // features)
             rows = x.reshape(-1, features)[r0:r1] + int(q.in_zero_points[0])
             if q.lut_in_bits is not None:  # LayerNorm onto the Hardswish LUT's input grid, then the table
-                pre = layer_norm_int(rows, q.in_zero_points[0], q.norm_params, int(q.lut_in_zero_point[0]),
-                                     q.lut_in_bits)
+                pre = layer_norm_int(
+                    rows, q.in_zero_points[0], q.norm_params, int(q.lut_in_zero_point[0]), q.lut_in_bits
+                )
                 codes = self._hardswish(state, np.zeros(1, dtype=np.int64), pre)
             else:
                 codes = layer_norm_int(rows, q.in_zero_points[0], q.norm_params, q.out_zero_point, q.out_bits)
-            codes = codes.reshape(-1)[e0 - r0 * features:e1 - r0 * features]
+            codes = codes.reshape(-1)[e0 - r0 * features : e1 - r0 * features]
         elif layer.kind == OpKind.ACTIVATION:
             (name,) = [e.value for e in layer.epilogue if e != Epilogue.REQUANT]
-            table = qi.activation_lut(name, q.in_scales[0], q.in_zero_points[0], q.out_scale, q.out_zero_point,
-                                      q.out_bits)
+            table = qi.activation_lut(
+                name, q.in_scales[0], q.in_zero_points[0], q.out_scale, q.out_zero_point, q.out_bits
+            )
             return table[flat(state.operands[0]) + int(q.in_zero_points[0])]
         else:
             raise FunctionalError(f"{layer.name}: no integer rule for {layer.kind.value}")
@@ -409,8 +478,10 @@ def _fused_activation(layer: Layer, q: QuantInfo, codes: np.ndarray) -> np.ndarr
         return codes
     if act == Epilogue.RELU:  # exact on codes: real 0 is the zero point
         return qi.relu_codes(codes, q.out_zero_point)
-    raise FunctionalError(f"{layer.name}: a fused {act.value} after a {layer.kind.value} has no integer rule "
-                          "(supported: ReLU on codes, Hardswish through a LUT grid on conv / linear / norm)")
+    raise FunctionalError(
+        f"{layer.name}: a fused {act.value} after a {layer.kind.value} has no integer rule "
+        "(supported: ReLU on codes, Hardswish through a LUT grid on conv / linear / norm)"
+    )
 
 
 def _canonical_shape(layer: Layer) -> tuple[int, int]:

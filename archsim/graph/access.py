@@ -73,7 +73,9 @@ class Permute:
 @dataclass(frozen=True)
 class Slice:
     input: int
-    bounds: tuple[tuple[int, int, int], ...]  # per axis: (start, stop, step), 0 <= start <= stop <= size, step >= 1
+    bounds: tuple[
+        tuple[int, int, int], ...
+    ]  # per axis: (start, stop, step), 0 <= start <= stop <= size, step >= 1
 
     def apply(self, values: list[np.ndarray]) -> np.ndarray:
         return values[self.input][tuple(slice(a, b, s) for a, b, s in self.bounds)]

@@ -36,9 +36,19 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # [choice] fixed entry timestamps: identical g
 COMPRESSION = zipfile.ZIP_DEFLATED
 COMPRESS_LEVEL = 1  # [choice] fast; weight codes still shrink (4-bit values in int8 bytes)
 
-_DATACLASSES = {cls.__name__: cls for cls in (
-    ir.Layer, ir.QuantInfo, ir.Operand, ir.DivAttrs, ir.NormAttrs, ir.OutputRefinement, LayerNormParams,
-    *access.STEP_TYPES)}
+_DATACLASSES = {
+    cls.__name__: cls
+    for cls in (
+        ir.Layer,
+        ir.QuantInfo,
+        ir.Operand,
+        ir.DivAttrs,
+        ir.NormAttrs,
+        ir.OutputRefinement,
+        LayerNormParams,
+        *access.STEP_TYPES,
+    )
+}
 _ENUMS = {cls.__name__: cls for cls in (ir.OpKind, ir.Scheme, ir.Epilogue, ir.Role, ir.Denominator, Rounding)}
 _NARROW = (np.int8, np.int16, np.int32, np.int64)
 
@@ -73,15 +83,20 @@ def load_graph(path: str | Path) -> nx.DiGraph:
     try:
         with zipfile.ZipFile(path) as zf:
             doc = json.loads(zf.read("graph.json"))
-            arrays = {name[len("arrays/"):-len(".npy")]: np.load(io.BytesIO(zf.read(name)), allow_pickle=False)
-                      for name in zf.namelist() if name.startswith("arrays/")}
+            arrays = {
+                name[len("arrays/") : -len(".npy")]: np.load(io.BytesIO(zf.read(name)), allow_pickle=False)
+                for name in zf.namelist()
+                if name.startswith("arrays/")
+            }
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise GraphFileError(f"{path}: not a readable archsim graph file ({exc})") from exc
     if doc.get("format") != FORMAT:
         raise GraphFileError(f"{path}: format {doc.get('format')!r} is not {FORMAT!r}")
     if doc.get("schema_version") != ir.SCHEMA_VERSION:
-        raise GraphFileError(f"{path}: graph schema version {doc.get('schema_version')!r}; this archsim reads "
-                             f"version {ir.SCHEMA_VERSION} (rebuild the graph)")
+        raise GraphFileError(
+            f"{path}: graph schema version {doc.get('schema_version')!r}; this archsim reads "
+            f"version {ir.SCHEMA_VERSION} (rebuild the graph)"
+        )
     try:
         attrs = _decode(doc["graph"], arrays)
         graph = ir.new_graph(**{k: v for k, v in attrs.items() if k != "schema_version"})

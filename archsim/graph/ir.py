@@ -25,7 +25,7 @@ package, :mod:`archsim.numerics`, numpy and networkx.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 import networkx as nx
@@ -36,7 +36,9 @@ from archsim.numerics.integer import Rounding
 from archsim.numerics.integer_norm import LayerNormParams
 
 SCHEMA_VERSION = 2
-FLOAT_BITS = 32  # a width at or above this is floating point (fp32 tensors), or an int32+ accumulator kept wide
+FLOAT_BITS = (
+    32  # a width at or above this is floating point (fp32 tensors), or an int32+ accumulator kept wide
+)
 
 
 class OpKind(str, Enum):
@@ -90,7 +92,9 @@ class Epilogue(str, Enum):
     REQUANT = "requant"  # accumulator -> 8-bit codes (multiplier and shift)
 
 
-ACTIVATION_EPILOGUES = frozenset({Epilogue.RELU, Epilogue.RELU6, Epilogue.HARDSWISH, Epilogue.GELU, Epilogue.SILU})
+ACTIVATION_EPILOGUES = frozenset(
+    {Epilogue.RELU, Epilogue.RELU6, Epilogue.HARDSWISH, Epilogue.GELU, Epilogue.SILU}
+)
 
 
 class Role(str, Enum):
@@ -181,11 +185,17 @@ class QuantInfo:
     requant_offset: np.ndarray | None = None
     rounding: Rounding = Rounding.HALF_AWAY_FROM_ZERO  # of every requantization of this layer
     bias_int: np.ndarray | None = None  # int64[out]: round(bias / (s_in s_w)) - zp_in * sum_k w_int
-    acc_scale: np.ndarray | None = None  # MAC layers: real = acc * acc_scale; float64[out] (weighted) or a map broadcastable to the output (matmul)
-    in_acc_scales: tuple[np.ndarray | None, ...] = ()  # per input port: the scale map of a wide input (None: 8-bit)
+    acc_scale: np.ndarray | None = (
+        None  # MAC layers: real = acc * acc_scale; float64[out] (weighted) or a map broadcastable to the output (matmul)
+    )
+    in_acc_scales: tuple[
+        np.ndarray | None, ...
+    ] = ()  # per input port: the scale map of a wide input (None: 8-bit)
     lut_in_bits: int | None = None  # fused Hardswish: bits of the LUT input grid (table of 2^bits entries)
     lut_in_scale: np.ndarray | None = None  # float64[out]: the LUT input grid per output channel
-    lut_in_zero_point: np.ndarray | None = None  # int64[out] (the LUT output grid is out_scale / out_zero_point)
+    lut_in_zero_point: np.ndarray | None = (
+        None  # int64[out] (the LUT output grid is out_scale / out_zero_point)
+    )
     eps_int: np.ndarray | None = None  # div: eps in units of s_den / 2^8 (>= 1), per head
     # norm: the integer LayerNorm's parameters (fixed-point gamma / beta on the output grid, or on the
     # LUT input grid when a Hardswish follows; eps_int)
@@ -329,7 +339,9 @@ def output_channel_affine(layer: Layer, channels: int) -> tuple[np.ndarray, np.n
     def per_channel(m: np.ndarray) -> np.ndarray:
         full_shape = [1] * ndim
         full_shape[axis] = channels
-        m = np.broadcast_to(m.reshape((1,) * (ndim - m.ndim) + m.shape), full_shape)  # varies along the channel only
+        m = np.broadcast_to(
+            m.reshape((1,) * (ndim - m.ndim) + m.shape), full_shape
+        )  # varies along the channel only
         return np.asarray(m, dtype=np.float64).reshape(channels)
 
     return tuple(per_channel(m) for m in output_affine_maps(layer))
@@ -347,7 +359,9 @@ def new_graph(**attrs) -> nx.DiGraph:
 
 def layers(graph: nx.DiGraph) -> list[Layer]:
     """The graph's layers in a deterministic topological order."""
-    return [graph.nodes[n]["layer"] for n in nx.lexicographical_topological_sort(graph, key=_order_key(graph))]
+    return [
+        graph.nodes[n]["layer"] for n in nx.lexicographical_topological_sort(graph, key=_order_key(graph))
+    ]
 
 
 def _order_key(graph: nx.DiGraph):
@@ -426,5 +440,7 @@ def check_operands(graph: nx.DiGraph) -> None:
             except ValueError as exc:
                 raise ValueError(f"{layer.name}: operand {k}: {exc}") from exc
             if tuple(shape) != tuple(operand.shape):
-                raise ValueError(f"{layer.name}: operand {k}: its program gives shape {tuple(shape)}, "
-                                 f"the layer declares {operand.shape}")
+                raise ValueError(
+                    f"{layer.name}: operand {k}: its program gives shape {tuple(shape)}, "
+                    f"the layer declares {operand.shape}"
+                )

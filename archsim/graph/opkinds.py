@@ -33,7 +33,9 @@ class OpRule:
     kind: OpKind
     family: Family
     splittable: bool  # filters of different schemes may run concurrently on different engines
-    vector_ops_per_element: int  # vector kinds: ops per counted element [choice, docs/modelling.md]; 0 for MACs
+    vector_ops_per_element: (
+        int  # vector kinds: ops per counted element [choice, docs/modelling.md]; 0 for MACs
+    )
     counts_input_elements: bool  # vector kinds: the work is per input element (pool) instead of per output
     op_unit: str  # what one counted op is (energy is priced per op of the mode that runs it)
     integer_rule: str  # the rule of docs/quantization.md ("Integer semantics") that computes it
@@ -43,30 +45,91 @@ class OpRule:
         return self.kind.has_weights
 
 
-_CONV_RULE = "sum of code x weight + bias_int, requantize (multiplier, shift), fused ReLU on codes or Hardswish LUT"
-RULES: dict[OpKind, OpRule] = {r.kind: r for r in (
-    OpRule(OpKind.CONV_DENSE, Family.CONV, False, 0, False, "MAC", _CONV_RULE),
-    OpRule(OpKind.CONV_POINTWISE, Family.CONV, True, 0, False, "MAC (shift-add on APoT filters)",
-           _CONV_RULE + "; APoT filters as shift-add of the codes"),
-    OpRule(OpKind.CONV_DEPTHWISE, Family.DEPTHWISE, False, 0, False, "MAC", _CONV_RULE),
-    OpRule(OpKind.CONV_GROUPED, Family.CONV, True, 0, False, "MAC (shift-add on APoT filters)",
-           _CONV_RULE + "; APoT filters as shift-add of the codes"),
-    OpRule(OpKind.LINEAR, Family.LINEAR, True, 0, False, "MAC (shift-add on APoT filters)",
-           "as a 1x1 conv; the classifier's accumulators stay wide (the logits)"),
-    OpRule(OpKind.MATMUL, Family.MATMUL, False, 0, False, "MAC",
-           "integer matmul of zero-point-free operands, int64 accumulators (kept wide or requantized)"),
-    # vector ops per element [choice]: add/div/activation one op per output element; pool one add
-    # per input element; layer norm ~5 (mean, subtract, square-accumulate, scale, shift)
-    OpRule(OpKind.ADD, Family.VECTOR, False, 1, False, "vector op",
-           "two multipliers on one shift, one rounding (add_requant_fixed)"),
-    OpRule(OpKind.DIV, Family.VECTOR, False, 1, False, "vector op",
-           "num * m0 / ((den + eps) 2^shift), one rounding (divide_requant), or the log2 shift"),
-    OpRule(OpKind.POOL, Family.VECTOR, False, 1, True, "vector op",
-           "sum of zero-point-free codes, requantize (global_avg_pool)"),
-    OpRule(OpKind.NORM, Family.VECTOR, False, 5, False, "vector op",
-           "integer LayerNorm: exact statistics, integer square root, one rounding (layer_norm_int)"),
-    OpRule(OpKind.ACTIVATION, Family.VECTOR, False, 1, False, "vector op", "a 256-entry table of codes"),
-)}
+_CONV_RULE = (
+    "sum of code x weight + bias_int, requantize (multiplier, shift), fused ReLU on codes or Hardswish LUT"
+)
+RULES: dict[OpKind, OpRule] = {
+    r.kind: r
+    for r in (
+        OpRule(OpKind.CONV_DENSE, Family.CONV, False, 0, False, "MAC", _CONV_RULE),
+        OpRule(
+            OpKind.CONV_POINTWISE,
+            Family.CONV,
+            True,
+            0,
+            False,
+            "MAC (shift-add on APoT filters)",
+            _CONV_RULE + "; APoT filters as shift-add of the codes",
+        ),
+        OpRule(OpKind.CONV_DEPTHWISE, Family.DEPTHWISE, False, 0, False, "MAC", _CONV_RULE),
+        OpRule(
+            OpKind.CONV_GROUPED,
+            Family.CONV,
+            True,
+            0,
+            False,
+            "MAC (shift-add on APoT filters)",
+            _CONV_RULE + "; APoT filters as shift-add of the codes",
+        ),
+        OpRule(
+            OpKind.LINEAR,
+            Family.LINEAR,
+            True,
+            0,
+            False,
+            "MAC (shift-add on APoT filters)",
+            "as a 1x1 conv; the classifier's accumulators stay wide (the logits)",
+        ),
+        OpRule(
+            OpKind.MATMUL,
+            Family.MATMUL,
+            False,
+            0,
+            False,
+            "MAC",
+            "integer matmul of zero-point-free operands, int64 accumulators (kept wide or requantized)",
+        ),
+        # vector ops per element [choice]: add/div/activation one op per output element; pool one add
+        # per input element; layer norm ~5 (mean, subtract, square-accumulate, scale, shift)
+        OpRule(
+            OpKind.ADD,
+            Family.VECTOR,
+            False,
+            1,
+            False,
+            "vector op",
+            "two multipliers on one shift, one rounding (add_requant_fixed)",
+        ),
+        OpRule(
+            OpKind.DIV,
+            Family.VECTOR,
+            False,
+            1,
+            False,
+            "vector op",
+            "num * m0 / ((den + eps) 2^shift), one rounding (divide_requant), or the log2 shift",
+        ),
+        OpRule(
+            OpKind.POOL,
+            Family.VECTOR,
+            False,
+            1,
+            True,
+            "vector op",
+            "sum of zero-point-free codes, requantize (global_avg_pool)",
+        ),
+        OpRule(
+            OpKind.NORM,
+            Family.VECTOR,
+            False,
+            5,
+            False,
+            "vector op",
+            "integer LayerNorm: exact statistics, integer square root, one rounding (layer_norm_int)",
+        ),
+        OpRule(OpKind.ACTIVATION, Family.VECTOR, False, 1, False, "vector op", "a 256-entry table of codes"),
+    )
+}
 
 
 def rule(kind: OpKind) -> OpRule:
@@ -116,12 +179,16 @@ def work_dims(layer: Layer) -> WorkDims:
         n, c_out, h_out, w_out = layer.out_shape
         c_in = layer.operands[0].shape[1]
     except (IndexError, ValueError, TypeError) as exc:
-        raise ValueError(f"{layer.name}: shapes {layer.in_shapes} -> {layer.out_shape} do not fit kind {k.value}") from exc
+        raise ValueError(
+            f"{layer.name}: shapes {layer.in_shapes} -> {layer.out_shape} do not fit kind {k.value}"
+        ) from exc
     kh, kw = layer.kernel
     positions = n * h_out * w_out
     if r.family == Family.DEPTHWISE:
         if c_in != c_out:
-            raise ValueError(f"{layer.name}: depthwise conv needs in channels == out channels, got {c_in} -> {c_out}")
+            raise ValueError(
+                f"{layer.name}: depthwise conv needs in channels == out channels, got {c_in} -> {c_out}"
+            )
         return WorkDims(k, 1, positions, c_out, kh * kw)
     g = layer.groups
     if g < 1 or c_in % g or c_out % g:
@@ -185,7 +252,9 @@ def filter_groups(layer: Layer, dims: WorkDims | None = None) -> list[FilterGrou
         apot_bits = q.apot_bits if q.apot_bits is not None else uni_bits
         groups = []
         if total - n_apot:
-            groups.append(FilterGroup(Need(layer.kind, uni_bits, act, Scheme.UNIFORM), total - n_apot, uni_bits))
+            groups.append(
+                FilterGroup(Need(layer.kind, uni_bits, act, Scheme.UNIFORM), total - n_apot, uni_bits)
+            )
         if n_apot:
             groups.append(FilterGroup(Need(layer.kind, apot_bits, act, Scheme.APOT), n_apot, apot_bits))
         return groups

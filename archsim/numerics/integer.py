@@ -26,10 +26,13 @@ import numpy as np
 # The APoT level set is shared with the torch quantizers (pure Python, no torch import).
 from archsim.numerics.apot import apot_code_terms, apot_level_codes, apot_unit_exponent  # noqa: F401
 
+
 class Rounding(str, Enum):
     """The rounding rule of a requantizer, named in the graph (QuantInfo.rounding) and in docs/quantization.md."""
 
-    HALF_AWAY_FROM_ZERO = "half_away_from_zero"  # [choice] every requantizer: one rounding, ties away from zero
+    HALF_AWAY_FROM_ZERO = (
+        "half_away_from_zero"  # [choice] every requantizer: one rounding, ties away from zero
+    )
     LOG2_NEAREST = "log2_nearest"  # the log2 denominator: p = round(log2 D) in the log domain (log2_round)
 
 
@@ -102,7 +105,9 @@ def _along(param, ndim: int, axis: int | None):
     return param.reshape(shape)
 
 
-def requantize(acc, m0, shift, zero_point, bits: int, symmetric: bool = False, axis: int | None = None) -> np.ndarray:
+def requantize(
+    acc, m0, shift, zero_point, bits: int, symmetric: bool = False, axis: int | None = None
+) -> np.ndarray:
     """Output codes: clamp(round(acc * m0 / 2^shift) + zero_point) to the code range.
 
     ``m0`` / ``shift`` / ``zero_point`` are scalars or per-channel arrays (along ``axis`` of ``acc``, or
@@ -134,7 +139,9 @@ def _exact_rounding_shift(acc: np.ndarray, m0: np.ndarray, shift: np.ndarray) ->
 
 
 # -- accumulators ----------------------------------------------------------------------
-def accumulator_bits(weight_bits: int, act_bits: int, K: int, apot: bool = False, apot_code_max: int | None = None) -> int:
+def accumulator_bits(
+    weight_bits: int, act_bits: int, K: int, apot: bool = False, apot_code_max: int | None = None
+) -> int:
     """Worst-case signed bits of a K-term dot product (bias not included).
 
     Activation magnitude after zero-point removal <= 2^a - 1; a uniform symmetric weight
@@ -155,9 +162,15 @@ def dot_product_bits(a_max: int, b_max: int, K: int) -> int:
     return (K * a_max * b_max).bit_length() + 1  # + sign bit
 
 
-def max_terms(acc_bits: int, weight_bits: int, act_bits: int, apot: bool = False, apot_code_max: int | None = None) -> int:
+def max_terms(
+    acc_bits: int, weight_bits: int, act_bits: int, apot: bool = False, apot_code_max: int | None = None
+) -> int:
     """Largest K whose worst-case dot product fits a signed ``acc_bits`` accumulator."""
-    w_max = (apot_code_max if apot_code_max is not None else apot_level_codes(weight_bits)[-1]) if apot else 2 ** (weight_bits - 1)
+    w_max = (
+        (apot_code_max if apot_code_max is not None else apot_level_codes(weight_bits)[-1])
+        if apot
+        else 2 ** (weight_bits - 1)
+    )
     return (2 ** (acc_bits - 1) - 1) // ((2**act_bits - 1) * w_max)
 
 
@@ -229,10 +242,14 @@ ACTIVATIONS = {
 }
 
 
-def activation_lut(name: str, s_in: float, zp_in: int, s_out: float, zp_out: int, bits: int = 8) -> np.ndarray:
+def activation_lut(
+    name: str, s_in: float, zp_in: int, s_out: float, zp_out: int, bits: int = 8
+) -> np.ndarray:
     """int64[2^bits]: the codes of ``name`` applied to every input code, f((c - zp_in) s_in) quantized (exact)."""
     if name not in ACTIVATIONS:
-        raise NotImplementedError(f"no integer rule for activation {name!r} (supported: {', '.join(ACTIVATIONS)})")
+        raise NotImplementedError(
+            f"no integer rule for activation {name!r} (supported: {', '.join(ACTIVATIONS)})"
+        )
     codes = np.arange(2**bits, dtype=np.int64)
     return quantize_real(ACTIVATIONS[name]((codes - zp_in) * s_in), s_out, zp_out, bits)
 
@@ -245,20 +262,37 @@ def asymmetric_params(lo: float, hi: float, bits: int) -> tuple[float, int]:
     return scale, zero_point
 
 
-def hardswish_lut(s_in: float, zp_in: int, s_out: float, zp_out: int, bits: int = 8,
-                  out_offset: float = 0.0, out_divisor: float = 1.0, in_bits: int | None = None) -> np.ndarray:
+def hardswish_lut(
+    s_in: float,
+    zp_in: int,
+    s_out: float,
+    zp_out: int,
+    bits: int = 8,
+    out_offset: float = 0.0,
+    out_divisor: float = 1.0,
+    in_bits: int | None = None,
+) -> np.ndarray:
     """int64[2^in_bits]: lut[c] = clamp(round((hardswish((c - zp_in) s_in) - out_offset) / out_divisor / s_out) + zp_out).
 
     ``bits``: output code bits (and input bits unless ``in_bits`` is given).
     ``out_offset`` / ``out_divisor``: one channel's Trio-ViT filter shift / channel migration
     when the stored tensor is (y - offset) / divisor (one LUT per channel then).
     """
-    return hardswish_codes(np.arange(2 ** (in_bits or bits), dtype=np.int64), s_in, zp_in, s_out, zp_out, bits,
-                           out_offset, out_divisor)
+    return hardswish_codes(
+        np.arange(2 ** (in_bits or bits), dtype=np.int64),
+        s_in,
+        zp_in,
+        s_out,
+        zp_out,
+        bits,
+        out_offset,
+        out_divisor,
+    )
 
 
-def hardswish_codes(pre, s_in, zp_in, s_out: float, zp_out: int, bits: int = 8, out_offset=0.0,
-                    out_divisor=1.0) -> np.ndarray:
+def hardswish_codes(
+    pre, s_in, zp_in, s_out: float, zp_out: int, bits: int = 8, out_offset=0.0, out_divisor=1.0
+) -> np.ndarray:
     """The table's entries for the given input codes: :func:`hardswish_lut` evaluated elementwise at ``pre``.
 
     ``s_in`` / ``zp_in`` / ``out_offset`` / ``out_divisor`` broadcast against ``pre`` (per channel), so a
@@ -268,21 +302,37 @@ def hardswish_codes(pre, s_in, zp_in, s_out: float, zp_out: int, bits: int = 8, 
     return quantize_real(y, s_out, zp_out, bits)
 
 
-def hardswish_tables(lut_in_scale, lut_in_zero_point, divisor, shift, s_out: float, zp_out: int, out_bits: int,
-                     lut_in_bits: int) -> np.ndarray:
+def hardswish_tables(
+    lut_in_scale,
+    lut_in_zero_point,
+    divisor,
+    shift,
+    s_out: float,
+    zp_out: int,
+    out_bits: int,
+    lut_in_bits: int,
+) -> np.ndarray:
     """A fused Hardswish's tables, one row of 2^lut_in_bits output codes per output channel (int64[C or 1, 2^b]).
 
     Channel c reads its pre-activation on its own input grid (``lut_in_scale[c]``, ``lut_in_zero_point[c]``)
     and writes the stored tensor ``(hardswish(x) - shift[c]) / divisor[c]`` on the output grid
     (:func:`hardswish_lut`); when every channel has the same grid and refinement one shared row is returned.
     """
-    params = np.stack([np.asarray(lut_in_scale, dtype=np.float64), np.asarray(lut_in_zero_point, dtype=np.float64),
-                       np.asarray(divisor, dtype=np.float64), np.asarray(shift, dtype=np.float64)], axis=1)
+    params = np.stack(
+        [
+            np.asarray(lut_in_scale, dtype=np.float64),
+            np.asarray(lut_in_zero_point, dtype=np.float64),
+            np.asarray(divisor, dtype=np.float64),
+            np.asarray(shift, dtype=np.float64),
+        ],
+        axis=1,
+    )
     if np.all(params == params[:1]):  # no refinement: every channel has the same grid and table
         params = params[:1]
-    col = [params[:, i:i + 1] for i in range(4)]
-    return hardswish_lut(col[0], col[1], s_out, zp_out, out_bits, out_offset=col[3], out_divisor=col[2],
-                         in_bits=lut_in_bits)
+    col = [params[:, i : i + 1] for i in range(4)]
+    return hardswish_lut(
+        col[0], col[1], s_out, zp_out, out_bits, out_offset=col[3], out_divisor=col[2], in_bits=lut_in_bits
+    )
 
 
 def add_multipliers(sa: float, sb: float, s_out: float) -> tuple[int, int, int]:
@@ -306,9 +356,13 @@ def add_channel_params(sa: float, sb: float, s_out: float, divisor=1.0, offset=0
     per element the multipliers of sa / (s_out d) and sb / (s_out d) on one shift S, and the
     offset in output codes on the same shift, offset_int = round(offset / (s_out d) * 2^S).
     """
-    divisor, offset = np.broadcast_arrays(np.asarray(divisor, dtype=np.float64), np.asarray(offset, dtype=np.float64))
+    divisor, offset = np.broadcast_arrays(
+        np.asarray(divisor, dtype=np.float64), np.asarray(offset, dtype=np.float64)
+    )
     params = [add_multipliers(sa, sb, s_out * d) for d in divisor.reshape(-1)]
-    m_a, m_b, shift = (np.array([p[i] for p in params], dtype=np.int64).reshape(divisor.shape) for i in range(3))
+    m_a, m_b, shift = (
+        np.array([p[i] for p in params], dtype=np.int64).reshape(divisor.shape) for i in range(3)
+    )
     offset_int = round_half_away(offset / (s_out * divisor) * np.exp2(shift.astype(np.float64)))
     return m_a, m_b, shift, offset_int
 
@@ -336,12 +390,16 @@ EPS_FRACTION_BITS = 8
 
 def division_eps_int(eps: float, den_scale) -> np.ndarray:
     """eps in units of s_den / 2^EPS_FRACTION_BITS, at least 1 so a zero denominator never divides [choice]."""
-    return np.maximum(round_half_away(eps / np.asarray(den_scale, dtype=np.float64) * 2.0**EPS_FRACTION_BITS), 1)
+    return np.maximum(
+        round_half_away(eps / np.asarray(den_scale, dtype=np.float64) * 2.0**EPS_FRACTION_BITS), 1
+    )
 
 
 def fixed_denominator(den, eps_int) -> np.ndarray:
     """D = den * 2^EPS_FRACTION_BITS + eps_int (> 0): den + eps with EPS_FRACTION_BITS fraction bits."""
-    divisor = np.left_shift(np.asarray(den, dtype=np.int64), EPS_FRACTION_BITS) + np.asarray(eps_int, dtype=np.int64)
+    divisor = np.left_shift(np.asarray(den, dtype=np.int64), EPS_FRACTION_BITS) + np.asarray(
+        eps_int, dtype=np.int64
+    )
     if divisor.size and divisor.min() <= 0:
         raise ValueError("division: denominator + eps must be positive")
     return divisor
@@ -354,12 +412,22 @@ def offset_fixed(offset, s_out: float, fraction_bits: int = OFFSET_FRACTION_BITS
 
 def _subtract_offset(quotient, offset_int, fraction_bits: int) -> np.ndarray:
     """round((quotient - offset_int) / 2^F): a fixed-point quotient minus an offset, back to codes."""
-    return rounding_right_shift(np.asarray(quotient, dtype=np.int64) - np.asarray(offset_int, dtype=np.int64),
-                                fraction_bits)
+    return rounding_right_shift(
+        np.asarray(quotient, dtype=np.int64) - np.asarray(offset_int, dtype=np.int64), fraction_bits
+    )
 
 
-def divide_requant(num, den, m0, shift, eps_int, zero_point: int, bits: int = 8, offset_int=None,
-                   fraction_bits: int = OFFSET_FRACTION_BITS) -> np.ndarray:
+def divide_requant(
+    num,
+    den,
+    m0,
+    shift,
+    eps_int,
+    zero_point: int,
+    bits: int = 8,
+    offset_int=None,
+    fraction_bits: int = OFFSET_FRACTION_BITS,
+) -> np.ndarray:
     """clamp(zp + round(num * m0 / ((den + eps) * 2^shift))), ties away from zero, exact in int64.
 
     num, den: wide accumulators (int64; num at scale s_num, den >= 0 at s_den); the real multiplier
@@ -386,7 +454,9 @@ def _divide_round(num, divisor, m0, shift) -> np.ndarray:
         raise OverflowError("divide_requant: |numerator| must be < 2^32 so num * m0 fits int64")
     m0 = np.asarray(m0, dtype=np.int64)
     if shift.size and shift.min() < 1:
-        raise OverflowError("divide_requant: shift must be >= 1 (a smaller one would overflow the int64 product)")
+        raise OverflowError(
+            "divide_requant: shift must be >= 1 (a smaller one would overflow the int64 product)"
+        )
     twice = np.right_shift(np.abs(num) * m0, shift - 1)
     return np.sign(num) * ((twice + divisor) // (2 * divisor))
 
@@ -396,12 +466,23 @@ def log2_round(den) -> np.ndarray:
     den = np.asarray(den, dtype=np.int64)
     if den.size and den.min() <= 0:
         raise ValueError("log2_round: values must be positive")
-    floor_log2 = np.array([int(d).bit_length() - 1 for d in den.reshape(-1)], dtype=np.int64).reshape(den.shape)
+    floor_log2 = np.array([int(d).bit_length() - 1 for d in den.reshape(-1)], dtype=np.int64).reshape(
+        den.shape
+    )
     return floor_log2 + (den * den >= np.left_shift(np.int64(1), 2 * floor_log2 + 1))
 
 
-def divide_log2_requant(num, den, m0, shift, eps_int, zero_point: int, bits: int = 8, offset_int=None,
-                        fraction_bits: int = OFFSET_FRACTION_BITS) -> np.ndarray:
+def divide_log2_requant(
+    num,
+    den,
+    m0,
+    shift,
+    eps_int,
+    zero_point: int,
+    bits: int = 8,
+    offset_int=None,
+    fraction_bits: int = OFFSET_FRACTION_BITS,
+) -> np.ndarray:
     """Trio-ViT variant: the denominator rounded to a power of two, so the division is a shift.
 
     D = :func:`fixed_denominator` is rounded to 2^p (log domain); the value is

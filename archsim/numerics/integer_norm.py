@@ -121,8 +121,9 @@ def _int_vector(name: str, values, n: int, limit: int) -> np.ndarray:
 
 
 # -- parameters (float64 -> integers, once per layer) ------------------------------------
-def layer_norm_params(gamma, beta, eps: float, s_in: float, s_out, n: int,
-                      eps_frac_bits: int = EPS_FRAC_BITS) -> LayerNormParams:
+def layer_norm_params(
+    gamma, beta, eps: float, s_in: float, s_out, n: int, eps_frac_bits: int = EPS_FRAC_BITS
+) -> LayerNormParams:
     """Integer parameters of LayerNorm(gamma, beta, eps) from an 8-bit grid s_in to an output grid s_out.
 
     ``gamma``, ``beta``: N values (or scalars, broadcast; None means 1 resp. 0); ``s_out``: scalar, or
@@ -162,9 +163,11 @@ def _frac_bits(gain: np.ndarray, offset: np.ndarray) -> int:
         if peak > 0:  # peak = f 2^p, f in [0.5, 1): peak 2^F < 2^limit iff F <= limit - p
             frac = min(frac, limit_bits - math.frexp(peak)[1])
     if frac < MIN_FRAC_BITS:
-        raise OverflowError(f"gamma / s_out or beta / s_out too large ({frac} fraction bits "
-                            f"< {MIN_FRAC_BITS}); "
-                            "is s_out the output grid's scale?")
+        raise OverflowError(
+            f"gamma / s_out or beta / s_out too large ({frac} fraction bits "
+            f"< {MIN_FRAC_BITS}); "
+            "is s_out the output grid's scale?"
+        )
     return frac
 
 

@@ -69,7 +69,9 @@ def _sample_conv(module: nn.Conv2d, x: torch.Tensor, y: torch.Tensor, rows: int,
     (ph, pw), (sh, sw), (dh, dw) = module.padding, module.stride, module.dilation
     xp = nn.functional.pad(x, (pw, pw, ph, ph))
     kh, kw = module.kernel_size
-    taps = [xp[b, :, oy * sh + i * dh, ox * sw + j * dw] for i in range(kh) for j in range(kw)]  # each (R, Cin)
+    taps = [
+        xp[b, :, oy * sh + i * dh, ox * sw + j * dw] for i in range(kh) for j in range(kw)
+    ]  # each (R, Cin)
     patches = torch.stack(taps, dim=-1)  # (R, Cin, kh*kw): channel-major like the weight's flattening
     groups = module.groups
     patches = patches.reshape(rows, groups, -1)
@@ -83,8 +85,9 @@ def _sample_linear(x: torch.Tensor, y: torch.Tensor, rows: int, gen: torch.Gener
     return xf[pick].unsqueeze(1), yf[pick]
 
 
-def capture_samples(gm: fx.GraphModule, module_paths: dict[str, str], batches: list[torch.Tensor],
-                    settings: AdaRoundSettings) -> dict[str, LayerSamples]:
+def capture_samples(
+    gm: fx.GraphModule, module_paths: dict[str, str], batches: list[torch.Tensor], settings: AdaRoundSettings
+) -> dict[str, LayerSamples]:
     """One float forward of (at most ``settings.images``) calibration images; sampled rows per layer."""
     images = torch.cat(batches)[: settings.images]
     gen = torch.Generator().manual_seed(settings.seed)
@@ -94,9 +97,13 @@ def capture_samples(gm: fx.GraphModule, module_paths: dict[str, str], batches: l
 
         def hook(m, args, out, name=name):
             x, y = args[0].detach().float(), out.detach().float()
-            sample = _sample_conv(m, x, y, settings.rows, gen) if isinstance(m, nn.Conv2d) else \
-                _sample_linear(x, y, settings.rows, gen)
+            sample = (
+                _sample_conv(m, x, y, settings.rows, gen)
+                if isinstance(m, nn.Conv2d)
+                else _sample_linear(x, y, settings.rows, gen)
+            )
             found[name] = LayerSamples(*sample)
+
         hooks.append(gm.get_submodule(path).register_forward_hook(hook))
     try:
         with torch.no_grad():
@@ -107,9 +114,15 @@ def capture_samples(gm: fx.GraphModule, module_paths: dict[str, str], batches: l
     return found
 
 
-def grid_neighbours(weight: torch.Tensor, scale: torch.Tensor, apot_mask: np.ndarray, bits: int,
-                    apot_bits: int | None, zero_point: np.ndarray | None = None,
-                    symmetric: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def grid_neighbours(
+    weight: torch.Tensor,
+    scale: torch.Tensor,
+    apot_mask: np.ndarray,
+    bits: int,
+    apot_bits: int | None,
+    zero_point: np.ndarray | None = None,
+    symmetric: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Codes (lo, hi) around each weight / scale on its filter's grid, zero point removed.
 
     Uniform filters: floor(w / s) and floor(w / s) + 1 clipped to the code range ([-2^(b-1),
@@ -117,9 +130,12 @@ def grid_neighbours(weight: torch.Tensor, scale: torch.Tensor, apot_mask: np.nda
     above w / s (outside the level range both are the end level).
     """
     out = weight.shape[0]
-    t = (weight.detach().double().reshape(out, -1) / scale.double().reshape(out, 1))
-    zp = torch.zeros(out, 1, dtype=torch.float64) if zero_point is None else \
-        torch.as_tensor(np.asarray(zero_point, dtype=np.float64)).reshape(out, 1)
+    t = weight.detach().double().reshape(out, -1) / scale.double().reshape(out, 1)
+    zp = (
+        torch.zeros(out, 1, dtype=torch.float64)
+        if zero_point is None
+        else torch.as_tensor(np.asarray(zero_point, dtype=np.float64)).reshape(out, 1)
+    )
     lower = torch.full_like(zp, -(2.0 ** (bits - 1))) if symmetric else -zp
     upper = torch.full_like(zp, 2.0 ** (bits - 1) - 1) if symmetric else 2.0**bits - 1 - zp
     # as the paper: clip(floor(w / s) + h, lower, upper), h in {0, 1}
@@ -183,9 +199,16 @@ class _OutputError:
         return (error**2).sum() / self.rows
 
 
-def adaround_layer(weight: torch.Tensor, scale: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
-                   bias: torch.Tensor | None, samples: LayerSamples, settings: AdaRoundSettings,
-                   nearest: torch.Tensor) -> tuple[torch.Tensor, dict]:
+def adaround_layer(
+    weight: torch.Tensor,
+    scale: torch.Tensor,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    bias: torch.Tensor | None,
+    samples: LayerSamples,
+    settings: AdaRoundSettings,
+    nearest: torch.Tensor,
+) -> tuple[torch.Tensor, dict]:
     """Optimised codes (the weight's shape) and the sampled output MSE with ``nearest`` codes and with them."""
     s = scale.float().reshape((-1,) + (1,) * (weight.dim() - 1))
     w = weight.detach().float()

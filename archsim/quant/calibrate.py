@@ -70,13 +70,15 @@ class ActivationQuantizer(nn.Module):
             lo, hi = tensor_range(values, None, self.range_method, bits=self.bits, symmetric=self.symmetric)
             self.samples = []
         scale, zp = uniform_params(lo, hi, self.bits, self.symmetric)
-        self.params = ActQuant(self.bits, float(scale), int(zp), float(lo), float(hi), self.symmetric,
-                               self.range_method)
+        self.params = ActQuant(
+            self.bits, float(scale), int(zp), float(lo), float(hi), self.symmetric, self.range_method
+        )
         return self.params
 
 
-def insert_quantizers(gm: fx.GraphModule, points: dict[str, fx.Node], bits: int, symmetric: bool,
-                      range_method: str = "minmax") -> dict[str, str]:
+def insert_quantizers(
+    gm: fx.GraphModule, points: dict[str, fx.Node], bits: int, symmetric: bool, range_method: str = "minmax"
+) -> dict[str, str]:
     """Insert an ActivationQuantizer after each node of ``points`` (key -> node).
 
     Returns key -> submodule name. Every user of the node (except the quantizer) reads the
@@ -94,7 +96,9 @@ def insert_quantizers(gm: fx.GraphModule, points: dict[str, fx.Node], bits: int,
     return names
 
 
-def calibrate(gm: fx.GraphModule, names: dict[str, str], batches: Iterable[torch.Tensor]) -> dict[str, ActQuant]:
+def calibrate(
+    gm: fx.GraphModule, names: dict[str, str], batches: Iterable[torch.Tensor]
+) -> dict[str, ActQuant]:
     """Run the calibration batches through ``gm`` and freeze every inserted quantizer."""
     gm.eval()
     seen = 0

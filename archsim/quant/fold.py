@@ -17,17 +17,25 @@ from torch import nn
 def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """A new Conv2d equal to ``bn(conv(x))`` in eval mode."""
     if conv.out_channels != bn.num_features:
-        raise ValueError(f"cannot fold BatchNorm2d({bn.num_features}) into a conv with {conv.out_channels} outputs")
+        raise ValueError(
+            f"cannot fold BatchNorm2d({bn.num_features}) into a conv with {conv.out_channels} outputs"
+        )
     if not bn.track_running_stats or bn.running_mean is None:
         raise ValueError("cannot fold a BatchNorm2d without running statistics")
     folded = copy.deepcopy(conv)
     w = conv.weight.detach().to(torch.float64)
-    b = conv.bias.detach().to(torch.float64) if conv.bias is not None else torch.zeros(conv.out_channels, dtype=torch.float64)
+    b = (
+        conv.bias.detach().to(torch.float64)
+        if conv.bias is not None
+        else torch.zeros(conv.out_channels, dtype=torch.float64)
+    )
     gamma = bn.weight.detach().to(torch.float64) if bn.affine else torch.ones_like(b)
     beta = bn.bias.detach().to(torch.float64) if bn.affine else torch.zeros_like(b)
     s = gamma / torch.sqrt(bn.running_var.detach().to(torch.float64) + bn.eps)
     folded.weight = nn.Parameter((w * s.reshape(-1, 1, 1, 1)).to(conv.weight.dtype))
-    folded.bias = nn.Parameter(((b - bn.running_mean.detach().to(torch.float64)) * s + beta).to(conv.weight.dtype))
+    folded.bias = nn.Parameter(
+        ((b - bn.running_mean.detach().to(torch.float64)) * s + beta).to(conv.weight.dtype)
+    )
     return folded
 
 

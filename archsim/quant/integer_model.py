@@ -32,8 +32,16 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from archsim.frontend.fx_groups import Group, _is_scalar_add, group_graph
-from archsim.graph.ir import Denominator, Epilogue, Layer, OpKind, QuantInfo, output_affine_maps, output_channel_affine
 from archsim.frontend.scale_maps import trace_index_maps
+from archsim.graph.ir import (
+    Denominator,
+    Epilogue,
+    Layer,
+    OpKind,
+    QuantInfo,
+    output_affine_maps,
+    output_channel_affine,
+)
 from archsim.numerics import integer as qi
 from archsim.numerics.integer_norm import layer_norm_int
 
@@ -55,13 +63,16 @@ def recover_integers(real: torch.Tensor, scale, what: str) -> np.ndarray:
     if ratio.size:
         error = float(np.abs(ratio - integers).max())
         if not error <= RECOVERY_TOLERANCE:
-            raise IntegerRecoveryError(f"{what}: values are {error:.3g} away from integers "
-                                       f"(tolerance {RECOVERY_TOLERANCE})")
+            raise IntegerRecoveryError(
+                f"{what}: values are {error:.3g} away from integers (tolerance {RECOVERY_TOLERANCE})"
+            )
     return integers.astype(np.int64)
 
 
 def _reals(codes: np.ndarray, scale, zero_point) -> torch.Tensor:
-    return torch.from_numpy((codes - np.asarray(zero_point)).astype(np.float64) * np.asarray(scale, dtype=np.float64))
+    return torch.from_numpy(
+        (codes - np.asarray(zero_point)).astype(np.float64) * np.asarray(scale, dtype=np.float64)
+    )
 
 
 def _channel_shape(kind: OpKind, ndim: int) -> list[int]:
@@ -96,8 +107,9 @@ class IntegerModel:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)[0]
 
-    def run(self, x: torch.Tensor,
-            forced: dict[str, np.ndarray] | None = None) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+    def run(
+        self, x: torch.Tensor, forced: dict[str, np.ndarray] | None = None
+    ) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
         """(output, integers): per layer its output codes (8-bit) or accumulators (wide), plus "input".
 
         ``forced`` (layer name -> 8-bit codes, e.g. the fake-quant model's, see
@@ -113,7 +125,9 @@ class IntegerModel:
     def producer_layout(self, name: str, codes: np.ndarray) -> np.ndarray:
         """Codes of layer ``name`` given in its consumer's layout (a refined producer's stored tensor) -> its own."""
         codes = np.asarray(codes)
-        shape = (codes.shape[0],) + self.grouped.shapes[self.grouped.group(name).output.name][1:]  # traced at batch 1
+        shape = (codes.shape[0],) + self.grouped.shapes[self.grouped.group(name).output.name][
+            1:
+        ]  # traced at batch 1
         if codes.shape == shape:
             return codes
         refinement = self.layers[name].refinement
@@ -138,8 +152,11 @@ class IntegerModel:
                 continue
             layer, q = self.layers[name], self.layers[name].quant
             if q.out_scale is None:
-                scale = q.acc_scale if layer.kind == OpKind.MATMUL else \
-                    np.asarray(q.acc_scale).reshape(_channel_shape(layer.kind, values.ndim))
+                scale = (
+                    q.acc_scale
+                    if layer.kind == OpKind.MATMUL
+                    else np.asarray(q.acc_scale).reshape(_channel_shape(layer.kind, values.ndim))
+                )
                 reals[name] = values * scale
                 continue
             stored = (values - q.out_zero_point) * q.out_scale
@@ -176,10 +193,18 @@ class IntegerModel:
         if layer.kind == OpKind.ADD:
             return self._add(layer, q, operands)
         if layer.kind == OpKind.POOL:
-            codes = qi.global_avg_pool(self._codes(operands[0], q, 0, layer), q.in_zero_points[0], q.requant_m0,
-                                       q.requant_shift, q.out_zero_point, q.out_bits)
+            codes = qi.global_avg_pool(
+                self._codes(operands[0], q, 0, layer),
+                q.in_zero_points[0],
+                q.requant_m0,
+                q.requant_shift,
+                q.out_zero_point,
+                q.out_bits,
+            )
             codes = self._fused_activation(layer, q, codes)
-            codes = codes.reshape(codes.shape[:1] + self.grouped.shapes[g.output.name][1:])  # traced at batch 1
+            codes = codes.reshape(
+                codes.shape[:1] + self.grouped.shapes[g.output.name][1:]
+            )  # traced at batch 1
             return _reals(codes, q.out_scale, q.out_zero_point), codes
         if layer.kind == OpKind.NORM:
             return self._norm(layer, q, operands[0])
@@ -189,10 +214,14 @@ class IntegerModel:
 
     def _codes(self, real: torch.Tensor, q: QuantInfo, port: int, layer: Layer) -> np.ndarray:
         """The 8-bit codes of an operand from its reals (in_scales / in_zero_points of ``port``)."""
-        return recover_integers(real, q.in_scales[port], f"{layer.name} input {port}") + q.in_zero_points[port]
+        return (
+            recover_integers(real, q.in_scales[port], f"{layer.name} input {port}") + q.in_zero_points[port]
+        )
 
     def _weighted(self, g: Group, layer: Layer, q: QuantInfo, x: torch.Tensor):
-        xi = recover_integers(x, q.in_scales[0], f"{layer.name} input")  # zero point removed: padding is real 0
+        xi = recover_integers(
+            x, q.in_scales[0], f"{layer.name} input"
+        )  # zero point removed: padding is real 0
         # Every partial sum is at most max|x| * max_o sum_k |w[o, k]|: below 2^24 float32 holds
         # them all exactly (a direct / GEMM convolution sums products only), else float64 (2^53).
         l1, bias = self._weight_facts(layer.name, q)
@@ -226,7 +255,10 @@ class IntegerModel:
         """
         if name not in self._weights:
             w = q.weight_int.reshape(q.weight_int.shape[0], -1)
-            self._weights[name] = (int(np.abs(w).sum(axis=1).max()), q.bias_int + q.in_zero_points[0] * w.sum(axis=1))
+            self._weights[name] = (
+                int(np.abs(w).sum(axis=1).max()),
+                q.bias_int + q.in_zero_points[0] * w.sum(axis=1),
+            )
         return self._weights[name]
 
     def _fused_activation(self, layer: Layer, q: QuantInfo, codes: np.ndarray) -> np.ndarray:
@@ -235,9 +267,11 @@ class IntegerModel:
             return codes
         if acts == ["relu"]:  # exact on codes: real 0 is the zero point
             return qi.relu_codes(codes, q.out_zero_point)
-        raise NotImplementedError(f"{layer.name}: a fused {'/'.join(acts)} after a {layer.kind.value} "
-                                  "has no integer rule "
-                                  "(supported: ReLU on codes, Hardswish through a LUT grid on conv / linear / norm)")
+        raise NotImplementedError(
+            f"{layer.name}: a fused {'/'.join(acts)} after a {layer.kind.value} "
+            "has no integer rule "
+            "(supported: ReLU on codes, Hardswish through a LUT grid on conv / linear / norm)"
+        )
 
     def _lookup(self, layer: Layer, q: QuantInfo, pre: np.ndarray) -> np.ndarray:
         """Fused Hardswish: index the per-channel table (one shared table when all channels agree)."""
@@ -253,13 +287,23 @@ class IntegerModel:
     @staticmethod
     def _hardswish_tables(layer: Layer, q: QuantInfo) -> np.ndarray:
         divisor, shift = output_channel_affine(layer, q.lut_in_scale.size)
-        table = qi.hardswish_tables(q.lut_in_scale, q.lut_in_zero_point, divisor, shift, q.out_scale,
-                                    q.out_zero_point, q.out_bits, q.lut_in_bits)
+        table = qi.hardswish_tables(
+            q.lut_in_scale,
+            q.lut_in_zero_point,
+            divisor,
+            shift,
+            q.out_scale,
+            q.out_zero_point,
+            q.out_bits,
+            q.lut_in_bits,
+        )
         return table.astype(np.uint8 if q.out_bits <= 8 else np.int64)
 
     def _matmul(self, layer: Layer, q: QuantInfo, operands: list[torch.Tensor]):
         # operands are reals with per-element scales; their exact product over acc_scale is the integer sum
-        acc = recover_integers(torch.matmul(operands[0], operands[1]), q.acc_scale, f"{layer.name} accumulator")
+        acc = recover_integers(
+            torch.matmul(operands[0], operands[1]), q.acc_scale, f"{layer.name} accumulator"
+        )
         if q.out_scale is None:  # kept wide until the division
             return torch.from_numpy(acc * np.asarray(q.acc_scale)), acc
         codes = qi.requantize(acc, q.requant_m0, q.requant_shift, q.out_zero_point, q.out_bits)
@@ -269,23 +313,43 @@ class IntegerModel:
         num = recover_integers(operands[0], q.in_acc_scales[0], f"{layer.name} numerator")
         den = recover_integers(operands[1], q.in_acc_scales[1], f"{layer.name} denominator")
         rule = qi.divide_log2_requant if layer.div.denominator == Denominator.LOG2 else qi.divide_requant
-        codes = rule(num, den, q.requant_m0, q.requant_shift, q.eps_int, q.out_zero_point, q.out_bits,
-                     offset_int=q.requant_offset)
+        codes = rule(
+            num,
+            den,
+            q.requant_m0,
+            q.requant_shift,
+            q.eps_int,
+            q.out_zero_point,
+            q.out_bits,
+            offset_int=q.requant_offset,
+        )
         codes = self._fused_activation(layer, q, codes)
         return _reals(codes, q.out_scale, q.out_zero_point), codes
 
     def _add(self, layer: Layer, q: QuantInfo, operands: list[torch.Tensor]):
         a, b = (self._codes(operands[i], q, i, layer) for i in range(2))
         offset = 0 if q.requant_offset is None else q.requant_offset
-        codes = qi.add_requant_fixed(a, q.in_zero_points[0], b, q.in_zero_points[1], q.requant_m0[0], q.requant_m0[1],
-                                     q.requant_shift[0], offset, q.out_zero_point, q.out_bits)
+        codes = qi.add_requant_fixed(
+            a,
+            q.in_zero_points[0],
+            b,
+            q.in_zero_points[1],
+            q.requant_m0[0],
+            q.requant_m0[1],
+            q.requant_shift[0],
+            offset,
+            q.out_zero_point,
+            q.out_bits,
+        )
         codes = self._fused_activation(layer, q, codes)
         return _reals(codes, q.out_scale, q.out_zero_point), codes
 
     def _norm(self, layer: Layer, q: QuantInfo, x: torch.Tensor):
         codes = self._codes(x, q, 0, layer)
         if q.lut_in_bits is not None:  # LayerNorm onto the LUT input grid, then the Hardswish table
-            pre = layer_norm_int(codes, q.in_zero_points[0], q.norm_params, int(q.lut_in_zero_point[0]), q.lut_in_bits)
+            pre = layer_norm_int(
+                codes, q.in_zero_points[0], q.norm_params, int(q.lut_in_zero_point[0]), q.lut_in_bits
+            )
             codes = self._lookup(layer, q, pre)
         else:
             codes = layer_norm_int(codes, q.in_zero_points[0], q.norm_params, q.out_zero_point, q.out_bits)
@@ -295,7 +359,9 @@ class IntegerModel:
     def _activation(self, layer: Layer, q: QuantInfo, x: torch.Tensor):
         """A standalone activation on an 8-bit tensor: a 256-entry table, exact (none in EfficientViT)."""
         (name,) = [e.value for e in layer.epilogue if e != Epilogue.REQUANT]
-        table = qi.activation_lut(name, q.in_scales[0], q.in_zero_points[0], q.out_scale, q.out_zero_point, q.out_bits)
+        table = qi.activation_lut(
+            name, q.in_scales[0], q.in_zero_points[0], q.out_scale, q.out_zero_point, q.out_bits
+        )
         codes = table[self._codes(x, q, 0, layer)]
         return _reals(codes, q.out_scale, q.out_zero_point), codes
 
@@ -334,7 +400,9 @@ class _IntegerInterpreter(fx.Interpreter):
             self.integers[g.name] = integers
             if g.name in self.forced:
                 q = self.model.layers[g.name].quant
-                value = _reals(self.model.producer_layout(g.name, self.forced[g.name]), q.out_scale, q.out_zero_point)
+                value = _reals(
+                    self.model.producer_layout(g.name, self.forced[g.name]), q.out_scale, q.out_zero_point
+                )
             self.values[g.name] = value
             return value
         if n in self.member_of:  # epilogue nodes: the group's output
@@ -362,7 +430,11 @@ def layer_agreement(quantized, model: IntegerModel, x: torch.Tensor) -> dict[str
         mine = integers[name]
         ref = model.producer_layout(name, ref)
         diff = np.abs(mine - ref)
-        out[name] = {"max_diff": int(diff.max()), "identical": float((diff == 0).mean()), "elements": int(diff.size)}
+        out[name] = {
+            "max_diff": int(diff.max()),
+            "identical": float((diff == 0).mean()),
+            "elements": int(diff.size),
+        }
     return out
 
 

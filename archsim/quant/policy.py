@@ -102,7 +102,6 @@ class QuantPolicy:
     def with_changes(self, **changes) -> QuantPolicy:
         return replace(self, **changes)
 
-
     def identity(self) -> dict:
         """How a result names this policy: name, and the file name and sha256 of its YAML and bases."""
         files = [{"name": n, "sha256": d} for n, d in self.inputs]

@@ -52,8 +52,17 @@ BUNDLED_DIR = resources.bundled_dir("policy")
 POLICY_SUFFIXES = resources.SUFFIXES
 # Listing order of the bundled policies (error messages, `archsim list`): the reference
 # pair first, then the variants.
-BUNDLED_ORDER = ("m2q", "m2q_apot8", "uniform_w8a8", "fp32", "uniform_w8a8_plain", "m2q_dw3", "m2q_balanced",
-                 "all_apot", "m2q_adaround")
+BUNDLED_ORDER = (
+    "m2q",
+    "m2q_apot8",
+    "uniform_w8a8",
+    "fp32",
+    "uniform_w8a8_plain",
+    "m2q_dw3",
+    "m2q_balanced",
+    "all_apot",
+    "m2q_adaround",
+)
 ADAROUND_MAX_ITERATIONS = 1_000_000  # [choice] bounds that keep a typo (1e9) from running for days
 ADAROUND_MAX_ROWS = 1_000_000  # [choice]
 ADAROUND_MAX_IMAGES = 100_000  # [choice]
@@ -78,71 +87,96 @@ class RuleModel(StrictModel):
     """How the weights of one layer role are quantized; a field not given keeps the base's value."""
 
     bits: Annotated[int, integer(*WEIGHT_BITS)] | None = Field(
-        None, description=f"uniform weight bits, an integer in [{WEIGHT_BITS[0]}, {WEIGHT_BITS[1]}] "
-                          "(default 8)")
+        None,
+        description=f"uniform weight bits, an integer in [{WEIGHT_BITS[0]}, {WEIGHT_BITS[1]}] (default 8)",
+    )
     symmetric: Bool | None = Field(None, description="symmetric weights, zero point 0 (default true)")
     per_channel: Bool | None = Field(None, description="one scale per output filter (default true)")
-    mixed_apot: Bool | None = Field(None, description="per filter uniform or APoT, by MSE or target fraction "
-                                                      "(default false)")
+    mixed_apot: Bool | None = Field(
+        None, description="per filter uniform or APoT, by MSE or target fraction (default false)"
+    )
     apot_only: Bool | None = Field(None, description="every filter APoT at apot_bits (default false)")
     apot_bits: Annotated[int, integer(*APOT_BITS)] | None = Field(
-        None, description=f"APoT code bits, an integer in [{APOT_BITS[0]}, {APOT_BITS[1]}] (default 8)")
+        None, description=f"APoT code bits, an integer in [{APOT_BITS[0]}, {APOT_BITS[1]}] (default 8)"
+    )
     select_bits: Annotated[int, integer(*APOT_BITS)] | None = Field(
-        None, description="bits at which uniform and APoT MSE are compared, an integer in "
-                          f"[{APOT_BITS[0]}, {APOT_BITS[1]}], or null for apot_bits (default null)")
+        None,
+        description="bits at which uniform and APoT MSE are compared, an integer in "
+        f"[{APOT_BITS[0]}, {APOT_BITS[1]}], or null for apot_bits (default null)",
+    )
     range: Annotated[str, choice(WEIGHT_RANGE_METHODS, "range method")] | None = Field(
-        None, description=f"uniform range method: {', '.join(WEIGHT_RANGE_METHODS)} (default minmax)")
+        None, description=f"uniform range method: {', '.join(WEIGHT_RANGE_METHODS)} (default minmax)"
+    )
 
 
 class PolicyFileModel(StrictModel):
     """A policy YAML file; a field not given keeps the value of ``base`` (or the QuantPolicy default)."""
 
     base: Annotated[str, BeforeValidator(nonempty_text)] | None = Field(
-        None, description="policy to start from: a bundled or search-path name, or a path relative to "
-                          "this file")
+        None,
+        description="policy to start from: a bundled or search-path name, or a path relative to this file",
+    )
     name: Annotated[str, BeforeValidator(nonempty_text)] | None = Field(
-        None, description="policy name (default: the file name without .yaml)")
-    description: Text | None = Field(None, description="free text; its first line is what `archsim list` "
-                                                       "shows")
+        None, description="policy name (default: the file name without .yaml)"
+    )
+    description: Text | None = Field(
+        None, description="free text; its first line is what `archsim list` shows"
+    )
     quantized: Bool | None = Field(None, description="false: nothing quantized, fp32 (default true)")
     act_bits: Annotated[int, integer(*ACT_BITS)] | None = Field(
-        None, description=f"activation bits, an integer in [{ACT_BITS[0]}, {ACT_BITS[1]}] "
-                          f"({FLOAT_BITS} or omitted when quantized is false; default 8)")
+        None,
+        description=f"activation bits, an integer in [{ACT_BITS[0]}, {ACT_BITS[1]}] "
+        f"({FLOAT_BITS} or omitted when quantized is false; default 8)",
+    )
     act_symmetric: Bool | None = Field(None, description="symmetric activations (default false)")
     act_range: Annotated[str, choice(ACT_RANGE_METHODS, "range method")] | None = Field(
-        None, description=f"activation range method: {', '.join(ACT_RANGE_METHODS)} (default minmax)")
+        None, description=f"activation range method: {', '.join(ACT_RANGE_METHODS)} (default minmax)"
+    )
     depthwise: RuleModel | None = Field(None, description="weights of depthwise convs (groups == channels)")
     pointwise: RuleModel | None = Field(None, description="weights of 1x1 convs and hidden Linear layers")
     dense: RuleModel | None = Field(None, description="weights of k x k convs with groups == 1 (the stem)")
     classifier: RuleModel | None = Field(None, description="weights of the last Linear layer")
-    wide_attention: Bool | None = Field(None, description="k^T v and q (k^T v) kept int32 until the division "
-                                                          "(default true)")
+    wide_attention: Bool | None = Field(
+        None, description="k^T v and q (k^T v) kept int32 until the division (default true)"
+    )
     classifier_output_wide: Bool | None = Field(None, description="logits not requantized (default true)")
     apot_mse_tolerance: Annotated[float, number(0, lo_open=True)] | None = Field(
-        None, description="APoT wins when mse_apot <= tolerance x mse_uniform, a number > 0 (default 1.0)")
+        None, description="APoT wins when mse_apot <= tolerance x mse_uniform, a number > 0 (default 1.0)"
+    )
     apot_target_fraction: Annotated[float, number(0, 1)] | None = Field(
-        None, description="exact APoT share per mixed layer, a number in [0, 1], or null to choose by MSE "
-                          "(needs a role with mixed_apot: true; default null)")
-    channel_migration: Bool | None = Field(None, description="Trio-ViT channel-wise migration "
-                                                             "(default false)")
+        None,
+        description="exact APoT share per mixed layer, a number in [0, 1], or null to choose by MSE "
+        "(needs a role with mixed_apot: true; default null)",
+    )
+    channel_migration: Bool | None = Field(
+        None, description="Trio-ViT channel-wise migration (default false)"
+    )
     filter_shifting: Bool | None = Field(None, description="Trio-ViT filter-wise shifting (default false)")
     attention_denominator: Denominator | None = Field(
-        None, description=f"attention division: {', '.join(ATTENTION_DENOMINATORS)} (default exact)")
+        None, description=f"attention division: {', '.join(ATTENTION_DENOMINATORS)} (default exact)"
+    )
     weight_rounding: Annotated[str, choice(WEIGHT_ROUNDINGS, "weight rounding")] | None = Field(
-        None, description=f"weight rounding: {', '.join(WEIGHT_ROUNDINGS)} (default nearest)")
+        None, description=f"weight rounding: {', '.join(WEIGHT_ROUNDINGS)} (default nearest)"
+    )
     adaround_iterations: Annotated[int, integer(1, ADAROUND_MAX_ITERATIONS)] | None = Field(
-        None, description=f"AdaRound steps per layer, an integer in [1, {ADAROUND_MAX_ITERATIONS}] "
-                          "(default 300)")
+        None,
+        description=f"AdaRound steps per layer, an integer in [1, {ADAROUND_MAX_ITERATIONS}] (default 300)",
+    )
     adaround_rows: Annotated[int, integer(1, ADAROUND_MAX_ROWS)] | None = Field(
-        None, description=f"AdaRound sampled output positions, an integer in [1, {ADAROUND_MAX_ROWS}] "
-                          "(default 1024)")
+        None,
+        description=f"AdaRound sampled output positions, an integer in [1, {ADAROUND_MAX_ROWS}] "
+        "(default 1024)",
+    )
     adaround_images: Annotated[int, integer(1, ADAROUND_MAX_IMAGES)] | None = Field(
-        None, description=f"AdaRound calibration images, an integer in [1, {ADAROUND_MAX_IMAGES}] "
-                          "(default 16)")
+        None,
+        description=f"AdaRound calibration images, an integer in [1, {ADAROUND_MAX_IMAGES}] (default 16)",
+    )
     adaround_lambda: Annotated[float, number(0, lo_open=True)] | None = Field(
-        None, description="AdaRound rounding regulariser weight, a number > 0 (default 0.01)")
+        None, description="AdaRound rounding regulariser weight, a number > 0 (default 0.01)"
+    )
     adaround_lr: Annotated[float, number(0, lo_open=True)] | None = Field(
-        None, description="AdaRound learning rate, a number > 0 (default 0.01)")
+        None, description="AdaRound learning rate, a number > 0 (default 0.01)"
+    )
 
 
 # -- building a QuantPolicy ---------------------------------------------------------------------
@@ -177,26 +211,48 @@ def _cross_checks(model: PolicyFileModel, policy: QuantPolicy, doc: Document) ->
     for role in ROLES:
         rule = policy.rule(role)
         if rule.mixed_apot and rule.apot_only:
-            problems.append(Problem(doc.line_of((role,)), role, "mixed_apot and apot_only exclude each other "
-                                    "(allowed: at most one of them true)"))
+            problems.append(
+                Problem(
+                    doc.line_of((role,)),
+                    role,
+                    "mixed_apot and apot_only exclude each other (allowed: at most one of them true)",
+                )
+            )
         if rule.has_apot and not rule.per_channel:
-            problems.append(Problem(doc.line_of((role, "per_channel")), f"{role}.per_channel",
-                                    "APoT filters need per-channel scales (allowed: true when mixed_apot or "
-                                    "apot_only)", show(rule.per_channel)))
+            problems.append(
+                Problem(
+                    doc.line_of((role, "per_channel")),
+                    f"{role}.per_channel",
+                    "APoT filters need per-channel scales (allowed: true when mixed_apot or apot_only)",
+                    show(rule.per_channel),
+                )
+            )
     given_act = model.act_bits
     if not policy.quantized and given_act is not None and given_act != FLOAT_BITS:
-        problems.append(Problem(doc.line_of(("act_bits",)), "act_bits", f"an unquantized policy (quantized: "
-                                f"false) has {FLOAT_BITS}-bit activations (allowed: {FLOAT_BITS} or omitted)",
-                                show(given_act)))
+        problems.append(
+            Problem(
+                doc.line_of(("act_bits",)),
+                "act_bits",
+                f"an unquantized policy (quantized: "
+                f"false) has {FLOAT_BITS}-bit activations (allowed: {FLOAT_BITS} or omitted)",
+                show(given_act),
+            )
+        )
     if policy.apot_target_fraction is not None and not any(policy.rule(r).mixed_apot for r in ROLES):
-        problems.append(Problem(doc.line_of(("apot_target_fraction",)), "apot_target_fraction",
-                                "needs a role with mixed_apot: true (allowed: null otherwise)",
-                                show(policy.apot_target_fraction)))
+        problems.append(
+            Problem(
+                doc.line_of(("apot_target_fraction",)),
+                "apot_target_fraction",
+                "needs a role with mixed_apot: true (allowed: null otherwise)",
+                show(policy.apot_target_fraction),
+            )
+        )
     return problems
 
 
-def _base_policy(model: PolicyFileModel, doc: Document, search: Sequence[str | os.PathLike],
-                 chain: tuple[Path, ...]) -> tuple[QuantPolicy | None, list[Problem]]:
+def _base_policy(
+    model: PolicyFileModel, doc: Document, search: Sequence[str | os.PathLike], chain: tuple[Path, ...]
+) -> tuple[QuantPolicy | None, list[Problem]]:
     """The policy named by ``base:`` (None and a problem when it cannot be used)."""
     ref = model.base
     where = (doc.line_of(("base",)), "base")
@@ -205,8 +261,13 @@ def _base_policy(model: PolicyFileModel, doc: Document, search: Sequence[str | o
     except resources.ResourceError as err:
         return None, [Problem(*where, err.reason, show(ref))]
     if path.resolve() in chain:
-        return None, [Problem(*where, "the base chain comes back to this file (allowed: a policy that does "
-                                      "not build on this one)", show(ref))]
+        return None, [
+            Problem(
+                *where,
+                "the base chain comes back to this file (allowed: a policy that does not build on this one)",
+                show(ref),
+            )
+        ]
     if not looks_like_path(ref):
         found = resources.find("policy", ref, search)
         bundled = bundled_policies()
@@ -218,15 +279,17 @@ def _base_policy(model: PolicyFileModel, doc: Document, search: Sequence[str | o
         return None, [Problem(*where, f"the base policy has problems: {err}", show(ref))]
 
 
-def load_policy_file(path: str | os.PathLike, *, search: Sequence[str | os.PathLike] = (),
-                     _chain: tuple[Path, ...] = ()) -> QuantPolicy:
+def load_policy_file(
+    path: str | os.PathLike, *, search: Sequence[str | os.PathLike] = (), _chain: tuple[Path, ...] = ()
+) -> QuantPolicy:
     """Read and validate one policy YAML file (every problem at once, as :class:`PolicyError`)."""
     doc = read_document(path, PolicyError, "a policy YAML file")
     return _policy_from_document(doc, Path(path).stem, search, _chain)
 
 
-def _policy_from_document(doc: Document, default_name: str, search: Sequence[str | os.PathLike],
-                          chain: tuple[Path, ...]) -> QuantPolicy:
+def _policy_from_document(
+    doc: Document, default_name: str, search: Sequence[str | os.PathLike], chain: tuple[Path, ...]
+) -> QuantPolicy:
     model, problems = validate_document(doc, PolicyFileModel, PolicyError, "a policy file")
     base = QuantPolicy(name=default_name)
     inputs: tuple[tuple[str, str], ...] = ()
@@ -267,8 +330,17 @@ def bundled_policies() -> dict[str, QuantPolicy]:
             for path in paths:
                 policy = load_policy_file(path)
                 if policy.name != path.stem:
-                    raise PolicyError(str(path), [Problem(1, "name", f"must equal the file name (allowed: "
-                                                                    f"{path.stem!r})", show(policy.name))])
+                    raise PolicyError(
+                        str(path),
+                        [
+                            Problem(
+                                1,
+                                "name",
+                                f"must equal the file name (allowed: {path.stem!r})",
+                                show(policy.name),
+                            )
+                        ],
+                    )
                 found[policy.name] = policy
         except BaseException:
             _BUNDLED = None

@@ -86,7 +86,10 @@ class QuantizedModel:
             q = self.activations[key]
 
             def hook(_m, _i, out, key=key, q=q):
-                seen[key] = np.rint(out.detach().to(torch.float64).numpy() / q.scale).astype(np.int64) + q.zero_point
+                seen[key] = (
+                    np.rint(out.detach().to(torch.float64).numpy() / q.scale).astype(np.int64) + q.zero_point
+                )
+
             hooks.append(self.module.get_submodule(sub).register_forward_hook(hook))
         try:
             with torch.no_grad():
@@ -123,8 +126,9 @@ def balanced_apot_mask(mse_apot: torch.Tensor, mse_uniform: torch.Tensor, fracti
     return mask
 
 
-def quantize_weights(weight: torch.Tensor, rule: WeightRule, tolerance: float = 1.0,
-                     target_fraction: float | None = None):
+def quantize_weights(
+    weight: torch.Tensor, rule: WeightRule, tolerance: float = 1.0, target_fraction: float | None = None
+):
     """Quantize a weight tensor (filters along dim 0) by ``rule``.
 
     Returns (dequantized float tensor, WeightQuant fields as a dict). With ``mixed_apot``
@@ -134,8 +138,9 @@ def quantize_weights(weight: torch.Tensor, rule: WeightRule, tolerance: float = 
     filter is APoT.
     """
     axis = 0 if rule.per_channel else None
-    uni: QuantizedTensor = uniform_quantize(weight, rule.bits, symmetric=rule.symmetric, axis=axis,
-                                            range_method=rule.range)
+    uni: QuantizedTensor = uniform_quantize(
+        weight, rule.bits, symmetric=rule.symmetric, axis=axis, range_method=rule.range
+    )
     out = weight.shape[0]
     scale = uni.scale.expand(out) if uni.scale.dim() == 0 else uni.scale
     zp = uni.zero_point.expand(out) if uni.zero_point.dim() == 0 else uni.zero_point
@@ -155,9 +160,18 @@ def quantize_weights(weight: torch.Tensor, rule: WeightRule, tolerance: float = 
             # The scheme is chosen by comparing both schemes at one bit-width (select_bits):
             # at 8 bits a two-term APoT grid never beats a uniform one on MSE, see docs/quantization.md.
             sel_bits = rule.select_bits or rule.apot_bits
-            sel_uniform = deq if sel_bits == rule.bits else uniform_quantize(
-                weight, sel_bits, symmetric=rule.symmetric, axis=0, range_method=rule.range).dequantize()
-            sel_apot = deq_apot if sel_bits == rule.apot_bits else apot_quantize(weight, sel_bits, axis=0).dequantize()
+            sel_uniform = (
+                deq
+                if sel_bits == rule.bits
+                else uniform_quantize(
+                    weight, sel_bits, symmetric=rule.symmetric, axis=0, range_method=rule.range
+                ).dequantize()
+            )
+            sel_apot = (
+                deq_apot
+                if sel_bits == rule.apot_bits
+                else apot_quantize(weight, sel_bits, axis=0).dequantize()
+            )
             sel_u, sel_a = per_channel_mse(weight, sel_uniform), per_channel_mse(weight, sel_apot)
             if target_fraction is None:
                 choose = sel_a <= tolerance * sel_u
@@ -170,8 +184,11 @@ def quantize_weights(weight: torch.Tensor, rule: WeightRule, tolerance: float = 
         scale = torch.where(choose, apot.scale, scale)
         zp = torch.where(choose, torch.zeros_like(zp), zp)
         fields.update(apot_bits=rule.apot_bits, apot_mask=choose.numpy().copy(), **mse_fields)
-    fields.update(weight_int=weight_int.numpy().copy(), scale=scale.numpy().astype(np.float64).copy(),
-                  zero_point=zp.numpy().astype(np.int64).copy())
+    fields.update(
+        weight_int=weight_int.numpy().copy(),
+        scale=scale.numpy().astype(np.float64).copy(),
+        zero_point=zp.numpy().astype(np.int64).copy(),
+    )
     return deq.to(weight.dtype), fields
 
 
@@ -179,7 +196,9 @@ def _example_input(batches: list[torch.Tensor]) -> torch.Tensor:
     return batches[0][:1]
 
 
-def quantize_model(model: nn.Module, policy: str | QuantPolicy, calib_batches: Iterable[torch.Tensor]) -> QuantizedModel:
+def quantize_model(
+    model: nn.Module, policy: str | QuantPolicy, calib_batches: Iterable[torch.Tensor]
+) -> QuantizedModel:
     """Fold BN, quantize weights by ``policy`` and calibrate 8-bit activations on ``calib_batches``."""
     policy = get_policy(policy)
     batches = list(calib_batches)
@@ -200,16 +219,21 @@ def quantize_model(model: nn.Module, policy: str | QuantPolicy, calib_batches: I
     qm.layer_attrs = refinements.layer_attrs
     samples, adaround = {}, adaround_settings(policy)
     if policy.weight_rounding == "adaround":  # float inputs / outputs of every weighted layer, one pass
-        samples = capture_samples(gm, {g.name: g.module_path for g in grouped.groups if g.kind.has_weights},
-                                  batches, adaround)
+        samples = capture_samples(
+            gm, {g.name: g.module_path for g in grouped.groups if g.kind.has_weights}, batches, adaround
+        )
     for g in grouped.groups:
         if not g.kind.has_weights:
             continue
         module = gm.get_submodule(g.module_path)
         rule = policy.rule(g.role)
         with torch.no_grad():
-            deq, fields = quantize_weights(module.weight.detach(), rule, policy.apot_mse_tolerance,
-                                           policy.apot_target_fraction if rule.mixed_apot else None)
+            deq, fields = quantize_weights(
+                module.weight.detach(),
+                rule,
+                policy.apot_mse_tolerance,
+                policy.apot_target_fraction if rule.mixed_apot else None,
+            )
             if g.name in samples:
                 deq = apply_adaround(module, fields, samples.pop(g.name), adaround, rule.symmetric)
             module.weight.copy_(deq)
@@ -217,8 +241,14 @@ def quantize_model(model: nn.Module, policy: str | QuantPolicy, calib_batches: I
                 _, z, bias0 = refinements.shifts[g.name]
                 compensate_shift(module, z, bias0)
         bias = None if module.bias is None else module.bias.detach().to(torch.float64).numpy().copy()
-        qm.weights[g.name] = WeightQuant(name=g.name, module_path=g.module_path, role=g.role, bias=bias, **fields)
-    points = {g.name: refinements.quant_points.get(g.name, g.output) for g in grouped.groups if g.name not in qm.wide}
+        qm.weights[g.name] = WeightQuant(
+            name=g.name, module_path=g.module_path, role=g.role, bias=bias, **fields
+        )
+    points = {
+        g.name: refinements.quant_points.get(g.name, g.output)
+        for g in grouped.groups
+        if g.name not in qm.wide
+    }
     for name in grouped.input_names:
         points[INPUT_KEY_PREFIX + name] = next(n for n in gm.graph.nodes if n.name == name)
     names = insert_quantizers(gm, points, policy.act_bits, policy.act_symmetric, policy.act_range)
@@ -232,17 +262,30 @@ def quantize_model(model: nn.Module, policy: str | QuantPolicy, calib_batches: I
 
 
 def adaround_settings(policy: QuantPolicy) -> AdaRoundSettings:
-    return AdaRoundSettings(iterations=policy.adaround_iterations, rows=policy.adaround_rows,
-                            reg_lambda=policy.adaround_lambda, lr=policy.adaround_lr, images=policy.adaround_images)
+    return AdaRoundSettings(
+        iterations=policy.adaround_iterations,
+        rows=policy.adaround_rows,
+        reg_lambda=policy.adaround_lambda,
+        lr=policy.adaround_lr,
+        images=policy.adaround_images,
+    )
 
 
-def apply_adaround(module: nn.Module, fields: dict, samples, settings: AdaRoundSettings,
-                   symmetric: bool = True) -> torch.Tensor:
+def apply_adaround(
+    module: nn.Module, fields: dict, samples, settings: AdaRoundSettings, symmetric: bool = True
+) -> torch.Tensor:
     """Replace round-to-nearest codes in ``fields`` by AdaRound's; returns the dequantized weight."""
     weight = module.weight.detach()
     scale = torch.from_numpy(fields["scale"])
-    lo, hi = grid_neighbours(weight, scale, fields["apot_mask"], fields["bits"], fields["apot_bits"],
-                             fields["zero_point"], symmetric)
+    lo, hi = grid_neighbours(
+        weight,
+        scale,
+        fields["apot_mask"],
+        fields["bits"],
+        fields["apot_bits"],
+        fields["zero_point"],
+        symmetric,
+    )
     nearest = torch.from_numpy(fields["weight_int"]).to(torch.float64)
     codes, stats = adaround_layer(weight, scale, lo, hi, module.bias, samples, settings, nearest)
     fields["weight_int"] = codes.to(torch.int64).numpy().copy()

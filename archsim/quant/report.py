@@ -66,29 +66,42 @@ def layer_rows(quantized: QuantizedModel) -> list[dict]:
         error = weight - wq.dequantized()
         n_apot = int(wq.apot_mask.sum())
         filters = int(wq.apot_mask.size)
-        rows.append({
-            "name": name,
-            "kind": _module_kind(module),
-            "role": wq.role,
-            "bits": int(wq.bits),
-            "apot_bits": None if wq.apot_bits is None else int(wq.apot_bits),
-            "filters": filters,
-            "schemes": {"uniform": filters - n_apot, "apot": n_apot},
-            "apot_fraction": n_apot / filters if filters else 0.0,
-            "weight_sqnr_db": sqnr_db(float(np.sum(weight**2)), float(np.sum(error**2))),
-            "adaround": wq.adaround,  # sampled output MSE, nearest vs learned rounding (None: nearest)
-        })
+        rows.append(
+            {
+                "name": name,
+                "kind": _module_kind(module),
+                "role": wq.role,
+                "bits": int(wq.bits),
+                "apot_bits": None if wq.apot_bits is None else int(wq.apot_bits),
+                "filters": filters,
+                "schemes": {"uniform": filters - n_apot, "apot": n_apot},
+                "apot_fraction": n_apot / filters if filters else 0.0,
+                "weight_sqnr_db": sqnr_db(float(np.sum(weight**2)), float(np.sum(error**2))),
+                "adaround": wq.adaround,  # sampled output MSE, nearest vs learned rounding (None: nearest)
+            }
+        )
     return rows
 
 
 def activation_rows(quantized: QuantizedModel) -> list[dict]:
     """One row per 8-bit activation point: calibrated (min, max), scale, zero point, bits."""
-    return [{"name": key, "bits": int(a.bits), "min": float(a.lo), "max": float(a.hi), "scale": float(a.scale),
-             "zero_point": int(a.zero_point), "symmetric": bool(a.symmetric)}
-            for key, a in quantized.activations.items()]
+    return [
+        {
+            "name": key,
+            "bits": int(a.bits),
+            "min": float(a.lo),
+            "max": float(a.hi),
+            "scale": float(a.scale),
+            "zero_point": int(a.zero_point),
+            "symmetric": bool(a.symmetric),
+        }
+        for key, a in quantized.activations.items()
+    ]
 
 
-def top1_accuracy(model: nn.Module, labelled: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, int]:
+def top1_accuracy(
+    model: nn.Module, labelled: Iterable[tuple[torch.Tensor, torch.Tensor]]
+) -> tuple[float, int]:
     """(fraction of correct top-1 predictions, number of samples) of ``model`` on (images, labels)."""
     correct = total = 0
     with torch.no_grad():
@@ -115,15 +128,28 @@ def layer_output_rows(quantized: QuantizedModel, integer_model, image: torch.Ten
     for name in integer_model.graph.graph.get("order", list(integer_model.graph.nodes)):
         layer = integer_model.layers[name]
         a = agreement.get(name, {})
-        rows.append({"name": name, "kind": layer.kind.value, "bits": int(layer.out_bits),
-                     "output_sqnr_db": _finite_or_none(sqnr[name]) if sqnr.get(name) is not None else None,
-                     "max_diff": a.get("max_diff"), "identical": a.get("identical"), "elements": a.get("elements")})
+        rows.append(
+            {
+                "name": name,
+                "kind": layer.kind.value,
+                "bits": int(layer.out_bits),
+                "output_sqnr_db": _finite_or_none(sqnr[name]) if sqnr.get(name) is not None else None,
+                "max_diff": a.get("max_diff"),
+                "identical": a.get("identical"),
+                "elements": a.get("elements"),
+            }
+        )
     return rows
 
 
-def quality_report(model: nn.Module, quantized: QuantizedModel, fp32_batches: Iterable[torch.Tensor], *,
-                   eval_batches: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
-                   integer_model=None) -> dict:
+def quality_report(
+    model: nn.Module,
+    quantized: QuantizedModel,
+    fp32_batches: Iterable[torch.Tensor],
+    *,
+    eval_batches: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    integer_model=None,
+) -> dict:
     """The quality report of ``quantized`` (see the module docstring); JSON-ready (no NaN/inf).
 
     With ``integer_model`` (:class:`~archsim.quant.integer_model.IntegerModel` of the quantized
@@ -138,8 +164,9 @@ def quality_report(model: nn.Module, quantized: QuantizedModel, fp32_batches: It
     cmp = compare_outputs(model, candidate, fp32_batches)
     summary = {
         "policy": quantized.policy.name,
-        "computed_by": "integer model" if integer_model is not None else (
-            "fake-quant model" if quantized.policy.quantized else "fp32 model, BN folded"),
+        "computed_by": "integer model"
+        if integer_model is not None
+        else ("fake-quant model" if quantized.policy.quantized else "fp32 model, BN folded"),
         "samples": cmp["samples"],
         "output_sqnr_db": _finite_or_none(cmp["sqnr_db"]),
         "cosine": cmp["cosine"],
@@ -166,7 +193,9 @@ def _table(headers: list[str], rows: list[list[str]], left: int = 1) -> list[str
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
 
     def line(cells):
-        return "  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(
+            c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        )
 
     return [line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
 
@@ -183,44 +212,95 @@ def format_report(report: dict) -> str:
     ]
     if "eval" in m:
         e = m["eval"]
-        lines.append(f"  top-1 accuracy     fp32 {100 * e['top1_fp32']:.1f} %, quantized "
-                     f"{100 * e['top1_quantized']:.1f} % on {e['samples']} labelled image(s)")
+        lines.append(
+            f"  top-1 accuracy     fp32 {100 * e['top1_fp32']:.1f} %, quantized "
+            f"{100 * e['top1_quantized']:.1f} % on {e['samples']} labelled image(s)"
+        )
     rounded = [r["adaround"] for r in report["layers"] if r.get("adaround")]
     if rounded:
         ratios = sorted(a["mse_adaround"] / a["mse_nearest"] for a in rounded if a["mse_nearest"] > 0)
         better = sum(a["mse_adaround"] < a["mse_nearest"] for a in rounded)
-        lines.append(f"  AdaRound           layer output MSE lower on {better} of {len(rounded)} layers, "
-                     f"median ratio {ratios[len(ratios) // 2]:.3f} (sampled calibration rows)")
+        lines.append(
+            f"  AdaRound           layer output MSE lower on {better} of {len(rounded)} layers, "
+            f"median ratio {ratios[len(ratios) // 2]:.3f} (sampled calibration rows)"
+        )
     outputs = report.get("layer_outputs")
     if outputs:
         compared = [r for r in outputs if r["max_diff"] is not None]
         worst = min(compared, key=lambda r: r["identical"])
-        lines.append(f"  integer vs fake-quant model, each layer on the same inputs: max "
-                     f"{max(r['max_diff'] for r in compared)} code(s), identical codes >= "
-                     f"{100 * worst['identical']:.1f} % ({worst['name']}) over {len(compared)} layers")
+        lines.append(
+            f"  integer vs fake-quant model, each layer on the same inputs: max "
+            f"{max(r['max_diff'] for r in compared)} code(s), identical codes >= "
+            f"{100 * worst['identical']:.1f} % ({worst['name']}) over {len(compared)} layers"
+        )
     layers = report["layers"]
     if layers:
         lines += ["", "weights:"]
         lines += _table(
-            ["layer", "kind", "role", "bits", "APoT bits", "filters", "uniform", "APoT", "APoT [%]",
-             "weight SQNR [dB]"],
-            [[r["name"], r["kind"], r["role"], str(r["bits"]), "-" if r["apot_bits"] is None else str(r["apot_bits"]),
-              str(r["filters"]), str(r["schemes"]["uniform"]), str(r["schemes"]["apot"]),
-              f"{100 * r['apot_fraction']:.1f}", _fmt(r["weight_sqnr_db"], ".2f")] for r in layers],
-            left=3)
+            [
+                "layer",
+                "kind",
+                "role",
+                "bits",
+                "APoT bits",
+                "filters",
+                "uniform",
+                "APoT",
+                "APoT [%]",
+                "weight SQNR [dB]",
+            ],
+            [
+                [
+                    r["name"],
+                    r["kind"],
+                    r["role"],
+                    str(r["bits"]),
+                    "-" if r["apot_bits"] is None else str(r["apot_bits"]),
+                    str(r["filters"]),
+                    str(r["schemes"]["uniform"]),
+                    str(r["schemes"]["apot"]),
+                    f"{100 * r['apot_fraction']:.1f}",
+                    _fmt(r["weight_sqnr_db"], ".2f"),
+                ]
+                for r in layers
+            ],
+            left=3,
+        )
     if outputs:
-        lines += ["", "layer outputs (integer model vs fp32, first image; codes vs the fake-quant model on its inputs):"]
+        lines += [
+            "",
+            "layer outputs (integer model vs fp32, first image; codes vs the fake-quant model on its inputs):",
+        ]
         lines += _table(
             ["layer", "kind", "out bits", "output SQNR [dB]", "max diff", "identical [%]"],
-            [[r["name"], r["kind"], str(r["bits"]), _fmt(r["output_sqnr_db"], ".2f"),
-              "-" if r["max_diff"] is None else str(r["max_diff"]),
-              "-" if r["identical"] is None else f"{100 * r['identical']:.1f}"] for r in outputs],
-            left=2)
+            [
+                [
+                    r["name"],
+                    r["kind"],
+                    str(r["bits"]),
+                    _fmt(r["output_sqnr_db"], ".2f"),
+                    "-" if r["max_diff"] is None else str(r["max_diff"]),
+                    "-" if r["identical"] is None else f"{100 * r['identical']:.1f}",
+                ]
+                for r in outputs
+            ],
+            left=2,
+        )
     acts = report["activations"]
     if acts:
         lines += ["", "activations (per tensor):"]
         lines += _table(
             ["point", "bits", "min", "max", "scale", "zero point"],
-            [[r["name"], str(r["bits"]), f"{r['min']:.4g}", f"{r['max']:.4g}", f"{r['scale']:.4g}",
-              str(r["zero_point"])] for r in acts])
+            [
+                [
+                    r["name"],
+                    str(r["bits"]),
+                    f"{r['min']:.4g}",
+                    f"{r['max']:.4g}",
+                    f"{r['scale']:.4g}",
+                    str(r["zero_point"]),
+                ]
+                for r in acts
+            ],
+        )
     return "\n".join(lines)

@@ -112,6 +112,7 @@ def _input_stats(gm: fx.GraphModule, consumers: list[Group], batch: torch.Tensor
     stats: dict[str, dict] = {}
     hooks = []
     for g in consumers:
+
         def hook(_module, args, name=g.name):
             x = args[0].detach().to(torch.float64)
             dims = [d for d in range(x.dim()) if d != 1]
@@ -120,8 +121,10 @@ def _input_stats(gm: fx.GraphModule, consumers: list[Group], batch: torch.Tensor
             below = math.floor(position)
             lo_v = flat.kthvalue(below + 1).values
             hi_v = flat.kthvalue(min(below + 2, flat.numel())).values
-            stats[name] = dict(max=x.amax(dim=dims), min=x.amin(dim=dims),
-                               quantile=lo_v + (position - below) * (hi_v - lo_v))
+            stats[name] = dict(
+                max=x.amax(dim=dims), min=x.amin(dim=dims), quantile=lo_v + (position - below) * (hi_v - lo_v)
+            )
+
         hooks.append(gm.get_submodule(g.module_path).register_forward_pre_hook(hook))
     try:
         with torch.no_grad():
@@ -171,7 +174,9 @@ def _is_dense_1x1(g: Group, m: nn.Module) -> bool:
 
 
 def apply_channel_migration(gm, grouped, batch, wide: set[str], out: Refinements) -> None:
-    pairs = [(c, p) for c, p in _candidates(grouped, gm, wide, _is_depthwise) if p.name not in out.quant_points]
+    pairs = [
+        (c, p) for c, p in _candidates(grouped, gm, wide, _is_depthwise) if p.name not in out.quant_points
+    ]
     stats = _input_stats(gm, [c for c, _ in pairs], batch)
     for consumer, producer in pairs:
         s = migration_scales(stats[consumer.name]["max"], stats[consumer.name]["quantile"])
@@ -186,13 +191,19 @@ def apply_channel_migration(gm, grouped, batch, wide: set[str], out: Refinements
 
 
 def apply_filter_shifting(gm, grouped, batch, wide: set[str], out: Refinements) -> None:
-    pairs = [(c, p) for c, p in _candidates(grouped, gm, wide, _is_dense_1x1) if p.name not in out.quant_points]
+    pairs = [
+        (c, p) for c, p in _candidates(grouped, gm, wide, _is_dense_1x1) if p.name not in out.quant_points
+    ]
     stats = _input_stats(gm, [c for c, _ in pairs], batch)
     for consumer, producer in pairs:
         z = (stats[consumer.name]["max"] + stats[consumer.name]["min"]) / 2
         conv = gm.get_submodule(consumer.module_path)
         rows = conv.weight.shape[0]
-        bias = torch.zeros(rows, dtype=torch.float64) if conv.bias is None else conv.bias.detach().to(torch.float64)
+        bias = (
+            torch.zeros(rows, dtype=torch.float64)
+            if conv.bias is None
+            else conv.bias.detach().to(torch.float64)
+        )
         out.shifts[consumer.name] = (consumer.module_path, z, bias.clone())
         compensate_shift(conv, z, bias)
         out.quant_points[producer.name] = _insert_before(gm, consumer, operator.sub, z, "shift")
@@ -265,8 +276,9 @@ def apply_log2_denominator(gm: fx.GraphModule, grouped: GroupedGraph, out: Refin
         out.log2_modules[g.name] = path
 
 
-def apply_refinements(gm: fx.GraphModule, grouped: GroupedGraph, policy: QuantPolicy, batch: torch.Tensor,
-                      wide: set[str]) -> Refinements:
+def apply_refinements(
+    gm: fx.GraphModule, grouped: GroupedGraph, policy: QuantPolicy, batch: torch.Tensor, wide: set[str]
+) -> Refinements:
     """Apply the policy's Trio-ViT refinements to ``gm`` in place (float weights, before quantization).
 
     ``grouped`` must be the grouping of ``gm`` before this call; ``batch`` is the first

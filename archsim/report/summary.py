@@ -9,7 +9,16 @@ def format_si(value: float, unit: str) -> str:
     """Format with an engineering prefix: 3.2e-3 J -> '3.200 mJ'."""
     if value == 0:
         return f"0 {unit}"
-    prefixes = [(1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p")]
+    prefixes = [
+        (1e9, "G"),
+        (1e6, "M"),
+        (1e3, "k"),
+        (1, ""),
+        (1e-3, "m"),
+        (1e-6, "u"),
+        (1e-9, "n"),
+        (1e-12, "p"),
+    ]
     for scale, prefix in prefixes:
         if abs(value) >= scale:
             return f"{value / scale:.3f} {prefix}{unit}"
@@ -36,8 +45,10 @@ def _values_line(result: SimResult) -> str:
     f = result.functional or {}
     if not f.get("computed"):
         return f"values    not computed: {f.get('reason', 'values off')}"
-    outs = ", ".join(f"{name} ({len(o['values']):,} {o['kind']}, sha256 {f['layers_sha256'][name][:12]})"
-                     for name, o in f["outputs"].items())
+    outs = ", ".join(
+        f"{name} ({len(o['values']):,} {o['kind']}, sha256 {f['layers_sha256'][name][:12]})"
+        for name, o in f["outputs"].items()
+    )
     return f"values    computed tile by tile on the simulated engines ({f['macs']:,} MACs); output {outs}"
 
 
@@ -73,7 +84,11 @@ def summarize(result: SimResult, top_layers: int = 8) -> str:
         ]
         for e in result.engines.values()
     ]
-    lines.append(_table(["engine", "busy cycles", "utilization", "ops", "ops/cycle while busy / fastest-mode peak"], rows))
+    lines.append(
+        _table(
+            ["engine", "busy cycles", "utilization", "ops", "ops/cycle while busy / fastest-mode peak"], rows
+        )
+    )
     lines += ["", f"top {top_layers} layers by time"]
     ranked = sorted(result.layers, key=lambda layer: (-(layer.end_cycle - layer.start_cycle), layer.name))
     rows = [
@@ -94,8 +109,11 @@ def summarize(result: SimResult, top_layers: int = 8) -> str:
 
         lines.append(format_check(result.checks["functional"]))
     failed = [name for name, c in result.checks.items() if isinstance(c, dict) and not c.get("held", True)]
-    lines += ["", f"checks    {len(result.checks) - len(failed)}/{len(result.checks)} held" + (
-        f"; FAILED: {', '.join(failed)}" if failed else "")]
+    lines += [
+        "",
+        f"checks    {len(result.checks) - len(failed)}/{len(result.checks)} held"
+        + (f"; FAILED: {', '.join(failed)}" if failed else ""),
+    ]
     return "\n".join(lines)
 
 

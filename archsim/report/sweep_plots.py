@@ -59,8 +59,10 @@ def read_sweep(folder: str | Path) -> SweepTable:
     folder = Path(folder)
     table, columns = folder / "results.csv", folder / "columns.json"
     if not table.is_file() or not columns.is_file():
-        raise SweepFolderError(f"{folder}: not a sweep folder (no results.csv and columns.json; "
-                               f"`archsim sweep SWEEP.yaml --out {folder}` writes them)")
+        raise SweepFolderError(
+            f"{folder}: not a sweep folder (no results.csv and columns.json; "
+            f"`archsim sweep SWEEP.yaml --out {folder}` writes them)"
+        )
     with open(table, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     units = json.loads(columns.read_text(encoding="utf-8"))
@@ -106,8 +108,9 @@ def _blocks(rows: list[dict]) -> list[str]:
     return list(dict.fromkeys(r["block"] for r in rows))
 
 
-def sensitivity_lines(rows: list[dict], key: str, others: Sequence[str], metric: str
-                      ) -> list[tuple[str, list[tuple[str, float]]]]:
+def sensitivity_lines(
+    rows: list[dict], key: str, others: Sequence[str], metric: str
+) -> list[tuple[str, list[tuple[str, float]]]]:
     """(block, [(value as written, metric)] ordered by value) per combination of the ``others``'
     values in each block: the thin lines of a sensitivity plot."""
     groups: dict[tuple, list[tuple[str, float]]] = {}
@@ -130,8 +133,7 @@ def _position(text: str) -> tuple[int, float, str]:
 def axes_of(table: SweepTable) -> list[str]:
     """Parameter columns that take two or more values among the finished points (a key set in one
     block only, such as that block's policy, is not an axis)."""
-    return [p for p in table.params
-            if p not in REFS and len({r.get(p, "") for r in table.rows} - {""}) > 1]
+    return [p for p in table.params if p not in REFS and len({r.get(p, "") for r in table.rows} - {""}) > 1]
 
 
 # -- figures --------------------------------------------------------------------------------------
@@ -150,10 +152,21 @@ def _scaled(values: Sequence[float], unit: str) -> tuple[list[float], str]:
     return [v / scale for v in values], f"{prefix}{unit}"
 
 
-def _front_figure(table: SweepTable, x_col: str, y_col: str, x_label: str, y_label: str, x_unit: str,
-                  y_unit: str, title: str) -> Figure:
-    rows = [r for r in table.rows if as_number(r.get(x_col, "")) is not None
-            and as_number(r.get(y_col, "")) is not None]
+def _front_figure(
+    table: SweepTable,
+    x_col: str,
+    y_col: str,
+    x_label: str,
+    y_label: str,
+    x_unit: str,
+    y_unit: str,
+    title: str,
+) -> Figure:
+    rows = [
+        r
+        for r in table.rows
+        if as_number(r.get(x_col, "")) is not None and as_number(r.get(y_col, "")) is not None
+    ]
     xs = [as_number(r[x_col]) for r in rows]
     ys = [as_number(r[y_col]) for r in rows]
     sx, ux = _scaled(xs, x_unit) if x_unit else (xs, "")
@@ -168,13 +181,21 @@ def _draw_front(rows, xs, ys, sx, sy, ux, uy, x_label, y_label, title, colours) 
     ax = fig.add_subplot()
     for block, colour in colours.items():
         idx = [i for i, r in enumerate(rows) if r["block"] == block]
-        ax.scatter([sx[i] for i in idx], [sy[i] for i in idx], s=22, color=colour, alpha=0.85, linewidths=0,
-                   label=f"{block} ({_points(len(idx))})")
+        ax.scatter(
+            [sx[i] for i in idx],
+            [sy[i] for i in idx],
+            s=22,
+            color=colour,
+            alpha=0.85,
+            linewidths=0,
+            label=f"{block} ({_points(len(idx))})",
+        )
     front = pareto_front(list(zip(xs, ys)))
     if front:
         fx, fy = [sx[i] for i in front], [sy[i] for i in front]
-        ax.step(fx, fy, where="post", color="black", linewidth=1.0,
-                label=f"Pareto front ({_points(len(front))})")
+        ax.step(
+            fx, fy, where="post", color="black", linewidth=1.0, label=f"Pareto front ({_points(len(front))})"
+        )
         ax.scatter(fx, fy, s=60, facecolors="none", edgecolors="black", linewidths=1.0)
     ax.set_xlabel(f"{x_label} ({ux})" if ux else x_label)
     ax.set_ylabel(f"{y_label} ({uy})")
@@ -185,14 +206,30 @@ def _draw_front(rows, xs, ys, sx, sy, ux, uy, x_label, y_label, title, colours) 
 
 
 def pareto_figure(table: SweepTable) -> Figure:
-    return _front_figure(table, "latency_s", "energy_j", "latency", "energy", "s", "J",
-                         f"Pareto front, latency vs energy: sweep {table.name}, {_points(len(table.rows))}")
+    return _front_figure(
+        table,
+        "latency_s",
+        "energy_j",
+        "latency",
+        "energy",
+        "s",
+        "J",
+        f"Pareto front, latency vs energy: sweep {table.name}, {_points(len(table.rows))}",
+    )
 
 
 def edp_figure(table: SweepTable, column: str) -> Figure:
     unit = table.units.get(column, "")
-    return _front_figure(table, column, "edp_js", f"{column} ({unit})" if unit else column, "EDP", "", "J·s",
-                         f"EDP vs {column}: sweep {table.name}")
+    return _front_figure(
+        table,
+        column,
+        "edp_js",
+        f"{column} ({unit})" if unit else column,
+        "EDP",
+        "",
+        "J·s",
+        f"EDP vs {column}: sweep {table.name}",
+    )
 
 
 def sensitivity_figure(table: SweepTable, key: str) -> Figure:
@@ -215,8 +252,15 @@ def _draw_sensitivity(table, key, others, values, numeric, place, colours) -> Fi
         every = [y for _, line in lines for _, y in line]
         scale, prefix = si_prefix(max(every, default=1.0) or 1.0)
         for block, line in lines:
-            ax.plot([place[v] for v, _ in line], [y / scale for _, y in line], color=colours[block],
-                    linewidth=0.6, alpha=0.45, marker="o", markersize=2)
+            ax.plot(
+                [place[v] for v, _ in line],
+                [y / scale for _, y in line],
+                color=colours[block],
+                linewidth=0.6,
+                alpha=0.45,
+                marker="o",
+                markersize=2,
+            )
         for block, colour in colours.items():
             at = {}
             for b, line in lines:
@@ -225,12 +269,25 @@ def _draw_sensitivity(table, key, others, values, numeric, place, colours) -> Fi
                         at.setdefault(v, []).append(y)
             if at:
                 xs = sorted(at, key=_position)
-                ax.plot([place[v] for v in xs], [statistics.median(at[v]) / scale for v in xs], color=colour,
-                        linewidth=2.0, label=f"{block}: median")
-        ax.set_xticks([place[v] for v in values], values, rotation=30 if len(values) > 3 else 0,
-                      ha="right" if len(values) > 3 else "center")
-        if numeric and len(values) > 2 and min(place.values()) > 0 and \
-                max(place.values()) / min(place.values()) >= 8:
+                ax.plot(
+                    [place[v] for v in xs],
+                    [statistics.median(at[v]) / scale for v in xs],
+                    color=colour,
+                    linewidth=2.0,
+                    label=f"{block}: median",
+                )
+        ax.set_xticks(
+            [place[v] for v in values],
+            values,
+            rotation=30 if len(values) > 3 else 0,
+            ha="right" if len(values) > 3 else "center",
+        )
+        if (
+            numeric
+            and len(values) > 2
+            and min(place.values()) > 0
+            and max(place.values()) / min(place.values()) >= 8
+        ):
             ax.set_xscale("log")
             ax.set_xticks([place[v] for v in values], values)
             ax.minorticks_off()
@@ -239,15 +296,29 @@ def _draw_sensitivity(table, key, others, values, numeric, place, colours) -> Fi
     panels[len(panels) // 2].set_xlabel(key)
     fig.suptitle(f"Sensitivity to {key}: sweep {table.name}")
     handles, labels = panels[0].get_legend_handles_labels()
-    thin = Line2D([], [], color="grey", linewidth=0.6, alpha=0.6, marker="o", markersize=2,
-                  label="one setting of the other keys")
-    fig.legend([*handles, thin], [*labels, thin.get_label()], loc="outside lower center",
-               ncols=min(len(handles) + 1, 4), frameon=False)
+    thin = Line2D(
+        [],
+        [],
+        color="grey",
+        linewidth=0.6,
+        alpha=0.6,
+        marker="o",
+        markersize=2,
+        label="one setting of the other keys",
+    )
+    fig.legend(
+        [*handles, thin],
+        [*labels, thin.get_label()],
+        loc="outside lower center",
+        ncols=min(len(handles) + 1, 4),
+        frameon=False,
+    )
     return fig
 
 
-def plot_sweep(folder: str | Path, out_dir: str | Path,
-               formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+def plot_sweep(
+    folder: str | Path, out_dir: str | Path, formats: Sequence[str] = ("png", "svg")
+) -> list[Path]:
     """Every figure of the sweep in ``folder`` into ``out_dir``; the files written, in a fixed order."""
     table = read_sweep(folder)
     if not table.rows:
@@ -260,4 +331,3 @@ def plot_sweep(folder: str | Path, out_dir: str | Path,
     for key in axes_of(table):
         paths += save_figure(sensitivity_figure(table, key), out_dir / f"sensitivity_{_slug(key)}", formats)
     return paths
-

@@ -44,8 +44,9 @@ TOP_PROCESS = "top"
 def us(ps: int) -> float:
     """Integer ps -> us as a float whose shortest repr is the exact 6-decimal value."""
     if abs(ps) >= tl.MAX_EXACT_PS:
-        raise ValueError(f"trace time {ps} ps is beyond {tl.MAX_EXACT_PS} ps: "
-                         "microseconds would not be exact")
+        raise ValueError(
+            f"trace time {ps} ps is beyond {tl.MAX_EXACT_PS} ps: microseconds would not be exact"
+        )
     return ps / 10**6
 
 
@@ -97,16 +98,36 @@ def _thread_events(th: tl.Thread, pid: int, tid: int, flows: dict) -> list[tuple
     events = []
     for s in th.slices:
         start, end = tl.round_ps(s.start), tl.round_ps(s.end)
-        events.append((start, {"ph": "B", "pid": pid, "tid": tid, "ts": us(start), "name": s.name,
-                               "cat": s.category, "args": {k: _arg(v) for k, v in s.args.items()}}))
+        events.append(
+            (
+                start,
+                {
+                    "ph": "B",
+                    "pid": pid,
+                    "tid": tid,
+                    "ts": us(start),
+                    "name": s.name,
+                    "cat": s.category,
+                    "args": {k: _arg(v) for k, v in s.args.items()},
+                },
+            )
+        )
         for phase, fid in flows.get(id(s), ()):
-            ev = {"ph": phase, "pid": pid, "tid": tid, "ts": us(start), "name": FLOW_NAME, "cat": FLOW_NAME,
-                  "id": fid}
+            ev = {
+                "ph": phase,
+                "pid": pid,
+                "tid": tid,
+                "ts": us(start),
+                "name": FLOW_NAME,
+                "cat": FLOW_NAME,
+                "id": fid,
+            }
             if phase == "f":
                 ev["bp"] = "e"
             events.append((start, ev))
-        events.append((end, {"ph": "E", "pid": pid, "tid": tid, "ts": us(end), "name": s.name,
-                             "cat": s.category}))
+        events.append(
+            (end, {"ph": "E", "pid": pid, "tid": tid, "ts": us(end), "name": s.name, "cat": s.category})
+        )
     return events
 
 
@@ -131,8 +152,9 @@ def _binned_points(values: list[Fraction], scale: float, latency_ps: int, width_
     return points + [(latency_ps, 0.0)]
 
 
-def trace_document(tracer: Tracer, metadata: dict | None = None,
-                   aggregate: bool = False) -> tuple[dict, list[dict]]:
+def trace_document(
+    tracer: Tracer, metadata: dict | None = None, aggregate: bool = False
+) -> tuple[dict, list[dict]]:
     """(otherData, events): the trace's header and its events in file order; ``aggregate``: one slice
     per layer and track (engine mode, DMA direction, channel) instead of one per tile."""
     processes, threads = tl.layout(tracer, tracer.slices(aggregate))
@@ -145,23 +167,29 @@ def trace_document(tracer: Tracer, metadata: dict | None = None,
     streams: list[list[tuple[int, dict]]] = []
     for k, th in enumerate(threads):
         pid, tid = pids[th.process], len(pids) + 1 + k
-        meta_events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name",
-                            "args": {"name": th.name}})
-        meta_events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_sort_index",
-                            "args": {"sort_index": k + 1}})
+        meta_events.append(
+            {"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": th.name}}
+        )
+        meta_events.append(
+            {"ph": "M", "pid": pid, "tid": tid, "name": "thread_sort_index", "args": {"sort_index": k + 1}}
+        )
         streams.append(_thread_events(th, pid, tid, flows))
 
     width = tl.bin_width_ps(tracer.latency_ps)
     latency = tracer.latency_ps
     for engine in tracer.engines:
         values = tl.engine_utilisation(tracer, engine, width)
-        streams.append(_counter(pids[engine], "utilization", "percent",
-                                _binned_points(values, 100.0, latency, width)))
+        streams.append(
+            _counter(pids[engine], "utilization", "percent", _binned_points(values, 100.0, latency, width))
+        )
     for track in tl.channel_tracks(tracer):
         process, activity = tl.split_track(track)
         values = tl.channel_bandwidth(tracer, track, width)  # B/ps; x 1000 = GB/s
-        streams.append(_counter(pids[process], f"{activity} bandwidth", "GB/s",
-                                _binned_points(values, 1000.0, latency, width)))
+        streams.append(
+            _counter(
+                pids[process], f"{activity} bandwidth", "GB/s", _binned_points(values, 1000.0, latency, width)
+            )
+        )
     for track, points in tracer.levels.items():
         process, activity = tl.split_track(track)
         key = {"B": "bytes"}.get(tracer.units[track], tracer.units[track])
@@ -175,9 +203,9 @@ def trace_document(tracer: Tracer, metadata: dict | None = None,
         "aggregate": aggregate,
         "counter_bin_ps": width,
         "time": "ts in microseconds with 6 decimals: exactly the integer picoseconds of simulation time; "
-                "DRAM channel and link reservations rounded to the nearest ps",
+        "DRAM channel and link reservations rounded to the nearest ps",
         "tracks": "one process per module (top.<engine>, top.dma, top.dram, top.noc, buffers), one thread "
-                  "per activity (engine mode, DMA direction, channel, link); docs/traces.md",
+        "per activity (engine mode, DMA direction, channel, link); docs/traces.md",
         **(metadata or {}),
     }
     return other, events
@@ -187,12 +215,18 @@ def to_trace_json(tracer: Tracer, metadata: dict | None = None, aggregate: bool 
     """The file's text: one event per line, keys sorted (small, diffable, deterministic)."""
     other, events = trace_document(tracer, metadata, aggregate)
     lines = [json.dumps(e, sort_keys=True, separators=(",", ":")) for e in events]
-    return ('{"otherData":' + json.dumps(other, sort_keys=True, separators=(",", ":"))
-            + ',"traceEvents":[\n' + ",\n".join(lines) + "\n]}\n")
+    return (
+        '{"otherData":'
+        + json.dumps(other, sort_keys=True, separators=(",", ":"))
+        + ',"traceEvents":[\n'
+        + ",\n".join(lines)
+        + "\n]}\n"
+    )
 
 
-def write_trace_json(tracer: Tracer, path: str | Path, metadata: dict | None = None,
-                     aggregate: bool = False) -> Path:
+def write_trace_json(
+    tracer: Tracer, path: str | Path, metadata: dict | None = None, aggregate: bool = False
+) -> Path:
     """Write the trace atomically; ``metadata`` (names and digests, nothing machine-specific) goes in
     otherData."""
     return write_text(to_trace_json(tracer, metadata, aggregate), path)

@@ -152,8 +152,9 @@ def _per_bin_time(sums: list[Fraction], latency_ps: int, width_ps: int) -> list[
 
 def engine_utilisation(tracer: Tracer, engine: str, width_ps: int) -> list[Fraction]:
     """Busy share (0..1) of ``engine`` per bin, over all its modes' tiles."""
-    intervals = [iv for mode in tracer.engines[engine]["modes"]
-                 for iv in tracer.intervals.get(f"{engine}.{mode}", ())]
+    intervals = [
+        iv for mode in tracer.engines[engine]["modes"] for iv in tracer.intervals.get(f"{engine}.{mode}", ())
+    ]
     busy = binned(intervals, tracer.latency_ps, width_ps, lambda iv: Fraction(iv[1]) - Fraction(iv[0]))
     return _per_bin_time(busy, tracer.latency_ps, width_ps)
 

@@ -89,15 +89,20 @@ def to_vcd(tracer: Tracer, comment: str = "") -> str:
     """The VCD text (pyvcd's writer)."""
     signals = vcd_signals(tracer)
     buf = io.StringIO()
-    with VCDWriter(buf, timescale=TIMESCALE, date=DATE, version=f"archsim {archsim.__version__}",
-                   comment=comment) as writer:
+    with VCDWriter(
+        buf, timescale=TIMESCALE, date=DATE, version=f"archsim {archsim.__version__}", comment=comment
+    ) as writer:
         variables = {}
         for name, (var_type, size, _) in signals.items():
             scope, _, var = name.rpartition(".")
-            variables[name] = writer.register_var(scope, var, var_type, size=size,
-                                                  init="" if var_type == "string" else 0)
-        changes = sorted((t, order, name, value) for order, (name, (_, _, points)) in enumerate(signals.items())
-                         for t, value in points)
+            variables[name] = writer.register_var(
+                scope, var, var_type, size=size, init="" if var_type == "string" else 0
+            )
+        changes = sorted(
+            (t, order, name, value)
+            for order, (name, (_, _, points)) in enumerate(signals.items())
+            for t, value in points
+        )
         for t, _, name, value in changes:
             writer.change(variables[name], t, value)
         writer.close(tracer.latency_ps)

@@ -26,7 +26,9 @@ class Channel:
         self.data_time = Fraction(0)  # total ps the channel carried data
         self.bytes = 0
 
-    def reserve(self, earliest: Fraction, nbytes: int, upstream_end: Fraction | None = None) -> tuple[Fraction, Fraction]:
+    def reserve(
+        self, earliest: Fraction, nbytes: int, upstream_end: Fraction | None = None
+    ) -> tuple[Fraction, Fraction]:
         """Book ``nbytes``; returns (start, end) of its data on this channel.
 
         ``upstream_end`` (cut-through from a previous leg): the tail cannot pass this

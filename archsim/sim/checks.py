@@ -23,8 +23,9 @@ def check(name: str, value: float, bound: float, unit: str, *, upper: bool = Fal
     return {"value": float(value), "bound": float(bound), "unit": unit, "held": bool(held)}
 
 
-def roofline_bound_ps(engine_work_cycles: dict[str, Fraction], compulsory_bytes: int, bytes_per_ps: Fraction,
-                      period_ps: int) -> Fraction:
+def roofline_bound_ps(
+    engine_work_cycles: dict[str, Fraction], compulsory_bytes: int, bytes_per_ps: Fraction, period_ps: int
+) -> Fraction:
     compute = max(engine_work_cycles.values(), default=Fraction(0)) * period_ps
     return max(compute, Fraction(compulsory_bytes) / bytes_per_ps)
 

@@ -16,17 +16,30 @@ from archsim.sim.noc import Interconnect
 
 
 class Dma(Module):
-    def __init__(self, env: CountingEnvironment, dram: Dram | BankedDram, noc: Interconnect,
-                 parent: Module | None = None) -> None:
+    def __init__(
+        self,
+        env: CountingEnvironment,
+        dram: Dram | BankedDram,
+        noc: Interconnect,
+        parent: Module | None = None,
+    ) -> None:
         super().__init__(env, "dma", parent)
         self.dram = dram
         self.noc = noc
         self.banked = isinstance(dram, BankedDram)
-        self.weight_node = self.act_node = None  # the buffers' node names on a routed interconnect (set by Top)
+        self.weight_node = self.act_node = (
+            None  # the buffers' node names on a routed interconnect (set by Top)
+        )
         self.noc_energy_j: dict[str | None, float] = {}  # per layer, routed interconnects only
 
-    def transfer(self, nbytes: int, write: bool = False, tag: tuple | None = None, address: int = 0,
-                 buffer: str | None = None):
+    def transfer(
+        self,
+        nbytes: int,
+        write: bool = False,
+        tag: tuple | None = None,
+        address: int = 0,
+        buffer: str | None = None,
+    ):
         """SimPy process body: move ``nbytes`` at DRAM byte ``address`` (0 bytes is a no-op) between DRAM and the
         on-chip ``buffer`` (default: the activation buffer; the weight buffer for a tag of weights); returns the
         bytes moved on the DRAM bus (whole bursts). The simple DRAM ignores the address; a bus interconnect
@@ -112,7 +125,9 @@ class Dma(Module):
             if txn.done_ps is None:
                 yield txn.scheduled
             if net is not None:
-                res = net.reserve(txn.data_start_ps, "dram", node, moved, upstream=(txn.data_start_ps, txn.data_end_ps))
+                res = net.reserve(
+                    txn.data_start_ps, "dram", node, moved, upstream=(txn.data_start_ps, txn.data_end_ps)
+                )
                 self._charge(tag, net.energy_j(res))
                 start, end = res.start, res.end
             else:

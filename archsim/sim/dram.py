@@ -18,8 +18,9 @@ class Dram(Module):
             raise ValueError(f"{spec.name}: burst_bytes must be positive")
         self.spec = spec
         self.latency_ps = seconds_to_ps(spec.latency_s)
-        self.channel = Channel(f"{self.path}.ch0", bytes_per_ps(spec.peak_bandwidth_bytes_per_s),
-                               self.latency_ps)
+        self.channel = Channel(
+            f"{self.path}.ch0", bytes_per_ps(spec.peak_bandwidth_bytes_per_s), self.latency_ps
+        )
         self.read_bytes = 0
         self.write_bytes = 0
 

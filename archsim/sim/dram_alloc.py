@@ -37,8 +37,12 @@ class Allocation:
         return self.base + self.size
 
 
-def allocate(tensors, capacity: int | None = None, alignment: int = DEFAULT_ALIGNMENT,
-             region_alignment: int = DEFAULT_REGION_ALIGNMENT) -> dict[str, Allocation]:
+def allocate(
+    tensors,
+    capacity: int | None = None,
+    alignment: int = DEFAULT_ALIGNMENT,
+    region_alignment: int = DEFAULT_REGION_ALIGNMENT,
+) -> dict[str, Allocation]:
     """Lay out ``tensors`` (iterable of (name, size, kind)); returns name -> Allocation in layout order."""
     for value, what in ((alignment, "alignment"), (region_alignment, "region_alignment")):
         if not isinstance(value, int) or value < 1:
@@ -63,8 +67,10 @@ def allocate(tensors, capacity: int | None = None, alignment: int = DEFAULT_ALIG
                 continue
             base = _round_up(cursor, alignment)
             if capacity is not None and base + size > capacity:
-                raise ValueError(f"tensor {name!r} ({size} B) does not fit: it would end at {base + size} B, "
-                                 f"beyond the DRAM capacity of {capacity} B")
+                raise ValueError(
+                    f"tensor {name!r} ({size} B) does not fit: it would end at {base + size} B, "
+                    f"beyond the DRAM capacity of {capacity} B"
+                )
             out[name] = Allocation(name, kind, base, size)
             cursor = base + size
     return out

@@ -77,11 +77,24 @@ class DramTransaction:
     ``data_end_ps`` (exact ps, on the data bus: first beat and end of the last, over all channels) and
     ``done_ps`` (the integer ps at or after the data end)."""
 
-    __slots__ = ("_env", "_event", "_first", "_last", "_pending", "_tck", "address", "bursts", "done_ps",
-                 "nbytes", "submit_ps", "write")
+    __slots__ = (
+        "_env",
+        "_event",
+        "_first",
+        "_last",
+        "_pending",
+        "_tck",
+        "address",
+        "bursts",
+        "done_ps",
+        "nbytes",
+        "submit_ps",
+        "write",
+    )
 
-    def __init__(self, env, address: int, nbytes: int, write: bool, submit_ps: int, bursts: int,
-                 tck: Fraction):
+    def __init__(
+        self, env, address: int, nbytes: int, write: bool, submit_ps: int, bursts: int, tck: Fraction
+    ):
         self._env, self._tck = env, tck
         self.address, self.nbytes, self.write = address, nbytes, write
         self.submit_ps, self.bursts = submit_ps, bursts
@@ -164,13 +177,23 @@ class DramStats:
     def to_dict(self) -> dict:
         """The ``dram`` statistics of a result (issue 10 item 6); units in the key names."""
         return {
-            "bytes_read": self.bytes_read, "bytes_written": self.bytes_written,
+            "bytes_read": self.bytes_read,
+            "bytes_written": self.bytes_written,
             "achieved_bandwidth_Bps": float(self.achieved_bandwidth_Bps),
-            "peak_bandwidth_Bps": float(self.peak_bandwidth_Bps), "row_hit_rate": self.row_hit_rate,
-            "commands": {"ACT": self.activates, "PRE": self.precharges, "RD": self.reads, "WR": self.writes,
-                         "REF": self.refreshes},
-            "row_hits": self.row_hits, "row_empty": self.row_empty, "row_conflicts": self.row_conflicts,
-            "refresh_s": float(self.refresh_busy_ps) / 1e12, "bus_busy_s": float(self.bus_busy_ps) / 1e12,
+            "peak_bandwidth_Bps": float(self.peak_bandwidth_Bps),
+            "row_hit_rate": self.row_hit_rate,
+            "commands": {
+                "ACT": self.activates,
+                "PRE": self.precharges,
+                "RD": self.reads,
+                "WR": self.writes,
+                "REF": self.refreshes,
+            },
+            "row_hits": self.row_hits,
+            "row_empty": self.row_empty,
+            "row_conflicts": self.row_conflicts,
+            "refresh_s": float(self.refresh_busy_ps) / 1e12,
+            "bus_busy_s": float(self.bus_busy_ps) / 1e12,
             "elapsed_s": self.elapsed_ps / 1e12,
         }
 
@@ -196,16 +219,22 @@ def command_energy_j(stats: DramStats, energy: DramEnergy, organization: DramOrg
         "read": term(stats.reads, energy.read_burst_j),
         "write": term(stats.writes, energy.write_burst_j),
         "refresh": term(stats.refreshes, refresh_j),
-        "background": term(stats.elapsed_ps * scope, None if energy.background_w is None
-                           else energy.background_w / 1e12),
+        "background": term(
+            stats.elapsed_ps * scope, None if energy.background_w is None else energy.background_w / 1e12
+        ),
     }
 
 
 class BankedDram(Module):
     """The banked DRAM (``top.dram``) with one controller process per channel (``top.dram.ch0`` ...)."""
 
-    def __init__(self, env: CountingEnvironment, config: BankedDramConfig, parent: Module | None = None,
-                 name: str = "dram"):
+    def __init__(
+        self,
+        env: CountingEnvironment,
+        config: BankedDramConfig,
+        parent: Module | None = None,
+        name: str = "dram",
+    ):
         problems = config.problems()
         if problems:
             raise DramConfigError(problems)
@@ -246,8 +275,18 @@ class BankedDram(Module):
             banks = tuple(b for _, b, _, _ in members)
             bgs = tuple(g for _, _, g, _ in members)
             ranks = tuple(r for _, _, _, r in members)
-            self._groups.append((ch_low, prefix, banks, bgs, ranks, _spacing(bgs, ranks, self.timing),
-                                 _first_uses(bgs), _first_uses(ranks)))
+            self._groups.append(
+                (
+                    ch_low,
+                    prefix,
+                    banks,
+                    bgs,
+                    ranks,
+                    _spacing(bgs, ranks, self.timing),
+                    _first_uses(bgs),
+                    _first_uses(ranks),
+                )
+            )
         self._strides = strides
 
     def _high(self, h: int) -> tuple[int, int, int, int, int]:
@@ -277,8 +316,10 @@ class BankedDram(Module):
         bb = self.org.burst_bytes
         b0, b1 = address // bb, -(-(address + nbytes) // bb)
         if b1 > self.map.capacity_bursts:
-            raise ValueError(f"{self.path}: [{address}, {address + nbytes}) exceeds the capacity "
-                             f"{self.org.capacity_bytes} B of {self.config.preset.name}")
+            raise ValueError(
+                f"{self.path}: [{address}, {address + nbytes}) exceeds the capacity "
+                f"{self.org.capacity_bytes} B of {self.config.preset.name}"
+            )
         now = self.env.now
         txn = DramTransaction(self.env, address, nbytes, write, now, b1 - b0, self.timing.tck_ps)
         visible = -(-now * self._tck_den // self._tck_num)
@@ -297,8 +338,9 @@ class BankedDram(Module):
                 qb = (hi // low) * m + prefix[hi % low]
                 if qb > qa:
                     p0 = qa % m
-                    seg = _Segment(txn, row, qb - qa, p0, gi, bank_off, bg_off, rank_off,
-                                   banks[p0] + bank_off, visible)
+                    seg = _Segment(
+                        txn, row, qb - qa, p0, gi, bank_off, bg_off, rank_off, banks[p0] + bank_off, visible
+                    )
                     ctrl = self.channels[ch_low + ch_high]
                     ctrl.enqueue(seg)
                     txn._pending += 1
@@ -338,13 +380,22 @@ class BankedDram(Module):
         bb = self.org.burst_bytes
         rfc = t.nRFCpb if self.config.refresh == "per_bank" else t.nRFC
         return DramStats(
-            reads=tot["reads"], writes=tot["writes"], activates=tot["activates"],
-            precharges=tot["precharges"], refreshes=tot["refreshes"], row_hits=tot["row_hits"],
-            row_empty=tot["row_empty"], row_conflicts=tot["row_conflicts"], bytes_read=tot["reads"] * bb,
+            reads=tot["reads"],
+            writes=tot["writes"],
+            activates=tot["activates"],
+            precharges=tot["precharges"],
+            refreshes=tot["refreshes"],
+            row_hits=tot["row_hits"],
+            row_empty=tot["row_empty"],
+            row_conflicts=tot["row_conflicts"],
+            bytes_read=tot["reads"] * bb,
             bytes_written=tot["writes"] * bb,
-            bus_busy_ps=tot["bus"] * t.tck_ps, refresh_busy_ps=tot["refreshes"] * rfc * t.tck_ps,
-            elapsed_ps=until, peak_bandwidth_Bps=self.config.preset.peak_bandwidth_bytes_per_s,
-            per_bank_refresh=self.config.refresh == "per_bank")
+            bus_busy_ps=tot["bus"] * t.tck_ps,
+            refresh_busy_ps=tot["refreshes"] * rfc * t.tck_ps,
+            elapsed_ps=until,
+            peak_bandwidth_Bps=self.config.preset.peak_bandwidth_bytes_per_s,
+            per_bank_refresh=self.config.refresh == "per_bank",
+        )
 
 
 def _first_uses(labels: tuple[int, ...]) -> tuple[tuple[tuple[int, int], ...], ...]:
@@ -408,8 +459,11 @@ class _Controller(Module):
         self.per_bank = dram.config.refresh == "per_bank"
         if self.per_bank:
             self.ref_period = org.banks_per_rank * t.nREFIpb
-            self.ref_first = [(b % org.banks_per_rank + 1) * t.nREFIpb + (b // org.banks_per_rank)
-                              * (t.nREFIpb // org.ranks) for b in range(nbanks)]
+            self.ref_first = [
+                (b % org.banks_per_rank + 1) * t.nREFIpb
+                + (b // org.banks_per_rank) * (t.nREFIpb // org.ranks)
+                for b in range(nbanks)
+            ]
             self.ref_rfc, self.ref_rp = t.nRFCpb, t.nRP
             # [I] a per-bank REF may wait for a visible access to its bank for up to 8 intervals, by
             # analogy with JEDEC's up-to-8 postponed REF commands (JESD79-4 / JESD209-4)
@@ -536,8 +590,9 @@ class _Controller(Module):
             if rk_act is None:
                 rk_act, bg_act, faw = self.rk_act[:], self.bg_act[:], [w[:] for w in self.rk_faw]
             window = faw[r]
-            act = max(ready, self.act_t[b] + t.nRC, rk_act[r] + t.nRRDS, bg_act[g] + t.nRRDL,
-                      window[0] + t.nFAW)
+            act = max(
+                ready, self.act_t[b] + t.nRC, rk_act[r] + t.nRRDS, bg_act[g] + t.nRRDL, window[0] + t.nFAW
+            )
             rk_act[r] = bg_act[g] = act
             window.pop(0)
             window.append(act)
@@ -556,8 +611,9 @@ class _Controller(Module):
         guard_col = self.ref_rp + (t.nCWL + t.nBL + t.nWR if seg.write else t.nRTP)
         guard_act = self.ref_rp + t.nRAS
         soonest = min(self.ref_next)
-        if c0 + (n - 1) * s <= soonest - guard_col and all(a is None or a <= soonest - guard_act
-                                                             for *_, a in banks):
+        if c0 + (n - 1) * s <= soonest - guard_col and all(
+            a is None or a <= soonest - guard_act for *_, a in banks
+        ):
             return [], n, [], []  # the whole piece ends before any refresh falls due
         precedes, start, first_cut, last_use, last_act = {}, {}, {}, {}, {}
         for j, b, _g, r, _kind, act in banks:
@@ -620,8 +676,11 @@ class _Controller(Module):
             before, cut, keys, postponed = self._refresh_cut(seg, c0, s, m, left, banks)
             if before:
                 for key in before:
-                    starts = [c0 + j * s if a is None else a for j, b, _g, r, _k, a in banks
-                              if (b if self.per_bank else r) == key]
+                    starts = [
+                        c0 + j * s if a is None else a
+                        for j, b, _g, r, _k, a in banks
+                        if (b if self.per_bank else r) == key
+                    ]
                     self._apply_refresh(key, min(starts))
                 continue
             if cut < left:
@@ -691,8 +750,11 @@ class _Controller(Module):
                 refs += (until_ck - first) // self.ref_period + 1
             nxt = self.ref_next[key]
             if until_ck >= nxt:  # the due refresh closes the rows left open
-                banks = [key] if self.per_bank else range(key * self.dram.org.banks_per_rank,
-                                                          (key + 1) * self.dram.org.banks_per_rank)
+                banks = (
+                    [key]
+                    if self.per_bank
+                    else range(key * self.dram.org.banks_per_rank, (key + 1) * self.dram.org.banks_per_rank)
+                )
                 out["precharges"] += sum(self.open_row[b] >= 0 for b in banks)
         out["refreshes"] = refs
         return out

@@ -49,11 +49,9 @@ exact rational ps, bandwidth is bytes per cycle at the accelerator clock, latenc
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from fractions import Fraction
-from numbers import Real
 
 from archsim.arch.interconnect import (  # noqa: F401  (the configuration, re-exported for the model's callers)
     ENERGY_PER_BYTE_AXI_J,
@@ -134,8 +132,14 @@ class LinkStats:
     held_ps: Fraction  # time reserved, including a head waiting downstream or a slower upstream leg
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "bytes": self.bytes, "transfers": self.transfers,
-                "busy_s": float(self.busy_ps) / PS_PER_S, "held_s": float(self.held_ps) / PS_PER_S}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "bytes": self.bytes,
+            "transfers": self.transfers,
+            "busy_s": float(self.busy_ps) / PS_PER_S,
+            "held_s": float(self.held_ps) / PS_PER_S,
+        }
 
 
 def energy_j(config: InterconnectConfig, byte_hops: int, bus_bytes: int) -> float | None:
@@ -310,8 +314,14 @@ class Network:
         return tree
 
     # ---- reservation --------------------------------------------------------------------
-    def reserve(self, earliest, src: str, dsts: str | Sequence[str], nbytes: int,
-                upstream: tuple[Fraction, Fraction] | None = None) -> Reservation:
+    def reserve(
+        self,
+        earliest,
+        src: str,
+        dsts: str | Sequence[str],
+        nbytes: int,
+        upstream: tuple[Fraction, Fraction] | None = None,
+    ) -> Reservation:
         """Reserve ``nbytes`` from ``src`` to ``dsts`` (one node or several: a multicast).
 
         ``earliest`` (ps): when the source can start. ``upstream = (start, end)``: the data arrive at the
@@ -322,8 +332,9 @@ class Network:
         if isinstance(dsts, str):
             dsts = (dsts,)
         if not _is_int(nbytes) or nbytes <= 0:
-            raise InterconnectError(f"transfer {src!r} -> {', '.join(map(str, dsts))}: nbytes {nbytes!r} "
-                                    "must be a positive int")
+            raise InterconnectError(
+                f"transfer {src!r} -> {', '.join(map(str, dsts))}: nbytes {nbytes!r} must be a positive int"
+            )
         tree = self._tree(src, tuple(dsts))
         t0 = Fraction(earliest)
         up_end = None
@@ -353,8 +364,10 @@ class Network:
             self._transfers[r] += 1
             self._held[r] += end - head
             segments.append((self._names[r], head, end))
-        deliveries = tuple(Delivery(d, h, heads[leaf], tail + entries[leaf][3])
-                           for d, h, leaf in zip(dsts, tree.hops, tree.leaves))
+        deliveries = tuple(
+            Delivery(d, h, heads[leaf], tail + entries[leaf][3])
+            for d, h, leaf in zip(dsts, tree.hops, tree.leaves)
+        )
         self.transfers += 1
         self.bytes += nbytes
         self.byte_hops += nbytes * tree.link_hops
@@ -370,15 +383,23 @@ class Network:
     def link_stats(self, used_only: bool = False) -> tuple[LinkStats, ...]:
         """Per-resource totals in a fixed order (ports by node name, then links router by router)."""
         rows = zip(self._names, self._kinds, self._bytes, self._transfers, self._held)
-        return tuple(LinkStats(name, kind, b, n, b / self.bytes_per_ps, held)
-                     for name, kind, b, n, held in rows if n or not used_only)
+        return tuple(
+            LinkStats(name, kind, b, n, b / self.bytes_per_ps, held)
+            for name, kind, b, n, held in rows
+            if n or not used_only
+        )
 
     def to_dict(self) -> dict:
-        return {"topology": self.config.topology, "transfers": self.transfers, "bytes": self.bytes,
-                "byte_hops": self.byte_hops, "bus_bytes": self.bus_bytes, "energy_j": self.energy_j(),
-                "links": [s.to_dict() for s in self.link_stats(used_only=True)]}
+        return {
+            "topology": self.config.topology,
+            "transfers": self.transfers,
+            "bytes": self.bytes,
+            "byte_hops": self.byte_hops,
+            "bus_bytes": self.bus_bytes,
+            "energy_j": self.energy_j(),
+            "links": [s.to_dict() for s in self.link_stats(used_only=True)],
+        }
 
 
 def _mesh_link(a: tuple[int, int], b: tuple[int, int]) -> str:
     return f"({a[0]},{a[1]})->({b[0]},{b[1]})"
-

@@ -19,9 +19,7 @@ from __future__ import annotations
 import math
 
 from archsim.arch.dataflow import DEFAULT, FAMILY_DIMS, Dataflow, Unrolling, evaluate
-from archsim.graph.ir import OpKind
 from archsim.graph.opkinds import Family, WorkDims, rule
-
 
 
 def mac_array_cycles(groups: int, positions: int, filters: int, reduction: int, rows: int, lanes: int) -> int:
@@ -43,8 +41,14 @@ def vector_cycles(elements: int, ops_per_element: int, lanes: int) -> int:
     return math.ceil(elements * ops_per_element / lanes)
 
 
-def compute_cycles(dims: WorkDims, rows: int, lanes: int, pipeline_cycles: int = 0, dataflow: Dataflow = DEFAULT,
-                   first_tile: bool = True) -> int:
+def compute_cycles(
+    dims: WorkDims,
+    rows: int,
+    lanes: int,
+    pipeline_cycles: int = 0,
+    dataflow: Dataflow = DEFAULT,
+    first_tile: bool = True,
+) -> int:
     """Cycles for ``dims`` (a whole layer, one stream or one tile) on R ``rows`` and L ``lanes``.
 
     MAC kinds follow the mode's ``dataflow`` (:func:`mac_cycles`; the default ``mat`` preset is
@@ -66,21 +70,39 @@ def loop_bounds(dims: WorkDims, family: Family) -> dict[str, int]:
         return {"G": dims.filters, "P": dims.positions, "F": 1, "C": 1, "T": dims.reduction}
     if family == Family.CONV:
         taps = dims.taps
-        return {"G": dims.groups, "P": dims.positions, "F": dims.filters, "C": dims.reduction // taps, "T": taps}
+        return {
+            "G": dims.groups,
+            "P": dims.positions,
+            "F": dims.filters,
+            "C": dims.reduction // taps,
+            "T": taps,
+        }
     return {"G": 1, "P": dims.positions, "F": dims.filters, "C": dims.reduction, "T": 1}
 
 
-def folds_and_stream(dims: WorkDims, family: Family, unrolling: Unrolling, rows: int, lanes: int) -> tuple[int, int]:
+def folds_and_stream(
+    dims: WorkDims, family: Family, unrolling: Unrolling, rows: int, lanes: int
+) -> tuple[int, int]:
     bounds = loop_bounds(dims, family)
     spatial = set(unrolling.rows) | set(unrolling.lanes) | set(unrolling.stream)
     outer = math.prod(bounds[d] for d in FAMILY_DIMS[family] if d not in spatial)
-    folds = (math.ceil(math.prod(bounds[d] for d in unrolling.rows) / rows)
-             * math.ceil(math.prod(bounds[d] for d in unrolling.lanes) / lanes) * outer)
+    folds = (
+        math.ceil(math.prod(bounds[d] for d in unrolling.rows) / rows)
+        * math.ceil(math.prod(bounds[d] for d in unrolling.lanes) / lanes)
+        * outer
+    )
     return folds, math.prod(bounds[d] for d in unrolling.stream)
 
 
-def mac_cycles(dims: WorkDims, family: Family, dataflow: Dataflow, rows: int, lanes: int, pipeline: int,
-               first_tile: bool = True) -> int:
+def mac_cycles(
+    dims: WorkDims,
+    family: Family,
+    dataflow: Dataflow,
+    rows: int,
+    lanes: int,
+    pipeline: int,
+    first_tile: bool = True,
+) -> int:
     """Cycles of one tile of a MAC family under ``dataflow`` (0 when the tile has no work)."""
     if dims.positions == 0 or dims.filters == 0 or dims.groups == 0:
         return 0
@@ -91,7 +113,11 @@ def mac_cycles(dims: WorkDims, family: Family, dataflow: Dataflow, rows: int, la
         core = folds * stream
     else:
         w = evaluate(dataflow.weight_load.cycles, rows, lanes, pipeline)
-        core = w + (folds - 1) * max(stream, w) + stream if dataflow.weight_load.prefetch else folds * (w + stream)
+        core = (
+            w + (folds - 1) * max(stream, w) + stream
+            if dataflow.weight_load.prefetch
+            else folds * (w + stream)
+        )
     fill = evaluate(dataflow.fill_cycles, rows, lanes, pipeline)
     fills = {"tile": 1, "fold": folds, "layer": 1 if first_tile else 0}[dataflow.fill]
     return core + fills * fill

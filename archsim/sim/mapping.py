@@ -55,7 +55,9 @@ class Stream:
     ops: int  # MACs, shift-adds or vector ops it executes
     cycles: int  # closed form for the whole stream as one tile (incl. one pipeline fill)
     weight_bytes: int  # its weights as stored
-    filters: tuple[int, ...] | None = None  # the output filters it computes, in channel order (None: all / vector)
+    filters: tuple[int, ...] | None = (
+        None  # the output filters it computes, in channel order (None: all / vector)
+    )
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,9 @@ def _engines(spec: ArchSpec, layer: Layer) -> list[EngineSpec]:
     return [e for e in spec.engines if e.name in pinned]
 
 
-def _fastest(engines: list[EngineSpec], dims: WorkDims, groups: list[FilterGroup], n_filters: int | None = None):
+def _fastest(
+    engines: list[EngineSpec], dims: WorkDims, groups: list[FilterGroup], n_filters: int | None = None
+):
     """The (engine, mode, cycles) accepting every group with the fewest cycles for ``n_filters`` (default all).
 
     Ties: lower energy per op, then spec order (the first of equal keys is kept).
@@ -118,13 +122,17 @@ def _describe_modes(spec: ArchSpec) -> str:
         for m in e.modes:
             kinds = ",".join(sorted(k.value for k in m.op_kinds))
             schemes = ",".join(sorted(s.value for s in m.schemes))
-            out.append(f"{e.name}.{m.name}(kinds={kinds}; weight_bits<={m.weight_bits}; "
-                       f"act_bits<={m.act_bits}; schemes={schemes})")
+            out.append(
+                f"{e.name}.{m.name}(kinds={kinds}; weight_bits<={m.weight_bits}; "
+                f"act_bits<={m.act_bits}; schemes={schemes})"
+            )
     return "; ".join(out) or "none"
 
 
 def _no_mode(spec: ArchSpec, layer: Layer, groups: list[FilterGroup], pinned: bool) -> MappingError:
-    needs = ", ".join(f"{g.n_filters} {g.need.scheme.value} filters at {g.need.weight_bits} bits" for g in groups)
+    needs = ", ".join(
+        f"{g.n_filters} {g.need.scheme.value} filters at {g.need.weight_bits} bits" for g in groups
+    )
     where = " among the engines its mapping override allows" if pinned else ""
     return MappingError(
         f"layer {layer.name!r} (kind {layer.kind.value}, weight_bits {layer.weight_bits}, act_bits {layer.act_bits}, "
@@ -142,12 +150,19 @@ def _group_filters(layer: Layer, groups: list[FilterGroup]) -> list[np.ndarray]:
     return [np.flatnonzero(mask) if g.need.scheme == Scheme.APOT else np.flatnonzero(~mask) for g in groups]
 
 
-def _stream(layer: Layer, dims: WorkDims, engine: EngineSpec, mode: EngineMode,
-            parts: list[tuple[FilterGroup, np.ndarray]]) -> Stream:
+def _stream(
+    layer: Layer,
+    dims: WorkDims,
+    engine: EngineSpec,
+    mode: EngineMode,
+    parts: list[tuple[FilterGroup, np.ndarray]],
+) -> Stream:
     """A stream of ``engine``/``mode`` computing the given (group, filters) parts."""
     if layer.kind in VECTOR_KINDS:
         group = parts[0][0]
-        return Stream(engine.name, mode.name, group.need.scheme, dims, 0, dims.ops, _cycles(engine, mode, dims), 0)
+        return Stream(
+            engine.name, mode.name, group.need.scheme, dims, 0, dims.ops, _cycles(engine, mode, dims), 0
+        )
     filters = np.sort(np.concatenate([f for _, f in parts])) if parts else np.zeros(0, dtype=np.int64)
     n = int(filters.size)
     gdims = _group_dims(dims, n)
@@ -157,12 +172,25 @@ def _stream(layer: Layer, dims: WorkDims, engine: EngineSpec, mode: EngineMode,
         weight_bytes = math.ceil(sum(f.size * g.stored_bits for g, f in parts) * per_filter / 8)
     scheme = parts[0][0].need.scheme
     every = n == dims.total_filters
-    return Stream(engine.name, mode.name, scheme, gdims, n, n * dims.positions * dims.reduction,
-                  _cycles(engine, mode, gdims), weight_bytes, None if every else tuple(int(f) for f in filters))
+    return Stream(
+        engine.name,
+        mode.name,
+        scheme,
+        gdims,
+        n,
+        n * dims.positions * dims.reduction,
+        _cycles(engine, mode, gdims),
+        weight_bytes,
+        None if every else tuple(int(f) for f in filters),
+    )
 
 
-def _streams(layer: Layer, dims: WorkDims, assignment: dict[tuple[str, str], list[tuple[FilterGroup, np.ndarray]]],
-             engines: list[EngineSpec]) -> tuple[Stream, ...]:
+def _streams(
+    layer: Layer,
+    dims: WorkDims,
+    assignment: dict[tuple[str, str], list[tuple[FilterGroup, np.ndarray]]],
+    engines: list[EngineSpec],
+) -> tuple[Stream, ...]:
     """Streams of an assignment {(engine, mode): [(group, filters)]}, in spec order, empty parts dropped."""
     out = []
     for engine in engines:
@@ -191,7 +219,9 @@ def _by_scheme(layer, dims, groups, filters, engines) -> tuple[Stream, ...] | No
     return _streams(layer, dims, assignment, engines)
 
 
-def _candidates(engines: list[EngineSpec], dims: WorkDims, group: FilterGroup) -> list[tuple[EngineSpec, EngineMode]]:
+def _candidates(
+    engines: list[EngineSpec], dims: WorkDims, group: FilterGroup
+) -> list[tuple[EngineSpec, EngineMode]]:
     """Per engine, its fastest mode for ``group`` alone (engines in spec order)."""
     out = []
     for engine in engines:
@@ -222,7 +252,7 @@ def _balanced(layer, dims, groups, filters, engines) -> tuple[Stream, ...] | Non
         for i, g in enumerate(groups):
             start = 0
             for (engine, mode), n in zip(cands[i], counts[i]):
-                out.setdefault((engine.name, mode.name), []).append((g, filters[i][start:start + n]))
+                out.setdefault((engine.name, mode.name), []).append((g, filters[i][start : start + n]))
                 start += n
         return out
 
@@ -236,8 +266,10 @@ def _balanced(layer, dims, groups, filters, engines) -> tuple[Stream, ...] | Non
             if len(c) == 1:
                 continue
             if len(c) == 2:
-                splits = sorted({min(n_total, k * units[0]) for k in range(n_total // units[0] + 2)}
-                                | {max(0, n_total - k * units[1]) for k in range(n_total // units[1] + 2)})
+                splits = sorted(
+                    {min(n_total, k * units[0]) for k in range(n_total // units[0] + 2)}
+                    | {max(0, n_total - k * units[1]) for k in range(n_total // units[1] + 2)}
+                )
                 best = None
                 for n0 in splits:
                     counts[i] = [n0, n_total - n0]
@@ -290,9 +322,14 @@ def map_layer(layer: Layer, spec: ArchSpec) -> LayerMapping:
     if spec.mapping.split == "balanced":
         single = _fastest(engines, dims, groups)
         if single is not None:
-            options.append((f"alone on {single[0].name}.{single[1].name}",
-                            _streams(layer, dims, {(single[0].name, single[1].name): list(zip(groups, filters))},
-                                     engines)))
+            options.append(
+                (
+                    f"alone on {single[0].name}.{single[1].name}",
+                    _streams(
+                        layer, dims, {(single[0].name, single[1].name): list(zip(groups, filters))}, engines
+                    ),
+                )
+            )
         balanced = _balanced(layer, dims, groups, filters, engines)
         if balanced is not None:
             options.append(("balanced", balanced))
@@ -300,8 +337,9 @@ def map_layer(layer: Layer, spec: ArchSpec) -> LayerMapping:
         raise _no_mode(spec, layer, groups, pinned)
     ranked = sorted(range(len(options)), key=lambda k: (_layer_time(options[k][1]), len(options[k][1]), k))
     label, streams = options[ranked[0]]
-    others = "; ".join(f"{options[k][0]} {_layer_time(options[k][1]):,} cy" for k in ranked[1:]
-                       if options[k][1] != streams)
+    others = "; ".join(
+        f"{options[k][0]} {_layer_time(options[k][1]):,} cy" for k in ranked[1:] if options[k][1] != streams
+    )
     reason = f"{spec.mapping.split}: {label}, {_layer_time(streams):,} cy ({_describe(streams)})"
     return LayerMapping(layer.name, streams, reason + (f"; vs {others}" if others else ""))
 

@@ -28,9 +28,15 @@ DEFAULT_MIN_TILES = 4  # [choice] enough tiles to overlap DMA with compute
 DEFAULT_MAX_TILES = 16  # [choice] bounds events per layer (simulation speed)
 # Buffer shares [choice, docs/modelling.md "Memory model"]; double buffering as in Trio-ViT's ping-pong
 # activation buffers and every tiled accelerator since (one half computes while the other loads):
-RESIDENT_SHARE = 2  # a tensor stays on chip when working sets fit 1/2 of the activation buffer (the rest: tiles in flight)
-WEIGHT_CHUNK_SHARE = 2  # a weight chunk is at most 1/2 of the weight buffer: the next chunk loads while this one computes
-TILE_STREAM_SHARE = 4  # a tile streams at most 1/4 of the activation buffer: two tiles in flight in the other half
+RESIDENT_SHARE = (
+    2  # a tensor stays on chip when working sets fit 1/2 of the activation buffer (the rest: tiles in flight)
+)
+WEIGHT_CHUNK_SHARE = (
+    2  # a weight chunk is at most 1/2 of the weight buffer: the next chunk loads while this one computes
+)
+TILE_STREAM_SHARE = (
+    4  # a tile streams at most 1/4 of the activation buffer: two tiles in flight in the other half
+)
 
 
 @dataclass(frozen=True)
@@ -89,8 +95,11 @@ def spilled_tensors(graph: nx.DiGraph, spec: ArchSpec) -> set[str]:
         return {u for u in graph.nodes if graph.out_degree(u)}
     usable = spec.buffer_for("activations").capacity_bytes // RESIDENT_SHARE
     ws = {n: working_set_bytes(graph.nodes[n]["layer"]) for n in graph.nodes}
-    return {u for u in graph.nodes
-            if graph.out_degree(u) and (ws[u] > usable or any(ws[v] > usable for v in graph.successors(u)))}
+    return {
+        u
+        for u in graph.nodes
+        if graph.out_degree(u) and (ws[u] > usable or any(ws[v] > usable for v in graph.successors(u)))
+    }
 
 
 def dram_input_bytes(graph: nx.DiGraph, layer: Layer, spilled: set[str]) -> int:
@@ -150,8 +159,9 @@ def _filter_blocks(layer: Layer, mapping: LayerMapping, spec: ArchSpec) -> int:
     return max(1, min(math.ceil(s.n_filters / _filter_unit(layer, s, spec)) for s in mapping.streams))
 
 
-def plan_layer(layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, dram_in: int,
-               output_to_dram: bool) -> LayerPlan:
+def plan_layer(
+    layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, dram_in: int, output_to_dram: bool
+) -> LayerPlan:
     min_tiles = _param(spec, "min_tiles", DEFAULT_MIN_TILES)
     max_tiles = _param(spec, "max_tiles", DEFAULT_MAX_TILES)
     wcap = spec.buffer_for("weights").capacity_bytes
@@ -170,8 +180,10 @@ def plan_layer(layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, 
     stream_chunks = [_stream_chunks(layer, s, spec, n_f) for s in streams]
     chunk_bytes = [sum(split(s.weight_bytes, n_f)[j] for s in streams) for j in range(n_f)]
     if max(chunk_bytes) > wcap:
-        raise ValueError(f"{layer.name}: a weight chunk of {max(chunk_bytes)} B exceeds buffer "
-                         f"{spec.buffer_for('weights').name} ({wcap} B); the layer cannot be tiled")
+        raise ValueError(
+            f"{layer.name}: a weight chunk of {max(chunk_bytes)} B exceeds buffer "
+            f"{spec.buffer_for('weights').name} ({wcap} B); the layer cannot be tiled"
+        )
 
     # position chunks: as many as max_tiles allows when activations stream through DRAM (so
     # loads and write-backs overlap compute), more only if a quarter activation buffer
@@ -190,7 +202,18 @@ def plan_layer(layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, 
         rows = positions // row
         pos_unit = math.lcm(pos_unit, row) if math.lcm(pos_unit, row) * n_p <= positions else row
         n_p = min(n_p, rows)
-    args = (layer, streams, stream_chunks, chunk_bytes, spec, dram_in, output_to_dram, n_f, positions, pos_unit)
+    args = (
+        layer,
+        streams,
+        stream_chunks,
+        chunk_bytes,
+        spec,
+        dram_in,
+        output_to_dram,
+        n_f,
+        positions,
+        pos_unit,
+    )
     tiles = _tiles(*args, n_p)
     if streamed and any(spec.engine(s.engine).mode(s.mode).dataflow.weight_load for s in streams):
         # an array that loads weights per fold reloads them in every position tile: choose the position
@@ -204,8 +227,9 @@ def plan_layer(layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, 
     return LayerPlan(layer.name, index, mapping, dram_in, output_to_dram, tuple(tiles))
 
 
-def _tiles(layer, streams, stream_chunks, chunk_bytes, spec, dram_in, output_to_dram, n_f, positions, pos_unit,
-           n_p) -> list[Tile]:
+def _tiles(
+    layer, streams, stream_chunks, chunk_bytes, spec, dram_in, output_to_dram, n_f, positions, pos_unit, n_p
+) -> list[Tile]:
     """The n_f x n_p tiles: per filter chunk, its position chunks (whole units of ``pos_unit``)."""
     depthwise = layer.kind == OpKind.CONV_DEPTHWISE
     in_chunks = split(dram_in, n_f) if depthwise else [dram_in] * n_f
@@ -219,8 +243,10 @@ def _tiles(layer, streams, stream_chunks, chunk_bytes, spec, dram_in, output_to_
     for j in range(n_f):
         outs = apportion(out_chunks[j], pos_chunks)
         if halo:  # each tile reads the input rows its output rows need, halo included (neighbours re-read it)
-            ins = [math.ceil(halo_rows(layer, r) * in_chunks[j] / layer.in_shapes[0][0] / layer.in_shapes[0][2])
-                   for r in pos_ranges]
+            ins = [
+                math.ceil(halo_rows(layer, r) * in_chunks[j] / layer.in_shapes[0][0] / layer.in_shapes[0][2])
+                for r in pos_ranges
+            ]
         else:
             ins = apportion(in_chunks[j], pos_chunks)
         for i, p in enumerate(pos_chunks):
@@ -230,12 +256,29 @@ def _tiles(layer, streams, stream_chunks, chunk_bytes, spec, dram_in, output_to_
                 engine = spec.engine(s.engine)
                 mode = engine.mode(s.mode)
                 tile_dims = replace(dims_j, positions=p)
-                cycles.append(compute_cycles(tile_dims, engine.rows, mode.lanes, engine.pipeline_cycles, mode.dataflow,
-                                             first_tile=(j, i) == (0, 0)))
+                cycles.append(
+                    compute_cycles(
+                        tile_dims,
+                        engine.rows,
+                        mode.lanes,
+                        engine.pipeline_cycles,
+                        mode.dataflow,
+                        first_tile=(j, i) == (0, 0),
+                    )
+                )
                 ops.append(tile_dims.ops if layer.kind in VECTOR_KINDS else filters_j * p * dims_j.reduction)
-            tiles.append(Tile(pos_ranges[i], tuple(r[j] for r in filter_ranges),
-                              chunk_bytes[j] if i == 0 else 0, chunk_bytes[j] if i == n_p - 1 else 0,
-                              ins[i], outs[i], tuple(cycles), tuple(ops)))
+            tiles.append(
+                Tile(
+                    pos_ranges[i],
+                    tuple(r[j] for r in filter_ranges),
+                    chunk_bytes[j] if i == 0 else 0,
+                    chunk_bytes[j] if i == n_p - 1 else 0,
+                    ins[i],
+                    outs[i],
+                    tuple(cycles),
+                    tuple(ops),
+                )
+            )
     return tiles
 
 
@@ -246,7 +289,7 @@ def apportion(total: int, weights: list[int]) -> list[int]:
         return [0] * len(weights)
     shares = [total * w // whole for w in weights]
     order = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
-    for i in order[:total - sum(shares)]:
+    for i in order[: total - sum(shares)]:
         shares[i] += 1
     return shares
 
@@ -254,8 +297,12 @@ def apportion(total: int, weights: list[int]) -> list[int]:
 def _rows_exact(layer: Layer, ranges: list[tuple[int, int]]) -> bool:
     """True when every tile covers whole output rows and the conv reads one input as it is (no access program)."""
     width = layer.out_shape[3]
-    return (len(layer.operands[0].ports) == 1 and not layer.operands[0].program and len(layer.in_shapes) == 1
-            and all(a % width == 0 and b % width == 0 for a, b in ranges))
+    return (
+        len(layer.operands[0].ports) == 1
+        and not layer.operands[0].program
+        and len(layer.in_shapes) == 1
+        and all(a % width == 0 and b % width == 0 for a, b in ranges)
+    )
 
 
 def input_rows(layer: Layer, out_r0: int, out_r1: int) -> tuple[int, int]:
@@ -316,9 +363,14 @@ def plan_graph(graph: nx.DiGraph, spec: ArchSpec, mappings: dict[str, LayerMappi
     outputs = set(graph_outputs(graph))
     plans = {}
     for index, layer in enumerate(layers(graph)):
-        plans[layer.name] = plan_layer(layer, index, mappings[layer.name], spec,
-                                       dram_input_bytes(graph, layer, spilled),
-                                       layer.name in spilled or layer.name in outputs)
+        plans[layer.name] = plan_layer(
+            layer,
+            index,
+            mappings[layer.name],
+            spec,
+            dram_input_bytes(graph, layer, spilled),
+            layer.name in spilled or layer.name in outputs,
+        )
     return _with_addresses(graph, plans, spilled | outputs)
 
 
@@ -328,22 +380,32 @@ INPUT_TENSOR = "input"  # the graph input's name in the DRAM layout
 def dram_layout(graph: nx.DiGraph, plans: dict[str, LayerPlan], to_dram: set[str]) -> dict:
     """Every tensor that lives in DRAM, laid out by archsim.sim.dram_alloc in graph order: each layer's weights,
     the graph input, every output written to DRAM."""
-    tensors = [(f"weights:{name}", plans[name].weight_bytes, "weights") for name in graph.graph["order"]
-               if plans[name].weight_bytes]
+    tensors = [
+        (f"weights:{name}", plans[name].weight_bytes, "weights")
+        for name in graph.graph["order"]
+        if plans[name].weight_bytes
+    ]
     external = [layer.port_bytes(p) for layer in layers(graph) for p in layer.external_ports]
     if external:
         tensors.append((INPUT_TENSOR, max(external), "activation"))
-    tensors += [(name, graph.nodes[name]["layer"].output_bytes, "activation") for name in graph.graph["order"]
-                if name in to_dram and graph.nodes[name]["layer"].output_bytes]
+    tensors += [
+        (name, graph.nodes[name]["layer"].output_bytes, "activation")
+        for name in graph.graph["order"]
+        if name in to_dram and graph.nodes[name]["layer"].output_bytes
+    ]
     return allocate(tensors)
 
 
-def _with_addresses(graph: nx.DiGraph, plans: dict[str, LayerPlan], to_dram: set[str]) -> dict[str, LayerPlan]:
+def _with_addresses(
+    graph: nx.DiGraph, plans: dict[str, LayerPlan], to_dram: set[str]
+) -> dict[str, LayerPlan]:
     layout = dram_layout(graph, plans, to_dram)
     out = {}
     for layer in layers(graph):
         plan = plans[layer.name]
-        sources = [layout[INPUT_TENSOR].base] * len(layer.external_ports)  # the ports read from DRAM, in order
+        sources = [layout[INPUT_TENSOR].base] * len(
+            layer.external_ports
+        )  # the ports read from DRAM, in order
         for u in sorted(graph.predecessors(layer.name)):
             if u in to_dram and u in layout:
                 sources += [layout[u].base] * len(graph.edges[u, layer.name]["ports"])
@@ -359,12 +421,20 @@ def _with_addresses(graph: nx.DiGraph, plans: dict[str, LayerPlan], to_dram: set
                     if share:
                         reads.append((base + i_cursor[k], share))
                         i_cursor[k] += share
-            tiles.append(replace(t, weight_address=(weights.base if weights else 0) + w_cursor,
-                                 input_reads=tuple(reads), output_address=(output.base if output else 0) + o_cursor))
+            tiles.append(
+                replace(
+                    t,
+                    weight_address=(weights.base if weights else 0) + w_cursor,
+                    input_reads=tuple(reads),
+                    output_address=(output.base if output else 0) + o_cursor,
+                )
+            )
             w_cursor += t.weight_load_bytes
             o_cursor += t.output_bytes
             repass = layer.kind != OpKind.CONV_DEPTHWISE  # depthwise filter chunks read other channels
-            if repass and t.positions[1] == plan.tiles[-1].positions[1]:  # a filter pass ends: the next re-reads
+            if (
+                repass and t.positions[1] == plan.tiles[-1].positions[1]
+            ):  # a filter pass ends: the next re-reads
                 i_cursor = [0] * len(sources)
         out[layer.name] = replace(plan, tiles=tuple(tiles))
     return out

@@ -37,8 +37,14 @@ class LayerRecord:
 
 
 class Scheduler:
-    def __init__(self, env: CountingEnvironment, top: Top, graph: nx.DiGraph, plans: dict[str, LayerPlan],
-                 values: TileValues | None = None) -> None:
+    def __init__(
+        self,
+        env: CountingEnvironment,
+        top: Top,
+        graph: nx.DiGraph,
+        plans: dict[str, LayerPlan],
+        values: TileValues | None = None,
+    ) -> None:
         self.env, self.top, self.graph, self.plans = env, top, graph, plans
         self.values = values  # functional compute per tile (archsim.sim.values), or None for timing only
         self.done = {name: env.event() for name in plans}
@@ -80,8 +86,11 @@ class Scheduler:
                     tracer.occupy(f"{wbuf.path}.occupancy", env.now, -tile.weight_release_bytes, "B")
             if tile.output_bytes:
                 tag = (plan.name, t, "outputs")
-                writes.append(env.process(self.top.dma.transfer(tile.output_bytes, True, tag,
-                                                                 address=tile.output_address)))
+                writes.append(
+                    env.process(
+                        self.top.dma.transfer(tile.output_bytes, True, tag, address=tile.output_address)
+                    )
+                )
         for w in writes:
             rec.dram_write_bytes += yield w
         rec.end_ps = env.now
@@ -106,12 +115,21 @@ class Scheduler:
                 if tracer is not None:
                     tracer.occupy(f"{wbuf.path}.occupancy", env.now, tile.weight_load_bytes, "B")
                 tag = (plan.name, t, "weights")
-                requests.append(("w", env.process(dma.transfer(tile.weight_load_bytes, False, tag,
-                                                               address=tile.weight_address))))
+                requests.append(
+                    (
+                        "w",
+                        env.process(
+                            dma.transfer(tile.weight_load_bytes, False, tag, address=tile.weight_address)
+                        ),
+                    )
+                )
             if tile.input_bytes:
                 tag = (plan.name, t, "inputs")
                 if dma.banked:  # one transaction per tensor the tile reads, at its address
-                    requests += [("a", env.process(dma.transfer(n, False, tag, address=a))) for a, n in tile.input_reads]
+                    requests += [
+                        ("a", env.process(dma.transfer(n, False, tag, address=a)))
+                        for a, n in tile.input_reads
+                    ]
                 else:
                     requests.append(("a", env.process(dma.transfer(tile.input_bytes, False, tag))))
             for what, req in requests:

@@ -16,14 +16,13 @@ from archsim.functional.executor import default_input, digest, missing_integer_p
 from archsim.graph.ir import graph_outputs, layers
 from archsim.report.result import EngineResult, LayerResult, SimResult
 from archsim.sim import checks as chk
+from archsim.sim.dram_banked import BankedDram
 from archsim.sim.kernel import PS_PER_S, CountingEnvironment, bytes_per_ps
 from archsim.sim.mapping import map_graph
 from archsim.sim.plan import compulsory_dram_bytes, plan_graph
 from archsim.sim.scheduler import Scheduler
-from archsim.sim.dram_banked import BankedDram
 from archsim.sim.top import Top
 from archsim.sim.values import TileValues
-
 
 # [choice] BLAS threads while tiles compute their values: the per-tile products are small, and on this
 # 2-core machine one thread runs them 4-10x faster than two competing with the simulator (measured:
@@ -31,8 +30,16 @@ from archsim.sim.values import TileValues
 FUNCTIONAL_BLAS_THREADS = 1
 
 
-def simulate(graph: nx.DiGraph, spec: ArchSpec, *, workload: dict | None = None, values: bool = True,
-             image: np.ndarray | None = None, arithmetic: dict | None = None, tracer=None) -> SimResult:
+def simulate(
+    graph: nx.DiGraph,
+    spec: ArchSpec,
+    *,
+    workload: dict | None = None,
+    values: bool = True,
+    image: np.ndarray | None = None,
+    arithmetic: dict | None = None,
+    tracer=None,
+) -> SimResult:
     """Simulate one inference of ``graph`` on ``spec``; deterministic for identical inputs.
 
     With ``values`` (and a quantized graph) every tile's outputs are computed on its engine's
@@ -63,7 +70,10 @@ def simulate(graph: nx.DiGraph, spec: ArchSpec, *, workload: dict | None = None,
             image, input_desc = default_input(graph)
         codes = quantize_input(graph, image)
         tile_values = TileValues(graph, spec, plans, codes, arithmetic)
-        functional = {"computed": True, "input": {**input_desc, "shape": list(codes.shape), "sha256": digest(codes)}}
+        functional = {
+            "computed": True,
+            "input": {**input_desc, "shape": list(codes.shape), "sha256": digest(codes)},
+        }
 
     env = CountingEnvironment()
     top = Top(env, spec, tracer)
@@ -127,9 +137,16 @@ def _functional_summary(graph: nx.DiGraph, tile_values: TileValues) -> dict:
     for name in graph_outputs(graph):
         v = values[name]
         kind = "codes" if graph.nodes[name]["layer"].quant.out_scale is not None else "accumulators"
-        outputs[name] = {"shape": list(v.shape), "kind": kind, "values": v.reshape(-1).astype(np.int64).tolist()}
-    return {"outputs": outputs, "macs": tile_values.executor.macs,
-            "layers_sha256": {layer.name: digest(values[layer.name]) for layer in layers(graph)}}
+        outputs[name] = {
+            "shape": list(v.shape),
+            "kind": kind,
+            "values": v.reshape(-1).astype(np.int64).tolist(),
+        }
+    return {
+        "outputs": outputs,
+        "macs": tile_values.executor.macs,
+        "layers_sha256": {layer.name: digest(values[layer.name]) for layer in layers(graph)},
+    }
 
 
 def dram_moved_bytes(top: Top) -> int:
@@ -154,7 +171,9 @@ def _dram_stats(top: Top, spec: ArchSpec, latency_ps: int) -> dict:
         "achieved_bandwidth_Bps": moved / latency_s if latency_s else 0.0,
         "peak_bandwidth_Bps": spec.dram.peak_bandwidth_bytes_per_s,
         "bus_busy_s": float(top.dram.channel.data_time) / PS_PER_S,
-        "row_hit_rate": None, "commands": None, "refresh_s": None,  # the simple channel has no rows or refresh
+        "row_hit_rate": None,
+        "commands": None,
+        "refresh_s": None,  # the simple channel has no rows or refresh
     }
 
 
@@ -167,24 +186,45 @@ def _layer_results(graph, spec, plans, scheduler, period):
     for layer in layers(graph):
         plan, rec = plans[layer.name], scheduler.records[layer.name]
         streams = plan.mapping.streams
-        traffic = accounting.buffer_traffic(layer, streams, spec, rec.dram_input_bytes,
-                                            rec.dram_write_bytes, rec.weight_load_bytes)
+        traffic = accounting.buffer_traffic(
+            layer, streams, spec, rec.dram_input_bytes, rec.dram_write_bytes, rec.weight_load_bytes
+        )
         noc_bytes = rec.dram_read_bytes + rec.dram_write_bytes
-        parts = accounting.layer_energy(layer, streams, spec, traffic, rec.dram_read_bytes,
-                                        rec.dram_write_bytes, noc_bytes,
-                                        scheduler.top.dma.noc_energy_j.get(layer.name, 0.0)
-                                        if scheduler.top.noc.network is not None else None)
+        parts = accounting.layer_energy(
+            layer,
+            streams,
+            spec,
+            traffic,
+            rec.dram_read_bytes,
+            rec.dram_write_bytes,
+            noc_bytes,
+            scheduler.top.dma.noc_energy_j.get(layer.name, 0.0)
+            if scheduler.top.noc.network is not None
+            else None,
+        )
         op_energy += sum(s.ops * spec.engine(s.engine).mode(s.mode).energy_per_op.value for s in streams)
         macs = 0 if layer.kind.is_mac is False else sum(s.ops for s in streams)
-        results.append(LayerResult(
-            name=layer.name, kind=layer.kind.value, engines=plan.mapping.engines, mode=plan.mapping.mode_label,
-            start_cycle=rec.start_ps // period, end_cycle=math.ceil(rec.end_ps / period),
-            macs=macs, elements=math.prod(layer.out_shape),
-            dram_read_bytes=rec.dram_read_bytes, dram_write_bytes=rec.dram_write_bytes,
-            buffer_bytes=traffic.total, energy_j=sum(parts.values()), energy_breakdown_j=parts,
-            apot_fraction=layer.apot_fraction, tiles=len(plan.tiles), mapping=plan.mapping.reason,
-            engine_busy_cycles=_engine_busy_cycles(streams, rec.stream_busy_ps, period),
-        ))
+        results.append(
+            LayerResult(
+                name=layer.name,
+                kind=layer.kind.value,
+                engines=plan.mapping.engines,
+                mode=plan.mapping.mode_label,
+                start_cycle=rec.start_ps // period,
+                end_cycle=math.ceil(rec.end_ps / period),
+                macs=macs,
+                elements=math.prod(layer.out_shape),
+                dram_read_bytes=rec.dram_read_bytes,
+                dram_write_bytes=rec.dram_write_bytes,
+                buffer_bytes=traffic.total,
+                energy_j=sum(parts.values()),
+                energy_breakdown_j=parts,
+                apot_fraction=layer.apot_fraction,
+                tiles=len(plan.tiles),
+                mapping=plan.mapping.reason,
+                engine_busy_cycles=_engine_busy_cycles(streams, rec.stream_busy_ps, period),
+            )
+        )
     return results, op_energy
 
 
@@ -200,13 +240,17 @@ def _engine_results(top, plans, latency_cycles, period) -> dict[str, EngineResul
     out = {}
     for name, engine in top.engines.items():
         used = {s.mode for p in plans.values() for s in p.mapping.streams if s.engine == name}
-        peak = max((engine.spec.peak_ops_per_cycle(m) for m in used), default=engine.spec.peak_ops_per_cycle(
-            engine.spec.modes[0].name))
+        peak = max(
+            (engine.spec.peak_ops_per_cycle(m) for m in used),
+            default=engine.spec.peak_ops_per_cycle(engine.spec.modes[0].name),
+        )
         busy_cycles = engine.busy_ps // period
         out[name] = EngineResult(
-            name=engine.path, busy_cycles=busy_cycles,
+            name=engine.path,
+            busy_cycles=busy_cycles,
             utilization=busy_cycles / latency_cycles if latency_cycles else 0.0,
-            macs=engine.ops, peak_ops_per_cycle=peak,
+            macs=engine.ops,
+            peak_ops_per_cycle=peak,
             achieved_ops_per_cycle=engine.ops / busy_cycles if busy_cycles else 0.0,
         )
     return out
@@ -223,13 +267,23 @@ def _checks(graph, spec, plans, top, latency_ps, energy, op_energy, period) -> d
     bound = chk.roofline_bound_ps(work, comp_read + comp_write, bw, period)
     moved = dram_moved_bytes(top)
     out = {
-        "latency_ge_roofline": chk.check("latency_ge_roofline", latency_ps / PS_PER_S, float(bound) / PS_PER_S, "s"),
-        "dram_bandwidth_le_peak": chk.check("dram_bandwidth_le_peak", float(Fraction(moved) / latency_ps * PS_PER_S),
-                                            spec.dram.peak_bandwidth_bytes_per_s, "B/s", upper=True),
+        "latency_ge_roofline": chk.check(
+            "latency_ge_roofline", latency_ps / PS_PER_S, float(bound) / PS_PER_S, "s"
+        ),
+        "dram_bandwidth_le_peak": chk.check(
+            "dram_bandwidth_le_peak",
+            float(Fraction(moved) / latency_ps * PS_PER_S),
+            spec.dram.peak_bandwidth_bytes_per_s,
+            "B/s",
+            upper=True,
+        ),
         "energy_ge_lower_bound": chk.check(
-            "energy_ge_lower_bound", energy,
+            "energy_ge_lower_bound",
+            energy,
             op_energy + comp_read * spec.dram.read_energy.value + comp_write * spec.dram.write_energy.value,
-            "J", tol=chk.REL_TOL),
+            "J",
+            tol=chk.REL_TOL,
+        ),
     }
     if Fraction(latency_ps) < bound:  # exact comparison; the float record above is for reports
         out["latency_ge_roofline"]["held"] = False
@@ -237,5 +291,6 @@ def _checks(graph, spec, plans, top, latency_ps, energy, op_energy, period) -> d
         peak = max(engine.spec.peak_ops_per_cycle(m.name) for m in engine.spec.modes)
         busy_cycles = Fraction(engine.busy_ps, period)
         out[f"{name}_ops_per_cycle_le_peak"] = chk.check(
-            name, float(engine.ops / busy_cycles) if busy_cycles else 0.0, peak, "ops/cycle", upper=True)
+            name, float(engine.ops / busy_cycles) if busy_cycles else 0.0, peak, "ops/cycle", upper=True
+        )
     return out

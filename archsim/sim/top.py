@@ -20,10 +20,16 @@ class Top(Module):
         self.period_ps = spec.clock_period_ps
         names = [e.name for e in spec.engines] + [b.name for b in spec.buffers]
         if len(set(names)) != len(names) or {"dram", "noc", "dma"} & set(names):
-            raise ValueError(f"{spec.name}: engine and buffer names must be unique and not dram/noc/dma: {names}")
+            raise ValueError(
+                f"{spec.name}: engine and buffer names must be unique and not dram/noc/dma: {names}"
+            )
         self.engines = {e.name: Engine(env, e, self) for e in spec.engines}
         self.buffers = {b.name: Buffer(env, b, self) for b in spec.buffers}
-        self.dram = BankedDram(env, spec.dram.banked, self) if spec.dram.model == "banked" else Dram(env, spec.dram, self)
+        self.dram = (
+            BankedDram(env, spec.dram.banked, self)
+            if spec.dram.model == "banked"
+            else Dram(env, spec.dram, self)
+        )
         self.noc = Interconnect(env, spec.interconnect, self.period_ps, self)
         self.dma = Dma(env, self.dram, self.noc, self)
         self.weight_buffer = self.buffers[spec.buffer_for("weights").name]

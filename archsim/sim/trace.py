@@ -84,17 +84,29 @@ class Tracer:
     def start(self, top, graph, plans) -> None:
         """Before the run: the module tree, engine kinds and each layer's mapping (plain data)."""
         spec = top.spec
-        self.meta = {"arch": spec.name, "clock_hz": spec.clock_hz, "clock_period_ps": spec.clock_period_ps,
-                     "dram_peak_bytes_per_s": spec.dram.peak_bandwidth_bytes_per_s}
+        self.meta = {
+            "arch": spec.name,
+            "clock_hz": spec.clock_hz,
+            "clock_period_ps": spec.clock_period_ps,
+            "dram_peak_bytes_per_s": spec.dram.peak_bandwidth_bytes_per_s,
+        }
         for engine in top.engines.values():
             kind = engine.spec.kind.value
-            self.engines[engine.path] = {"kind": kind, "op": OP_NAMES.get(kind, "ops"),
-                                         "modes": [m.name for m in engine.spec.modes]}
+            self.engines[engine.path] = {
+                "kind": kind,
+                "op": OP_NAMES.get(kind, "ops"),
+                "modes": [m.name for m in engine.spec.modes],
+            }
         for name, plan in sorted(plans.items(), key=lambda kv: kv[1].index):
             streams = plan.mapping.streams
             self.layers[name] = LayerInfo(
-                name, graph.nodes[name]["layer"].kind.value, plan.index,
-                tuple(top.engines[s.engine].path for s in streams), plan.mapping.mode_label, len(plan.tiles))
+                name,
+                graph.nodes[name]["layer"].kind.value,
+                plan.index,
+                tuple(top.engines[s.engine].path for s in streams),
+                plan.mapping.mode_label,
+                len(plan.tiles),
+            )
 
     def finish(self, latency_ps: int) -> None:
         """After the run: its latency (the end of the last activity)."""
@@ -165,8 +177,12 @@ class Tracer:
             out = _aggregate(out)
         for plan, start, end in self._spans:
             info = self.layers[plan.name]
-            args = {"kind": info.kind, "engines": ", ".join(info.engines), "mode": info.mode,
-                    "tiles": info.tiles}
+            args = {
+                "kind": info.kind,
+                "engines": ", ".join(info.engines),
+                "mode": info.mode,
+                "tiles": info.tiles,
+            }
             out.append(Slice(LAYERS_TRACK, "layer", plan.name, plan.name, start, end, args))
         return out
 
@@ -176,24 +192,51 @@ class Tracer:
     def _tile_slice(self, plan, s: int, t: int, ready: int, start: int, end: int) -> Slice:
         mode, tile = plan.mapping.streams[s].mode, plan.tiles[t]
         op = self.engines[self.layers[plan.name].engines[s]]["op"]
-        args = {"layer": plan.name, "tile": t, "stream": s, "mode": mode, "cycles": tile.cycles[s],
-                op: tile.ops[s], "busy_ps": end - start, "wait_ps": start - ready, "tiles": 1,
-                "positions": list(tile.positions), "filters": list(tile.filters[s]),
-                "dram_read_bytes": tile.weight_load_bytes + tile.input_bytes,
-                "dram_write_bytes": tile.output_bytes}
+        args = {
+            "layer": plan.name,
+            "tile": t,
+            "stream": s,
+            "mode": mode,
+            "cycles": tile.cycles[s],
+            op: tile.ops[s],
+            "busy_ps": end - start,
+            "wait_ps": start - ready,
+            "tiles": 1,
+            "positions": list(tile.positions),
+            "filters": list(tile.filters[s]),
+            "dram_read_bytes": tile.weight_load_bytes + tile.input_bytes,
+            "dram_write_bytes": tile.output_bytes,
+        }
         return Slice(self._engine_track(plan, s), "compute", f"{plan.name}[{t}]", plan.name, start, end, args)
 
     def _transfer_slice(self, track, kind, start, end, nbytes, write, tag) -> Slice:
         layer, tile, data = tag
-        args = {"layer": layer, "tile": tile, "data": data, "bytes": nbytes, "busy_ps": end - start,
-                "tiles": 1}
+        args = {
+            "layer": layer,
+            "tile": tile,
+            "data": data,
+            "bytes": nbytes,
+            "busy_ps": end - start,
+            "tiles": 1,
+        }
         if kind == "channel":
             args["direction"] = "write" if write else "read"
         return Slice(track, "transfer", f"{layer}[{tile}] {data}", layer, start, end, args)
 
 
-SUMMED = ("cycles", "macs", "shift_adds", "vector_ops", "ops", "busy_ps", "wait_ps", "tiles", "bytes",
-          "dram_read_bytes", "dram_write_bytes")
+SUMMED = (
+    "cycles",
+    "macs",
+    "shift_adds",
+    "vector_ops",
+    "ops",
+    "busy_ps",
+    "wait_ps",
+    "tiles",
+    "bytes",
+    "dram_read_bytes",
+    "dram_write_bytes",
+)
 
 
 def _aggregate(slices: list[Slice]) -> list[Slice]:

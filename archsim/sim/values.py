@@ -25,14 +25,22 @@ from archsim.sim.plan import LayerPlan
 
 
 class TileValues:
-    def __init__(self, graph: nx.DiGraph, spec: ArchSpec, plans: dict[str, LayerPlan], input_codes: np.ndarray,
-                 arithmetic: dict[str, Arithmetic] | None = None):
+    def __init__(
+        self,
+        graph: nx.DiGraph,
+        spec: ArchSpec,
+        plans: dict[str, LayerPlan],
+        input_codes: np.ndarray,
+        arithmetic: dict[str, Arithmetic] | None = None,
+    ):
         self.executor = Executor(graph)
         self.executor.set_input(input_codes)
         self.arithmetic = {e.name: arithmetic_for(e.kind) for e in spec.engines}
         self.arithmetic.update(arithmetic or {})
-        self.filters = {layer.name: [stream_filters(layer, s) for s in plans[layer.name].mapping.streams]
-                        for layer in layers(graph)}
+        self.filters = {
+            layer.name: [stream_filters(layer, s) for s in plans[layer.name].mapping.streams]
+            for layer in layers(graph)
+        }
 
     def begin(self, plan: LayerPlan) -> None:
         self.executor.begin_layer(plan.name)
@@ -42,8 +50,9 @@ class TileValues:
         f0, f1 = t.filters[stream]
         index = self.filters[plan.name][stream]
         engine = plan.mapping.streams[stream].engine
-        self.executor.compute(plan.name, self.arithmetic[engine], None if index is None else index[f0:f1],
-                              t.positions)
+        self.executor.compute(
+            plan.name, self.arithmetic[engine], None if index is None else index[f0:f1], t.positions
+        )
 
     def end(self, plan: LayerPlan) -> None:
         self.executor.end_layer(plan.name)

@@ -21,10 +21,30 @@ from __future__ import annotations
 import math
 from typing import Any
 
-FUNCTIONS = {"min": min, "max": max, "abs": abs, "round": round, "sqrt": math.sqrt, "log": math.log,
-             "log2": math.log2, "log10": math.log10, "exp": math.exp, "ceil": math.ceil, "floor": math.floor}
-RESULT_FIELDS = ("latency_s", "latency_cycles", "energy_j", "edp_js", "events", "clock_hz", "engines", "dram",
-                 "energy_breakdown_j")
+FUNCTIONS = {
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "round": round,
+    "sqrt": math.sqrt,
+    "log": math.log,
+    "log2": math.log2,
+    "log10": math.log10,
+    "exp": math.exp,
+    "ceil": math.ceil,
+    "floor": math.floor,
+}
+RESULT_FIELDS = (
+    "latency_s",
+    "latency_cycles",
+    "energy_j",
+    "edp_js",
+    "events",
+    "clock_hz",
+    "engines",
+    "dram",
+    "energy_breakdown_j",
+)
 
 
 class DerivedError(ValueError):
@@ -94,6 +114,7 @@ def evaluate(name: str, expr: str, variables: dict[str, Any]) -> float:
     except Exception as err:  # noqa: BLE001 - simpleeval's errors (unknown name, feature), arithmetic
         raise DerivedError(f"derived {name}: {type(err).__name__}: {err}") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DerivedError(f"derived {name}: the formula gives {type(value).__name__} {value!r}, "
-                           "not a number")
+        raise DerivedError(
+            f"derived {name}: the formula gives {type(value).__name__} {value!r}, not a number"
+        )
     return value

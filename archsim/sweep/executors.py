@@ -65,8 +65,11 @@ class LocalPool:
     def _pool(self, workers: int) -> ProcessPoolExecutor:
         import multiprocessing
 
-        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(START_METHOD),
-                                   initializer=ignore_interrupts)
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context(START_METHOD),
+            initializer=ignore_interrupts,
+        )
 
     def run(self, tasks: Sequence[Task], graphs: dict[str, Path], done: Done) -> None:
         queue = deque(tasks)
@@ -80,9 +83,15 @@ class LocalPool:
                     if attempts[task.hash] < MAX_ATTEMPTS:
                         suspects.append(task)
                     else:
-                        done(task, {"status": "failed", "result": None,
-                                    "error": f"its worker process died each of the {MAX_ATTEMPTS} times it "
-                                             "ran alone (killed, or out of memory)"})
+                        done(
+                            task,
+                            {
+                                "status": "failed",
+                                "result": None,
+                                "error": f"its worker process died each of the {MAX_ATTEMPTS} times it "
+                                "ran alone (killed, or out of memory)",
+                            },
+                        )
             else:
                 suspects.extend(self._parallel(queue, graphs, done))
 
@@ -164,8 +173,9 @@ class DaskExecutor:
         except ImportError:
             from archsim.errors import ConfigError
 
-            raise ConfigError("Dask is not installed: pip install 'archsim[dask]' (dask and distributed)") \
-                from None
+            raise ConfigError(
+                "Dask is not installed: pip install 'archsim[dask]' (dask and distributed)"
+            ) from None
         if self.address is not None:
             try:
                 return Client(self.address, timeout="10s"), None
@@ -175,8 +185,13 @@ class DaskExecutor:
                 raise RunError(f"cannot reach the Dask scheduler {self.address}: {err}") from err
         import logging
 
-        cluster = LocalCluster(n_workers=self.local, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=self.local,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
         return Client(cluster), cluster
 
     def run(self, tasks: Sequence[Task], graphs: dict[str, Path], done: Done) -> None:
@@ -184,10 +199,17 @@ class DaskExecutor:
 
         client, cluster = self._client()
         try:
-            blobs = {key: client.scatter(path.read_bytes(), broadcast=True, hash=False)
-                     for key, path in graphs.items() if any(t.graph_key == key for t in tasks)}
-            futures = {client.submit(run_task, task, blobs[task.graph_key], key=f"archsim-point-{task.hash}",
-                                     pure=False): task for task in tasks}
+            blobs = {
+                key: client.scatter(path.read_bytes(), broadcast=True, hash=False)
+                for key, path in graphs.items()
+                if any(t.graph_key == key for t in tasks)
+            }
+            futures = {
+                client.submit(
+                    run_task, task, blobs[task.graph_key], key=f"archsim-point-{task.hash}", pure=False
+                ): task
+                for task in tasks
+            }
             try:
                 for future in as_completed(futures):
                     task = futures[future]

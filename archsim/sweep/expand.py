@@ -70,8 +70,9 @@ def _random(spec: RandomAxes | None) -> list[dict[str, Any]]:
 
 def block_points(block: Block) -> list[dict[str, Any]]:
     """The axis values of each point of ``block`` (without the base and fixed parameters)."""
-    return [{**g, **z, **r}
-            for g in _grid(block.grid) for z in _zip(block.zip) for r in _random(block.random)]
+    return [
+        {**g, **z, **r} for g in _grid(block.grid) for z in _zip(block.zip) for r in _random(block.random)
+    ]
 
 
 def expand(sweep: Sweep) -> list[Point]:

@@ -33,8 +33,15 @@ UNITS: dict[str, str] = {
     "dram.bus_busy_s": "s",
 }
 # [choice] what a sweep collects unless its file says otherwise
-DEFAULT_METRICS = ("latency_s", "latency_cycles", "energy_j", "edp_js", "engines.*.utilization",
-                   "dram.bytes_read", "dram.bytes_written")
+DEFAULT_METRICS = (
+    "latency_s",
+    "latency_cycles",
+    "energy_j",
+    "edp_js",
+    "engines.*.utilization",
+    "dram.bytes_read",
+    "dram.bytes_written",
+)
 
 
 def _pattern(name: str) -> str | None:
@@ -50,8 +57,9 @@ def _pattern(name: str) -> str | None:
 def check_metric(name: str) -> str:
     """``name`` if it can be collected; ValueError saying what can otherwise."""
     if _pattern(name) is None:
-        raise ValueError("unknown metric; allowed: " + ", ".join(UNITS)
-                         + " (* or one name, e.g. engines.sat.utilization)")
+        raise ValueError(
+            "unknown metric; allowed: " + ", ".join(UNITS) + " (* or one name, e.g. engines.sat.utilization)"
+        )
     return name
 
 

@@ -106,10 +106,17 @@ def plan(sweep: Sweep, points: list[Point] | None = None) -> list[Planned]:
         except ConfigError as err:
             entry.error = str(err)
         identity = entry.workload.identity() if entry.workload is not None else None
-        entry.hash = hashlib.sha256(_canonical({
-            "params": point.params, "values": sweep.values, "archsim_version": archsim.__version__,
-            "workload": identity, "arch_sha256": entry.spec.source_sha256 if entry.spec is not None else None,
-        })).hexdigest()
+        entry.hash = hashlib.sha256(
+            _canonical(
+                {
+                    "params": point.params,
+                    "values": sweep.values,
+                    "archsim_version": archsim.__version__,
+                    "workload": identity,
+                    "arch_sha256": entry.spec.source_sha256 if entry.spec is not None else None,
+                }
+            )
+        ).hexdigest()
         out.append(entry)
     return out
 
@@ -140,8 +147,13 @@ class Rows:
 
     def add(self, entry: Planned, record: dict) -> dict:
         point = entry.point
-        row = {"point": point.index, "block": point.block, "hash": entry.hash, "status": record["status"],
-               "error": record.get("error") or ""}
+        row = {
+            "point": point.index,
+            "block": point.block,
+            "hash": entry.hash,
+            "status": record["status"],
+            "error": record.get("error") or "",
+        }
         row.update({key: cell(value) for key, value in point.params.items()})
         result = record.get("result")
         if record["status"] == OK and result is not None:
@@ -203,8 +215,10 @@ class Outcome:
 
     def summary(self) -> str:
         ok = self.points - len(self.failed) - self.left
-        text = (f"{self.points} points: {ok} ok, {len(self.failed)} failed, {self.left} not run; "
-                f"{self.ran} run now, {self.skipped} finished before")
+        text = (
+            f"{self.points} points: {ok} ok, {len(self.failed)} failed, {self.left} not run; "
+            f"{self.ran} run now, {self.skipped} finished before"
+        )
         if self.failed:
             shown = ", ".join(map(str, self.failed[:10])) + (" ..." if len(self.failed) > 10 else "")
             text += f"\nfailed points: {shown} (why: the error column of {self.folder / 'results.csv'})"
@@ -218,8 +232,16 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def execute(sweep: Sweep, out: str | Path, executor=None, *, limit: int | None = None, progress: bool = False,
-            cache: bool = True, graphs: GraphSource | None = None) -> Outcome:
+def execute(
+    sweep: Sweep,
+    out: str | Path,
+    executor=None,
+    *,
+    limit: int | None = None,
+    progress: bool = False,
+    cache: bool = True,
+    graphs: GraphSource | None = None,
+) -> Outcome:
     """Run every point of ``sweep`` not yet finished in ``out``; see the module docstring.
 
     ``graphs(workload) -> graph`` replaces the graph cache and the build (tests give small graphs).
@@ -259,13 +281,24 @@ def execute(sweep: Sweep, out: str | Path, executor=None, *, limit: int | None =
     rewrite()
     # the bar only on a terminal, and not under ARCHSIM_NO_PROGRESS=1 (as calibration's, workload/images.py)
     bar_on = progress and sys.stderr.isatty() and os.environ.get(NO_PROGRESS_ENV, "") != "1"
-    bar = tqdm(total=len(todo), desc=sweep.name, unit="point", disable=not bar_on, file=sys.stderr,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=len(todo),
+        desc=sweep.name,
+        unit="point",
+        disable=not bar_on,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
 
     def done(entry: Planned, result: dict) -> None:
-        record = {"hash": entry.hash, "params": entry.point.params, "status": result["status"],
-                  "error": result.get("error"), "archsim_version": archsim.__version__,
-                  "result": result.get("result")}
+        record = {
+            "hash": entry.hash,
+            "params": entry.point.params,
+            "status": result["status"],
+            "error": result.get("error"),
+            "archsim_version": archsim.__version__,
+            "result": result.get("result"),
+        }
         store.save(record)
         for each in by_hash[entry.hash]:
             row = rows.add(each, record)
@@ -298,20 +331,26 @@ def execute(sweep: Sweep, out: str | Path, executor=None, *, limit: int | None =
                     continue
                 files[key] = save_graph(graph, Path(folder) / f"{key}{SUFFIX}")
                 if progress:
-                    bar.write(f"graph {i}/{len(groups)} ({describe(workload)}): ready in "
-                              f"{time.perf_counter() - t:.1f} s", file=sys.stderr)
+                    bar.write(
+                        f"graph {i}/{len(groups)} ({describe(workload)}): ready in "
+                        f"{time.perf_counter() - t:.1f} s",
+                        file=sys.stderr,
+                    )
                 meta = flow.workload_meta(workload)
                 meta["quantization"] = graph.graph.get("quant_summary", {})
                 for entry in entries:
-                    task = Task(entry.hash, key, entry.spec, meta, sweep.values,
-                                ov.as_text(entry.arch_overrides))
+                    task = Task(
+                        entry.hash, key, entry.spec, meta, sweep.values, ov.as_text(entry.arch_overrides)
+                    )
                     tasks_by_hash[entry.hash] = entry
                     tasks.append(task)
             if tasks:
                 executor.run(tasks, files, lambda task, result: done(tasks_by_hash[task.hash], result))
     except KeyboardInterrupt:
-        _say(f"\ninterrupted: {len(rows.rows)} of {len(planned)} points are recorded in {store.folder}; "
-             "run the same command again to go on")
+        _say(
+            f"\ninterrupted: {len(rows.rows)} of {len(planned)} points are recorded in {store.folder}; "
+            "run the same command again to go on"
+        )
         raise
     finally:
         bar.close()
@@ -320,9 +359,19 @@ def execute(sweep: Sweep, out: str | Path, executor=None, *, limit: int | None =
     return outcome
 
 
-def run(sweep: Sweep | str | Path | dict, out: str | Path, *, workers: int | None = None,
-        scheduler: str | None = None, dask_local: int | None = None, limit: int | None = None,
-        progress: bool = False, cache: bool = True, graphs: GraphSource | None = None, search=()):
+def run(
+    sweep: Sweep | str | Path | dict,
+    out: str | Path,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    dask_local: int | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+    cache: bool = True,
+    graphs: GraphSource | None = None,
+    search=(),
+):
     """Run a sweep (a :class:`Sweep`, a sweep YAML path or a mapping of its fields) into ``out`` and
     return its table as a pandas DataFrame (one row per finished point; ``read_table(out)`` later).
 
@@ -331,6 +380,13 @@ def run(sweep: Sweep | str | Path | dict, out: str | Path, *, workers: int | Non
     """
     if not isinstance(sweep, Sweep):
         sweep = load_sweep(sweep, search=search)
-    execute(sweep, out, executor_for(workers, scheduler, dask_local), limit=limit, progress=progress,
-            cache=cache, graphs=graphs)
+    execute(
+        sweep,
+        out,
+        executor_for(workers, scheduler, dask_local),
+        limit=limit,
+        progress=progress,
+        cache=cache,
+        graphs=graphs,
+    )
     return read_table(out)

@@ -73,8 +73,10 @@ def _expression(value: object) -> str:
     try:
         ast.parse(expr, mode="eval")
     except SyntaxError as err:
-        raise ValueError(f"must be an expression (a formula of names, numbers, + - * / ** and functions); "
-                         f"{err.msg} at column {err.offset}") from None
+        raise ValueError(
+            f"must be an expression (a formula of names, numbers, + - * / ** and functions); "
+            f"{err.msg} at column {err.offset}"
+        ) from None
     return expr
 
 
@@ -99,23 +101,26 @@ class RangeModel(StrictModel):
     low: Annotated[float, number()] = Field(description="smallest value")
     high: Annotated[float, number()] = Field(description="largest value")
     scale: Annotated[str, choice(SCALES, "scale")] = Field(
-        "linear", description="linear: uniform in [low, high]; log: uniform in log (low > 0) "
-                              "(default linear)")
+        "linear", description="linear: uniform in [low, high]; log: uniform in log (low > 0) (default linear)"
+    )
     integer: Annotated[bool, boolean()] = Field(False, description="round to an integer (default false)")
-    unit: NonEmpty | None = Field(None, description="unit written after the number, e.g. 'GB/s' "
-                                                    "(default none)")
+    unit: NonEmpty | None = Field(
+        None, description="unit written after the number, e.g. 'GB/s' (default none)"
+    )
 
 
 class RandomModel(StrictModel):
     points: Annotated[int, integer(1)] = Field(description="how many points to draw, an integer >= 1")
     seed: Annotated[int, integer(0)] = Field(0, description="seed of the draws, an integer >= 0 (default 0)")
     axes: dict[str, Values | RangeModel] = Field(
-        min_length=1, description="key -> a list to draw from, or a range {low, high, scale, integer, unit}")
+        min_length=1, description="key -> a list to draw from, or a range {low, high, scale, integer, unit}"
+    )
 
 
 class DerivedModel(StrictModel):
     expr: Annotated[str, BeforeValidator(_expression)] = Field(
-        description="formula over arch.*, workload.* and the metrics (docs/sweeps.md)")
+        description="formula over arch.*, workload.* and the metrics (docs/sweeps.md)"
+    )
     unit: NonEmpty = Field(description="unit of the value, e.g. '8x8 multipliers' or 'J*s'")
 
 
@@ -123,12 +128,14 @@ class BlockModel(StrictModel):
     name: NonEmpty | None = Field(None, description="name of the block (default: block1, block2, ...)")
     set: dict[str, Any] = Field(default_factory=dict, description="fixed overrides of this block's points")
     grid: dict[str, Values] = Field(default_factory=dict, description="key -> values; every combination")
-    zip: dict[str, Values] = Field(default_factory=dict,
-                                   description="key -> values, all lists of one length, taken side by side")
+    zip: dict[str, Values] = Field(
+        default_factory=dict, description="key -> values, all lists of one length, taken side by side"
+    )
     random: RandomModel | None = Field(None, description="seeded random draws: {points, seed, axes}")
-    derived: dict[str, DerivedModel] = Field(default_factory=dict,
-                                             description="name -> {expr, unit}; replaces the sweep's formula "
-                                                         "of the same name for this block")
+    derived: dict[str, DerivedModel] = Field(
+        default_factory=dict,
+        description="name -> {expr, unit}; replaces the sweep's formula of the same name for this block",
+    )
 
 
 class SweepModel(StrictModel):
@@ -137,18 +144,21 @@ class SweepModel(StrictModel):
     workload: NonEmpty = Field(description="base workload: a name (`archsim list`) or a YAML path")
     arch: NonEmpty = Field(description="base architecture: a name (`archsim list`) or a YAML path")
     set: dict[str, Any] = Field(default_factory=dict, description="fixed overrides of every point")
-    values: Annotated[bool, boolean()] = Field(False,
-                                               description="compute every tile's values (default false)")
+    values: Annotated[bool, boolean()] = Field(
+        False, description="compute every tile's values (default false)"
+    )
     metrics: list[Annotated[str, BeforeValidator(_metric)]] = Field(
-        default_factory=lambda: list(DEFAULT_METRICS), min_length=1,
-        description="result fields collected as columns (default: " + ", ".join(DEFAULT_METRICS) + ")")
+        default_factory=lambda: list(DEFAULT_METRICS),
+        min_length=1,
+        description="result fields collected as columns (default: " + ", ".join(DEFAULT_METRICS) + ")",
+    )
     derived: dict[str, DerivedModel] = Field(default_factory=dict, description="name -> {expr, unit}")
     grid: dict[str, Values] = Field(default_factory=dict, description="key -> values; every combination")
     zip: dict[str, Values] = Field(default_factory=dict, description="key -> values taken side by side")
     random: RandomModel | None = Field(None, description="seeded random draws: {points, seed, axes}")
-    blocks: list[BlockModel] | None = Field(None, min_length=1,
-                                            description="blocks of points (instead of top-level "
-                                                        "grid/zip/random)")
+    blocks: list[BlockModel] | None = Field(
+        None, min_length=1, description="blocks of points (instead of top-level grid/zip/random)"
+    )
 
 
 # -- the validated sweep ------------------------------------------------------------------------
@@ -216,8 +226,9 @@ class Sweep:
 def _random(model: RandomModel | None) -> RandomAxes | None:
     if model is None:
         return None
-    axes = {k: (Range(**v.model_dump()) if isinstance(v, RangeModel) else list(v))
-            for k, v in model.axes.items()}
+    axes = {
+        k: (Range(**v.model_dump()) if isinstance(v, RangeModel) else list(v)) for k, v in model.axes.items()
+    }
     return RandomAxes(model.points, model.seed, axes)
 
 
@@ -236,13 +247,15 @@ def _key_problems(doc: Document, loc: tuple, keys: Sequence[str], refs_allowed: 
         try:
             check_key(key, "key")
         except ConfigError as err:
-            problems.append(Problem(doc.line_of(loc + (key,)), dotted(loc + (key,)),
-                                    str(err).split(": ", 1)[1]))
+            problems.append(
+                Problem(doc.line_of(loc + (key,)), dotted(loc + (key,)), str(err).split(": ", 1)[1])
+            )
     return problems
 
 
-def _ref_problems(doc: Document, loc: tuple, key: str, value: object, folder: Path,
-                  search: Sequence) -> list[Problem]:
+def _ref_problems(
+    doc: Document, loc: tuple, key: str, value: object, folder: Path, search: Sequence
+) -> list[Problem]:
     where = (doc.line_of(loc), dotted(loc))
     if not isinstance(value, str) or not value.strip():
         return [Problem(*where, "must be a name (`archsim list`) or a YAML path", show(value))]
@@ -253,27 +266,42 @@ def _ref_problems(doc: Document, loc: tuple, key: str, value: object, folder: Pa
     return []
 
 
-def _block_problems(doc: Document, loc: tuple, block: BlockModel | SweepModel, folder: Path,
-                    search: Sequence) -> list[Problem]:
+def _block_problems(
+    doc: Document, loc: tuple, block: BlockModel | SweepModel, folder: Path, search: Sequence
+) -> list[Problem]:
     problems = []
-    parts = {"set": block.set, "grid": block.grid, "zip": block.zip,
-             "random.axes": block.random.axes if block.random else {}}
+    parts = {
+        "set": block.set,
+        "grid": block.grid,
+        "zip": block.zip,
+        "random.axes": block.random.axes if block.random else {},
+    }
     seen: dict[str, str] = {}
     for part, mapping in parts.items():
         ploc = loc + tuple(part.split("."))
         problems += _key_problems(doc, ploc, list(mapping))
         for key in mapping:
             if key in seen:
-                problems.append(Problem(doc.line_of(ploc + (key,)), dotted(ploc + (key,)),
-                                        f"also in {seen[key]} of this block; give each key once"))
+                problems.append(
+                    Problem(
+                        doc.line_of(ploc + (key,)),
+                        dotted(ploc + (key,)),
+                        f"also in {seen[key]} of this block; give each key once",
+                    )
+                )
             seen.setdefault(key, part)
             if key in REFS:
                 values = mapping[key]
                 if part == "set":
                     values = [values]
                 elif isinstance(values, RangeModel) or not isinstance(values, list):
-                    problems.append(Problem(doc.line_of(ploc + (key,)), dotted(ploc + (key,)),
-                                            "a workload or architecture is drawn from a list, not a range"))
+                    problems.append(
+                        Problem(
+                            doc.line_of(ploc + (key,)),
+                            dotted(ploc + (key,)),
+                            "a workload or architecture is drawn from a list, not a range",
+                        )
+                    )
                     continue
                 for i, value in enumerate(values):
                     vloc = ploc + (key,) if part == "set" else ploc + (key, i)
@@ -281,23 +309,31 @@ def _block_problems(doc: Document, loc: tuple, block: BlockModel | SweepModel, f
     lengths = {k: len(v) for k, v in block.zip.items()}
     if len(set(lengths.values())) > 1:
         listed = ", ".join(f"{k}: {n}" for k, n in lengths.items())
-        problems.append(Problem(doc.line_of(loc + ("zip",)), dotted(loc + ("zip",)),
-                                f"the lists of a zip must have one length (found {listed})"))
+        problems.append(
+            Problem(
+                doc.line_of(loc + ("zip",)),
+                dotted(loc + ("zip",)),
+                f"the lists of a zip must have one length (found {listed})",
+            )
+        )
     if block.random is not None:
         for key, axis in block.random.axes.items():
             aloc = loc + ("random", "axes", key)
             if isinstance(axis, RangeModel):
                 if axis.high < axis.low:
-                    problems.append(Problem(doc.line_of(aloc), dotted(aloc),
-                                            "high must be >= low"))
+                    problems.append(Problem(doc.line_of(aloc), dotted(aloc), "high must be >= low"))
                 if axis.scale == "log" and axis.low <= 0:
-                    problems.append(Problem(doc.line_of(aloc), dotted(aloc),
-                                            "a log scale needs low > 0"))
+                    problems.append(Problem(doc.line_of(aloc), dotted(aloc), "a log scale needs low > 0"))
     for name in block.derived:
         if not _NAME.match(name):
             dloc = loc + ("derived", name)
-            problems.append(Problem(doc.line_of(dloc), dotted(dloc),
-                                    "a derived column's name must be an identifier (letters, digits, _)"))
+            problems.append(
+                Problem(
+                    doc.line_of(dloc),
+                    dotted(dloc),
+                    "a derived column's name must be an identifier (letters, digits, _)",
+                )
+            )
     return problems
 
 
@@ -308,8 +344,11 @@ def _problems(model: SweepModel, doc: Document, folder: Path, search: Sequence) 
     if model.blocks is not None:
         for part in ("grid", "zip", "random"):
             if getattr(model, part):
-                problems.append(Problem(doc.line_of((part,)), part, "with blocks, put grid, zip and random "
-                                                                    "inside the blocks"))
+                problems.append(
+                    Problem(
+                        doc.line_of((part,)), part, "with blocks, put grid, zip and random inside the blocks"
+                    )
+                )
         problems += _key_problems(doc, ("set",), list(model.set))
         for key in (k for k in model.set if k in REFS):
             problems += _ref_problems(doc, ("set", key), key, model.set[key], folder, search)
@@ -344,12 +383,28 @@ def _load(doc: Document, folder: Path, default_name: str, search: Sequence) -> S
         fixed = dict(model.set)
     else:
         blocks = tuple(
-            Block(b.name or f"block{i + 1}", dict(b.set), dict(b.grid), dict(b.zip), _random(b.random),
-                  {**top_derived, **_derived(b.derived)})
-            for i, b in enumerate(model.blocks))
+            Block(
+                b.name or f"block{i + 1}",
+                dict(b.set),
+                dict(b.grid),
+                dict(b.zip),
+                _random(b.random),
+                {**top_derived, **_derived(b.derived)},
+            )
+            for i, b in enumerate(model.blocks)
+        )
         fixed = dict(model.set)
-    return Sweep(name=model.name or default_name, workload=model.workload, arch=model.arch, blocks=blocks,
-                 metrics=tuple(dict.fromkeys(model.metrics)), values=model.values, fixed=fixed,
-                 description=model.description.strip(), folder=folder,
-                 file=str(doc.path) if doc.lines is not None else None, sha256=doc.sha256,
-                 search=tuple(str(s) for s in search))
+    return Sweep(
+        name=model.name or default_name,
+        workload=model.workload,
+        arch=model.arch,
+        blocks=blocks,
+        metrics=tuple(dict.fromkeys(model.metrics)),
+        values=model.values,
+        fixed=fixed,
+        description=model.description.strip(),
+        folder=folder,
+        file=str(doc.path) if doc.lines is not None else None,
+        sha256=doc.sha256,
+        search=tuple(str(s) for s in search),
+    )

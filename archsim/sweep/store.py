@@ -79,8 +79,9 @@ class Store:
         except OSError as err:
             from archsim.errors import RunError
 
-            raise RunError(f"cannot create {self.points}: {err.strerror or err}; "
-                           "choose another --out") from err
+            raise RunError(
+                f"cannot create {self.points}: {err.strerror or err}; choose another --out"
+            ) from err
 
     def point_file(self, point_hash: str) -> Path:
         return self.points / f"{point_hash}.json"
@@ -115,8 +116,9 @@ class Store:
         for row in rows:
             writer.writerow(row)
         _atomic_text(self.table, buffer.getvalue())
-        _atomic_text(self.folder / COLUMNS, json.dumps({c: units.get(c, "") for c in self.columns}, indent=1)
-                     + "\n")
+        _atomic_text(
+            self.folder / COLUMNS, json.dumps({c: units.get(c, "") for c in self.columns}, indent=1) + "\n"
+        )
 
     def append(self, row: dict) -> bool:
         """Append one row (flushed to disk); False when it has a column the table lacks (rewrite it)."""
@@ -137,7 +139,12 @@ def read_table(folder: str | os.PathLike):
     if not path.is_file():
         from archsim.errors import ConfigError
 
-        raise ConfigError(f"{folder}: not a sweep folder (no {TABLE}; "
-                          f"`archsim sweep SWEEP.yaml --out {folder}` writes one)")
-    return pandas.read_csv(path, dtype={"hash": str, "error": str, "block": str, "status": str},
-                           keep_default_na=False, na_values=[""])
+        raise ConfigError(
+            f"{folder}: not a sweep folder (no {TABLE}; `archsim sweep SWEEP.yaml --out {folder}` writes one)"
+        )
+    return pandas.read_csv(
+        path,
+        dtype={"hash": str, "error": str, "block": str, "status": str},
+        keep_default_na=False,
+        na_values=[""],
+    )

@@ -118,8 +118,11 @@ class Workload:
             "seed": self.seed,
             "policy": policy["name"],
             "policy_files": policy["files"],
-            "calibration": {"samples": cal.samples, "batch_size": cal.batch_size,
-                            "source": SYNTHETIC if cal.is_synthetic else resources.identity(cal.source)},
+            "calibration": {
+                "samples": cal.samples,
+                "batch_size": cal.batch_size,
+                "source": SYNTHETIC if cal.is_synthetic else resources.identity(cal.source),
+            },
             "checkpoint": resources.identity(self.checkpoint) if self.checkpoint is not None else None,
         }
 
@@ -146,8 +149,9 @@ def _model_name(value: object) -> str:
     try:
         return canonical_model_name(value)
     except KeyError:
-        raise ValueError(f"unknown model; {did_you_mean(value, MODEL_NAMES)}allowed: "
-                         f"{', '.join(MODEL_NAMES)}, or b0..b3") from None
+        raise ValueError(
+            f"unknown model; {did_you_mean(value, MODEL_NAMES)}allowed: {', '.join(MODEL_NAMES)}, or b0..b3"
+        ) from None
 
 
 RESOLUTIONS = f"an integer multiple of {RESOLUTION_STEP} in [{RESOLUTION_MIN}, {RESOLUTION_MAX}]"
@@ -167,27 +171,41 @@ Count = Annotated[int, integer(1)]
 class CalibrationModel(StrictModel):
     samples: Count = Field(32, description="calibration images, an integer >= 1 (default 32)")
     batch_size: Count = Field(8, description="images per calibration forward, an integer >= 1 (default 8)")
-    source: NonEmpty = Field(SYNTHETIC, description="'synthetic' (seeded N(0,1) images), an ImageFolder "
-                             "directory or a .npy/.pt file, relative to this file (default synthetic)")
+    source: NonEmpty = Field(
+        SYNTHETIC,
+        description="'synthetic' (seeded N(0,1) images), an ImageFolder "
+        "directory or a .npy/.pt file, relative to this file (default synthetic)",
+    )
 
 
 class WorkloadModel(StrictModel):
     name: NonEmpty | None = Field(None, description="workload name (default: the file name without .yaml)")
     description: Annotated[str, BeforeValidator(text)] = Field(
-        "", description="free text; its first line is what `archsim list` shows")
+        "", description="free text; its first line is what `archsim list` shows"
+    )
     model: Annotated[str, BeforeValidator(_model_name)] = Field(
-        description=f"the network: {', '.join(MODEL_NAMES)} (or b0..b3)")
+        description=f"the network: {', '.join(MODEL_NAMES)} (or b0..b3)"
+    )
     resolution: Annotated[int, BeforeValidator(_resolution)] = Field(
-        224, description=f"input side, pixels: {RESOLUTIONS} (default 224)")
+        224, description=f"input side, pixels: {RESOLUTIONS} (default 224)"
+    )
     batch: Count = Field(1, description="images per inference, an integer >= 1 (default 1)")
-    policy: NonEmpty = Field(DEFAULT_POLICY, description="quantization policy: a name (`archsim list`) or a "
-                             f"policy YAML path relative to this file (default {DEFAULT_POLICY})")
+    policy: NonEmpty = Field(
+        DEFAULT_POLICY,
+        description="quantization policy: a name (`archsim list`) or a "
+        f"policy YAML path relative to this file (default {DEFAULT_POLICY})",
+    )
     seed: Annotated[int, integer(0, SEED_MAX)] = Field(
-        0, description="seed of the stand-in weights and synthetic data, an integer >= 0 (default 0)")
-    calibration: CalibrationModel = Field(default_factory=CalibrationModel,
-                                          description="calibration data: samples, batch_size, source")
-    checkpoint: NonEmpty | None = Field(None, description="local weights file (timm names, loaded "
-                                        "weights_only), relative to this file; null: seeded stand-in weights")
+        0, description="seed of the stand-in weights and synthetic data, an integer >= 0 (default 0)"
+    )
+    calibration: CalibrationModel = Field(
+        default_factory=CalibrationModel, description="calibration data: samples, batch_size, source"
+    )
+    checkpoint: NonEmpty | None = Field(
+        None,
+        description="local weights file (timm names, loaded "
+        "weights_only), relative to this file; null: seeded stand-in weights",
+    )
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -198,8 +216,9 @@ def _existing(value: str, base: Path) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def _policy(ref: str, doc: Document, base: Path, search: Sequence[str | os.PathLike],
-            problems: list[Problem]) -> str:
+def _policy(
+    ref: str, doc: Document, base: Path, search: Sequence[str | os.PathLike], problems: list[Problem]
+) -> str:
     """A bundled policy name as is; anything else the absolute path of its validated YAML."""
     from archsim.quant.policy_loader import PolicyError, load_policy_file
 
@@ -209,34 +228,57 @@ def _policy(ref: str, doc: Document, base: Path, search: Sequence[str | os.PathL
     if ref in known and (found is None or found.bundled):
         return ref
     if found is None and not resources.looks_like_path(ref):
-        problems.append(Problem(*where, f"unknown policy; {did_you_mean(ref, known)}allowed: "
-                                        f"{', '.join(known)}, or a path to a policy YAML file", show(ref)))
+        problems.append(
+            Problem(
+                *where,
+                f"unknown policy; {did_you_mean(ref, known)}allowed: "
+                f"{', '.join(known)}, or a path to a policy YAML file",
+                show(ref),
+            )
+        )
         return ref
     path = found.path if found is not None else _existing(ref, base)
     if not path.is_file():
-        problems.append(Problem(*where, f"policy file {path} does not exist (allowed: a policy name from "
-                                        "`archsim list` or an existing policy YAML file)", show(ref)))
+        problems.append(
+            Problem(
+                *where,
+                f"policy file {path} does not exist (allowed: a policy name from "
+                "`archsim list` or an existing policy YAML file)",
+                show(ref),
+            )
+        )
         return ref
     try:
         load_policy_file(path, search=search)
     except PolicyError as exc:
-        problems.append(Problem(*where, "the policy file has problems: " + "; ".join(
-            p.render(exc.file) for p in exc.problems), show(ref)))
+        problems.append(
+            Problem(
+                *where,
+                "the policy file has problems: " + "; ".join(p.render(exc.file) for p in exc.problems),
+                show(ref),
+            )
+        )
     return str(path.resolve())
 
 
-def _check_paths(model: WorkloadModel, doc: Document, base: Path,
-                 problems: list[Problem]) -> tuple[str, str | None]:
+def _check_paths(
+    model: WorkloadModel, doc: Document, base: Path, problems: list[Problem]
+) -> tuple[str, str | None]:
     source = model.calibration.source
     if source != SYNTHETIC:
         path = _existing(source, base)
         if path.exists():
             source = str(path.resolve())
         else:
-            problems.append(Problem(doc.line_of(("calibration", "source")), "calibration.source",
-                                    f"does not exist (resolved to {path}; allowed: 'synthetic', an "
-                                    "ImageFolder directory or a .npy/.pt file)",
-                                    show(model.calibration.source)))
+            problems.append(
+                Problem(
+                    doc.line_of(("calibration", "source")),
+                    "calibration.source",
+                    f"does not exist (resolved to {path}; allowed: 'synthetic', an "
+                    "ImageFolder directory or a .npy/.pt file)",
+                    show(model.calibration.source),
+                )
+            )
     checkpoint = model.checkpoint
     if checkpoint is not None:
         path = _existing(checkpoint, base)
@@ -244,24 +286,42 @@ def _check_paths(model: WorkloadModel, doc: Document, base: Path,
             checkpoint = str(path.resolve())
         else:
             what = "is not a file" if path.exists() else "does not exist"
-            problems.append(Problem(doc.line_of(("checkpoint",)), "checkpoint",
-                                    f"{what} (resolved to {path}; allowed: a local weights file, or null)",
-                                    show(model.checkpoint)))
+            problems.append(
+                Problem(
+                    doc.line_of(("checkpoint",)),
+                    "checkpoint",
+                    f"{what} (resolved to {path}; allowed: a local weights file, or null)",
+                    show(model.checkpoint),
+                )
+            )
     return source, checkpoint
 
 
-def _validate(doc: Document, base: Path, default_name: str, source_file: Path | None,
-              search: Sequence[str | os.PathLike]) -> Workload:
+def _validate(
+    doc: Document,
+    base: Path,
+    default_name: str,
+    source_file: Path | None,
+    search: Sequence[str | os.PathLike],
+) -> Workload:
     model, problems = validate_document(doc, WorkloadModel, WorkloadError, "a workload file")
     policy = _policy(model.policy, doc, base, search, problems)
     source, checkpoint = _check_paths(model, doc, base, problems)
     if problems:
         raise WorkloadError(doc.file, problems)
     cal = model.calibration
-    return Workload(name=model.name or default_name, model=model.model, resolution=model.resolution,
-                    batch=model.batch, policy=policy, seed=model.seed,
-                    calibration=Calibration(samples=cal.samples, batch_size=cal.batch_size, source=source),
-                    checkpoint=checkpoint, source_file=source_file, description=model.description.strip())
+    return Workload(
+        name=model.name or default_name,
+        model=model.model,
+        resolution=model.resolution,
+        batch=model.batch,
+        policy=policy,
+        seed=model.seed,
+        calibration=Calibration(samples=cal.samples, batch_size=cal.batch_size, source=source),
+        checkpoint=checkpoint,
+        source_file=source_file,
+        description=model.description.strip(),
+    )
 
 
 # -- locating and loading --------------------------------------------------------------------------
@@ -284,8 +344,9 @@ def _override_text(overrides: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in sorted(overrides.items()))
 
 
-def load_workload(name_or_path: str | os.PathLike, *, search: Sequence[str | os.PathLike] = (),
-                  **overrides: Any) -> Workload:
+def load_workload(
+    name_or_path: str | os.PathLike, *, search: Sequence[str | os.PathLike] = (), **overrides: Any
+) -> Workload:
     """Load, validate and return a workload; ``overrides`` replace fields after loading.
 
     ``name_or_path``: a name ("efficientvit_b1", see :mod:`archsim.resources`) or a YAML path.
@@ -309,6 +370,7 @@ def load_workload(name_or_path: str | os.PathLike, *, search: Sequence[str | os.
     if isinstance(overrides.get("calibration"), dict):
         overrides = {**overrides, "calibration": {**merged["calibration"], **overrides["calibration"]}}
     merged.update(overrides)
-    where = Document(file=f"{path} (with overrides {_override_text(overrides)})", path=path,
-                     sha256=doc.sha256, data=merged)
+    where = Document(
+        file=f"{path} (with overrides {_override_text(overrides)})", path=path, sha256=doc.sha256, data=merged
+    )
     return _validate(where, Path.cwd(), path.stem, path, search)

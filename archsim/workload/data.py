@@ -46,7 +46,7 @@ def _check_counts(where: str, n_samples: int, batch_size: int, resolution: int) 
 
 def split_batches(x: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
     """(N, ...) -> list of (b, ...) chunks of ``batch_size`` (the last one smaller)."""
-    return [x[i:i + batch_size] for i in range(0, x.shape[0], batch_size)]
+    return [x[i : i + batch_size] for i in range(0, x.shape[0], batch_size)]
 
 
 def choose_indices(total: int, n_samples: int, seed: int) -> np.ndarray:
@@ -85,33 +85,44 @@ def _read_tensor_file(path: Path) -> torch.Tensor:
         try:
             obj = np.load(path, allow_pickle=False)
         except (ValueError, OSError) as exc:
-            raise ValueError(f"tensor file {str(path)!r}: cannot be read by numpy.load(allow_pickle=False): "
-                             f"{exc}") from exc
+            raise ValueError(
+                f"tensor file {str(path)!r}: cannot be read by numpy.load(allow_pickle=False): {exc}"
+            ) from exc
         if not np.issubdtype(obj.dtype, np.floating):
-            raise ValueError(f"tensor file {str(path)!r}: dtype {obj.dtype} is not allowed (allowed: a float "
-                             "array of preprocessed images)")
+            raise ValueError(
+                f"tensor file {str(path)!r}: dtype {obj.dtype} is not allowed (allowed: a float "
+                "array of preprocessed images)"
+            )
         x = torch.from_numpy(np.ascontiguousarray(obj))
     else:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # corrupt file, or a pickle with objects weights_only refuses
-            raise ValueError(f"tensor file {str(path)!r}: cannot be read by torch.load(weights_only=True): "
-                             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+            raise ValueError(
+                f"tensor file {str(path)!r}: cannot be read by torch.load(weights_only=True): "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            ) from exc
         if isinstance(obj, dict):
             key = next((k for k in TENSOR_DICT_KEYS if k in obj), None)
             if key is None:
-                raise ValueError(f"tensor file {str(path)!r}: a dict without the key "
-                                 f"{' or '.join(map(repr, TENSOR_DICT_KEYS))} (keys: {sorted(map(str, obj))})")
+                raise ValueError(
+                    f"tensor file {str(path)!r}: a dict without the key "
+                    f"{' or '.join(map(repr, TENSOR_DICT_KEYS))} (keys: {sorted(map(str, obj))})"
+                )
             obj = obj[key]
         if not isinstance(obj, torch.Tensor):
             raise ValueError(f"tensor file {str(path)!r}: holds a {type(obj).__name__}, not a tensor")
         if not obj.is_floating_point():
-            raise ValueError(f"tensor file {str(path)!r}: dtype {obj.dtype} is not allowed (allowed: a float "
-                             "tensor of preprocessed images)")
+            raise ValueError(
+                f"tensor file {str(path)!r}: dtype {obj.dtype} is not allowed (allowed: a float "
+                "tensor of preprocessed images)"
+            )
         x = obj
     if x.dim() != 4 or x.shape[1] != 3:
-        raise ValueError(f"tensor file {str(path)!r}: shape {tuple(x.shape)} is not allowed "
-                         "(allowed: (N, 3, H, W) preprocessed RGB images)")
+        raise ValueError(
+            f"tensor file {str(path)!r}: shape {tuple(x.shape)} is not allowed "
+            "(allowed: (N, 3, H, W) preprocessed RGB images)"
+        )
     if x.shape[0] == 0:
         raise ValueError(f"tensor file {str(path)!r}: holds no images (N = 0)")
     return x
@@ -122,9 +133,11 @@ def tensor_file_images(path: str | os.PathLike, n_samples: int, resolution: int,
     path = Path(path)
     x = _read_tensor_file(path)
     if x.shape[2] != resolution or x.shape[3] != resolution:
-        raise ValueError(f"tensor file {str(path)!r}: images are {x.shape[2]}x{x.shape[3]}, the workload's "
-                         f"resolution is {resolution}x{resolution} (resize them before saving, or change "
-                         "the resolution)")
+        raise ValueError(
+            f"tensor file {str(path)!r}: images are {x.shape[2]}x{x.shape[3]}, the workload's "
+            f"resolution is {resolution}x{resolution} (resize them before saving, or change "
+            "the resolution)"
+        )
     return x[torch.from_numpy(choose_indices(x.shape[0], n_samples, seed))].to(torch.float32).contiguous()
 
 
@@ -135,8 +148,9 @@ def _existing(source: str | os.PathLike, what: str) -> Path:
     return path
 
 
-def calibration_batches(source: str | Path, n_samples: int, batch_size: int, resolution: int, seed: int
-                        ) -> list[torch.Tensor]:
+def calibration_batches(
+    source: str | Path, n_samples: int, batch_size: int, resolution: int, seed: int
+) -> list[torch.Tensor]:
     """Calibration inputs for a workload's ``calibration`` section: a list of (b, 3, R, R) batches.
 
     ``source``: "synthetic", an ImageFolder directory, or a .npy/.pt file (module docstring).
@@ -150,13 +164,16 @@ def calibration_batches(source: str | Path, n_samples: int, batch_size: int, res
     elif path.suffix.lower() in TENSOR_SUFFIXES:
         images = tensor_file_images(path, n_samples, resolution, seed)
     else:
-        raise ValueError(f"calibration source {str(source)!r}: not allowed (allowed: 'synthetic', an image "
-                         f"folder, or a tensor file ending in {', '.join(TENSOR_SUFFIXES)})")
+        raise ValueError(
+            f"calibration source {str(source)!r}: not allowed (allowed: 'synthetic', an image "
+            f"folder, or a tensor file ending in {', '.join(TENSOR_SUFFIXES)})"
+        )
     return split_batches(images, batch_size)
 
 
-def _folder_images(root: Path, n_samples: int, resolution: int, seed: int, desc: str
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def _folder_images(
+    root: Path, n_samples: int, resolution: int, seed: int, desc: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     index = index_image_folder(root)
     chosen = choose_indices(len(index.files), n_samples, seed)
     images = load_images([index.files[i] for i in chosen], resolution, desc=desc)
@@ -164,8 +181,9 @@ def _folder_images(root: Path, n_samples: int, resolution: int, seed: int, desc:
     return images, labels
 
 
-def labelled_batches(folder: str | os.PathLike, n_samples: int, batch_size: int, resolution: int, seed: int
-                     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def labelled_batches(
+    folder: str | os.PathLike, n_samples: int, batch_size: int, resolution: int, seed: int
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(images, labels) batches of a seeded choice of ``n_samples`` images of an ImageFolder tree.
 
     Labels are indices into the sorted class-folder names, as torchvision's ImageFolder.
@@ -173,7 +191,9 @@ def labelled_batches(folder: str | os.PathLike, n_samples: int, batch_size: int,
     _check_counts(f"image folder {str(folder)!r}", n_samples, batch_size, resolution)
     path = _existing(folder, "image folder")
     if not path.is_dir():
-        raise ValueError(f"image folder {str(folder)!r}: not a directory (labelled evaluation needs an "
-                         "ImageFolder tree ROOT/<class>/<image>)")
+        raise ValueError(
+            f"image folder {str(folder)!r}: not a directory (labelled evaluation needs an "
+            "ImageFolder tree ROOT/<class>/<image>)"
+        )
     images, labels = _folder_images(path, n_samples, resolution, seed, "evaluation images")
     return list(zip(split_batches(images, batch_size), split_batches(labels, batch_size)))

@@ -113,12 +113,22 @@ class ConvNormAct(nn.Module):
     odd kernels (k // 2 for every kernel used here).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 groups: int = 1, bias: bool = False, norm: bool = True, act: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        groups: int = 1,
+        bias: bool = False,
+        norm: bool = True,
+        act: bool = True,
+    ):
         super().__init__()
         padding = ((stride - 1) + (kernel_size - 1)) // 2
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                              groups=groups, bias=bias)
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride=stride, padding=padding, groups=groups, bias=bias
+        )
         self.norm = nn.BatchNorm2d(out_channels) if norm else nn.Identity()
         self.act = nn.Hardswish() if act else nn.Identity()
 
@@ -146,13 +156,21 @@ class MBConv(nn.Module):
     Otherwise all three have BN and no bias.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 expand_ratio: float = 4, fewer_norm: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        expand_ratio: float = 4,
+        fewer_norm: bool = False,
+    ):
         super().__init__()
         mid = round(in_channels * expand_ratio)
         self.inverted_conv = ConvNormAct(in_channels, mid, 1, bias=fewer_norm, norm=not fewer_norm)
-        self.depth_conv = ConvNormAct(mid, mid, kernel_size, stride, groups=mid, bias=fewer_norm,
-                                      norm=not fewer_norm)
+        self.depth_conv = ConvNormAct(
+            mid, mid, kernel_size, stride, groups=mid, bias=fewer_norm, norm=not fewer_norm
+        )
         self.point_conv = ConvNormAct(mid, out_channels, 1, act=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -167,8 +185,15 @@ class LiteMLA(nn.Module):
     its aggregated copy are concatenated (2*heads heads); proj: 1x1 conv 2*heads*dim -> C + BN.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, dim: int = 8, heads_ratio: float = 1.0,
-                 scales: tuple[int, ...] = (5,), eps: float = LITEMLA_EPS):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        dim: int = 8,
+        heads_ratio: float = 1.0,
+        scales: tuple[int, ...] = (5,),
+        eps: float = LITEMLA_EPS,
+    ):
         super().__init__()
         heads = int(in_channels // dim * heads_ratio)
         total_dim = heads * dim
@@ -176,14 +201,22 @@ class LiteMLA(nn.Module):
         self.heads = heads
         self.eps = eps
         self.qkv = ConvNormAct(in_channels, 3 * total_dim, 1, norm=False, act=False)
-        self.aggreg = nn.ModuleList([
-            nn.Sequential(
-                nn.Conv2d(3 * total_dim, 3 * total_dim, scale, padding=scale // 2, groups=3 * total_dim,
-                          bias=False),
-                nn.Conv2d(3 * total_dim, 3 * total_dim, 1, groups=3 * heads, bias=False),
-            )
-            for scale in scales
-        ])
+        self.aggreg = nn.ModuleList(
+            [
+                nn.Sequential(
+                    nn.Conv2d(
+                        3 * total_dim,
+                        3 * total_dim,
+                        scale,
+                        padding=scale // 2,
+                        groups=3 * total_dim,
+                        bias=False,
+                    ),
+                    nn.Conv2d(3 * total_dim, 3 * total_dim, 1, groups=3 * heads, bias=False),
+                )
+                for scale in scales
+            ]
+        )
         self.kernel_func = nn.ReLU()
         self.proj = ConvNormAct(total_dim * (1 + len(scales)), out_channels, 1, act=False)
 
@@ -202,8 +235,8 @@ class LiteMLA(nn.Module):
         # (B, heads', 3*dim, N) -> (B, heads', N, 3*dim); channel order per head is [q | k | v].
         qkv = qkv.reshape(batch, -1, 3 * dim, height * width).transpose(-1, -2)
         q = qkv[..., 0:dim]
-        k = qkv[..., dim:2 * dim]
-        v = qkv[..., 2 * dim:3 * dim]
+        k = qkv[..., dim : 2 * dim]
+        v = qkv[..., 2 * dim : 3 * dim]
 
         q = self.kernel_func(q)
         k = self.kernel_func(k)
@@ -238,9 +271,11 @@ class EfficientVitBlock(nn.Module):
     def __init__(self, in_channels: int, head_dim: int, expand_ratio: float = 4, heads_ratio: float = 1.0):
         super().__init__()
         self.context_module = ResidualBlock(
-            LiteMLA(in_channels, in_channels, dim=head_dim, heads_ratio=heads_ratio), nn.Identity())
+            LiteMLA(in_channels, in_channels, dim=head_dim, heads_ratio=heads_ratio), nn.Identity()
+        )
         self.local_module = ResidualBlock(
-            MBConv(in_channels, in_channels, expand_ratio=expand_ratio, fewer_norm=True), nn.Identity())
+            MBConv(in_channels, in_channels, expand_ratio=expand_ratio, fewer_norm=True), nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.local_module(self.context_module(x))
@@ -261,16 +296,28 @@ class EfficientVitStage(nn.Module):
     """``blocks.0``: stride-2 MBConv, no residual. Then, for a ViT stage, ``depth`` EfficientViT
     blocks; otherwise ``depth - 1`` residual MBConvs (timm's counting)."""
 
-    def __init__(self, in_chs: int, out_chs: int, depth: int, expand_ratio: float, head_dim: int,
-                 vit_stage: bool = False):
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        depth: int,
+        expand_ratio: float,
+        head_dim: int,
+        vit_stage: bool = False,
+    ):
         super().__init__()
-        blocks: list[nn.Module] = [ResidualBlock(
-            MBConv(in_chs, out_chs, stride=2, expand_ratio=expand_ratio, fewer_norm=vit_stage), None)]
+        blocks: list[nn.Module] = [
+            ResidualBlock(
+                MBConv(in_chs, out_chs, stride=2, expand_ratio=expand_ratio, fewer_norm=vit_stage), None
+            )
+        ]
         if vit_stage:
             blocks += [EfficientVitBlock(out_chs, head_dim, expand_ratio) for _ in range(depth)]
         else:
-            blocks += [ResidualBlock(MBConv(out_chs, out_chs, expand_ratio=expand_ratio), nn.Identity())
-                       for _ in range(1, depth)]
+            blocks += [
+                ResidualBlock(MBConv(out_chs, out_chs, expand_ratio=expand_ratio), nn.Identity())
+                for _ in range(1, depth)
+            ]
         self.blocks = nn.Sequential(*blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -312,8 +359,9 @@ class EfficientVit(nn.Module):
         stages = []
         in_ch = widths[0]
         for i, (w, d) in enumerate(zip(widths[1:], depths[1:])):
-            stages.append(EfficientVitStage(in_ch, w, d, config.expand_ratio, config.head_dim,
-                                            vit_stage=i >= 2))
+            stages.append(
+                EfficientVitStage(in_ch, w, d, config.expand_ratio, config.head_dim, vit_stage=i >= 2)
+            )
             in_ch = w
         self.stages = nn.Sequential(*stages)
         self.head = ClassifierHead(in_ch, config.head_widths, num_classes)
@@ -360,8 +408,9 @@ def _unnormalised_convs(model: nn.Module) -> set[int]:
     return ids
 
 
-def init_weights(model: nn.Module, seed: int, std: float = INIT_STD, *,
-                 fan_in_unnormalised: bool = True) -> None:
+def init_weights(
+    model: nn.Module, seed: int, std: float = INIT_STD, *, fan_in_unnormalised: bool = True
+) -> None:
     """mit-han-lab ``init_modules(model, "trunc_normal")`` with a private, seeded generator,
     plus one documented deviation for convs that have no norm after them.
 
@@ -431,8 +480,10 @@ _MIT_PATTERNS = (
     # efficientvit/models/nn/ops.py: OpSequential keeps its ops in .op_list, LinearLayer has .linear/.norm)
     (re.compile(r"^backbone\.input_stem\.op_list\.0\."), lambda m: "stem.in_conv."),
     (re.compile(r"^backbone\.input_stem\.op_list\.(\d+)\."), lambda m: f"stem.res{int(m.group(1)) - 1}."),
-    (re.compile(r"^backbone\.stages\.(\d+)\.op_list\.(\d+)\."),
-     lambda m: f"stages.{m.group(1)}.blocks.{m.group(2)}."),
+    (
+        re.compile(r"^backbone\.stages\.(\d+)\.op_list\.(\d+)\."),
+        lambda m: f"stages.{m.group(1)}.blocks.{m.group(2)}.",
+    ),
     (re.compile(r"^head\.op_list\.0\."), lambda m: "head.in_conv."),
     (re.compile(r"^head\.op_list\.2\.linear\."), lambda m: "head.classifier.0."),
     (re.compile(r"^head\.op_list\.2\.norm\."), lambda m: "head.classifier.1."),
@@ -463,7 +514,8 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     except Exception as exc:  # corrupt zip, truncated file, non-tensor pickle payload, ...
         raise CheckpointError(
             f"checkpoint {path.name!r} ({path}): cannot be read by torch.load(weights_only=True): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from exc
     if isinstance(obj, Mapping):
         for key in ("state_dict", "model"):
             if key in obj and isinstance(obj[key], Mapping):
@@ -472,13 +524,15 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(obj, Mapping) or not all(isinstance(k, str) for k in obj):
         raise CheckpointError(
             f"checkpoint {path.name!r} ({path}): expected a state_dict (a mapping of names to tensors), "
-            f"or a dict holding one under 'state_dict' or 'model'; got {type(obj).__name__}")
+            f"or a dict holding one under 'state_dict' or 'model'; got {type(obj).__name__}"
+        )
     state = {}
     for k, v in obj.items():
         if not isinstance(v, torch.Tensor):
-            raise CheckpointError(f"checkpoint {path.name!r} ({path}): entry {k!r} is a "
-                                  f"{type(v).__name__}, not a tensor")
-        state[k[len("module."):] if k.startswith("module.") else k] = v
+            raise CheckpointError(
+                f"checkpoint {path.name!r} ({path}): entry {k!r} is a {type(v).__name__}, not a tensor"
+            )
+        state[k[len("module.") :] if k.startswith("module.") else k] = v
     if any(k.startswith("backbone.") for k in state):  # a mit-han-lab EfficientViTCls checkpoint
         state = {mit_to_timm_key(k): v for k, v in state.items()}
     return state
@@ -506,11 +560,17 @@ def load_checkpoint(model: nn.Module, checkpoint: str | Path) -> None:
     own = model.state_dict()
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in own]
-    mismatched = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-                  for k in own if k in state and state[k].shape != own[k].shape]
+    mismatched = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
     if missing or unexpected or mismatched:
-        parts = [f"checkpoint {path.name!r} ({path}) does not match {type(model).__name__}"
-                 + (f" '{model.config.name}'" if isinstance(model, EfficientVit) else "") + ":"]
+        parts = [
+            f"checkpoint {path.name!r} ({path}) does not match {type(model).__name__}"
+            + (f" '{model.config.name}'" if isinstance(model, EfficientVit) else "")
+            + ":"
+        ]
         if missing:
             parts.append(f"  {len(missing)} missing key(s): {_key_list(missing)}")
         if unexpected:
@@ -524,8 +584,14 @@ def load_checkpoint(model: nn.Module, checkpoint: str | Path) -> None:
     model.load_state_dict(state, strict=True)
 
 
-def build_model(name: str, *, seed: int = 0, checkpoint: str | Path | None = None, num_classes: int = 1000,
-                resolution: int = 224) -> EfficientVit:
+def build_model(
+    name: str,
+    *,
+    seed: int = 0,
+    checkpoint: str | Path | None = None,
+    num_classes: int = 1000,
+    resolution: int = 224,
+) -> EfficientVit:
     """An EfficientViT-B model in eval mode, float32, on the CPU.
 
     name: "efficientvit_b0".."efficientvit_b3" (or "b0".."b3").
@@ -567,8 +633,12 @@ def build_model(name: str, *, seed: int = 0, checkpoint: str | Path | None = Non
         load_checkpoint(model, checkpoint)
         return model.eval()
     model = create_model(name, num_classes=num_classes, seed=seed)
-    batches = synthetic_batches(BN_REESTIMATE_BATCHES * BN_REESTIMATE_BATCH_SIZE, BN_REESTIMATE_BATCH_SIZE,
-                                resolution, seed + BN_STATS_SEED_OFFSET)
+    batches = synthetic_batches(
+        BN_REESTIMATE_BATCHES * BN_REESTIMATE_BATCH_SIZE,
+        BN_REESTIMATE_BATCH_SIZE,
+        resolution,
+        seed + BN_STATS_SEED_OFFSET,
+    )
     reestimate_bn_stats(model, batches)
     return model.eval()
 

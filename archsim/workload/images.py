@@ -58,8 +58,10 @@ def index_image_folder(root: str | os.PathLike) -> ImageFolderIndex:
         raise ValueError(f"image folder {str(root)!r}: not a directory")
     classes = tuple(sorted(e.name for e in os.scandir(root) if e.is_dir()))
     if not classes:
-        raise ValueError(f"image folder {str(root)!r}: no class subdirectories "
-                         "(expected ROOT/<class>/<image>, as torchvision's ImageFolder)")
+        raise ValueError(
+            f"image folder {str(root)!r}: no class subdirectories "
+            "(expected ROOT/<class>/<image>, as torchvision's ImageFolder)"
+        )
     files, labels = [], []
     for label, cls in enumerate(classes):
         for dirpath, dirnames, filenames in os.walk(root / cls, followlinks=True):
@@ -69,8 +71,10 @@ def index_image_folder(root: str | os.PathLike) -> ImageFolderIndex:
                     files.append(Path(dirpath) / name)
                     labels.append(label)
     if not files:
-        raise ValueError(f"image folder {str(root)!r}: no images in its {len(classes)} class folder(s) "
-                         f"(allowed extensions: {', '.join(IMAGE_EXTENSIONS)})")
+        raise ValueError(
+            f"image folder {str(root)!r}: no images in its {len(classes)} class folder(s) "
+            f"(allowed extensions: {', '.join(IMAGE_EXTENSIONS)})"
+        )
     return ImageFolderIndex(root, classes, tuple(files), tuple(labels))
 
 
@@ -118,6 +122,8 @@ def load_images(files: list[Path], resolution: int, desc: str = "reading images"
     """Load ``files`` in order into one (N, 3, resolution, resolution) tensor, with a progress bar."""
     from tqdm import tqdm
 
-    images = [load_image(f, resolution)
-              for f in tqdm(files, desc=desc, unit="img", disable=not progress_enabled(), file=sys.stderr)]
+    images = [
+        load_image(f, resolution)
+        for f in tqdm(files, desc=desc, unit="img", disable=not progress_enabled(), file=sys.stderr)
+    ]
     return torch.stack(images)

@@ -62,7 +62,7 @@ def canonical_model_name(name: str) -> str:
         raise KeyError(f"model name must be a string, got {type(name).__name__}")
     key = name.strip().lower().replace("-", "_")
     if key.startswith("efficientvit_"):
-        key = key[len("efficientvit_"):]
+        key = key[len("efficientvit_") :]
     full = f"efficientvit_{key}"
     if full not in MODEL_CONFIGS:
         raise KeyError(f"unknown model {name!r}; allowed: {', '.join(MODEL_NAMES)} (or b0..b3)")

@@ -45,13 +45,21 @@ def lower_bounds(results: Path) -> dict[str, int]:
     if not path.exists():
         return {}
     layers = json.loads(path.read_text())["layers"]
-    macs = {rec["name"]: rec["macs"] for rec in json.loads((HERE / "layers.json").read_text())["layers"]} \
-        if (HERE / "layers.json").exists() else {}
+    macs = (
+        {rec["name"]: rec["macs"] for rec in json.loads((HERE / "layers.json").read_text())["layers"]}
+        if (HERE / "layers.json").exists()
+        else {}
+    )
     return {name: max(rec["dram_cycles"], -(-macs.get(name, 0) // 1024)) for name, rec in layers.items()}
 
 
-def table(sources: dict[str, dict], ref: str, order: list[tuple[str, str]], markdown: bool,
-          bounds: dict[str, int] | None = None) -> str:
+def table(
+    sources: dict[str, dict],
+    ref: str,
+    order: list[tuple[str, str]],
+    markdown: bool,
+    bounds: dict[str, int] | None = None,
+) -> str:
     names = [n for _, n in order] or sorted({n for s in sources.values() for n in s})
     roles = {n: r for r, n in order}
     cols = list(sources)
@@ -79,14 +87,20 @@ def table(sources: dict[str, dict], ref: str, order: list[tuple[str, str]], mark
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines)
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    fmt_row = lambda r: "  ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(r, widths)))
+    fmt_row = lambda r: "  ".join(
+        str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(r, widths))
+    )
     return "\n".join([fmt_row(head), fmt_row(["-" * w for w in widths])] + [fmt_row(r) for r in rows])
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--archsim", type=Path, default=HERE / "results" / "archsim.json",
-                    help="archsim results: {layer name: {cycles, energy_j}} (default results/archsim.json)")
+    ap.add_argument(
+        "--archsim",
+        type=Path,
+        default=HERE / "results" / "archsim.json",
+        help="archsim results: {layer name: {cycles, energy_j}} (default results/archsim.json)",
+    )
     ap.add_argument("--results", type=Path, default=HERE / "results", help="folder of <tool>.json files")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = ap.parse_args(argv)
@@ -99,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         if got is not None:
             sources[tool] = got
     if not sources:
-        print(f"no results in {args.results}: run run_zigzag.py, run_scalesim.py and hand_ws.py first",
-              file=sys.stderr)
+        print(
+            f"no results in {args.results}: run run_zigzag.py, run_scalesim.py and hand_ws.py first",
+            file=sys.stderr,
+        )
         return 1
     ref = "archsim" if archsim is not None else ("hand" if "hand" in sources else next(iter(sources)))
     if archsim is None:
@@ -110,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     bounds = lower_bounds(args.results)
     print(table(sources, ref, layer_order(), args.markdown, bounds))
     if bounds:
-        print("! = below the layer's lower bound max(MACs / 1024, compulsory DRAM bytes / 16 B/cycle): impossible")
+        print(
+            "! = below the layer's lower bound max(MACs / 1024, compulsory DRAM bytes / 16 B/cycle): impossible"
+        )
     return 0
 
 

@@ -34,24 +34,40 @@ POLICY = "uniform_w8a8_plain"  # uniform 8-bit weights and activations, no Trio-
 # at 1 GHz with one 16 B/cycle DRAM port, each layer run alone (inputs and weights read from DRAM, outputs
 # written back): compute = MACs / 1024 cycles, DRAM = (inputs + weights + outputs) B / 16 cycles.
 LAYERS = [
-    ("stem", "stem.in_conv",
-     "3x3 s2 dense conv on the 3-channel image: reduction C*FY*FX = 27 < 32 rows"),
-    ("pointwise_compute_bound", "stages.2.blocks.1.local_module.main.point_conv",
-     ("512->128 at 14x14: the pointwise conv with the highest MACs per DRAM byte (67 MAC/B > the 64 MAC/B "
-      "ridge of 1024 MAC/cycle over 16 B/cycle); 64 weight folds of 196 positions each")),
-    ("pointwise_dram_bound", "head.in_conv",
-     ("256->1536 at 7x7: 384 KiB of weights (more than the 256 KiB weight buffer) for 49 positions, "
-      "40 MAC/B: DRAM-bound")),
-    ("depthwise_3x3", "stages.1.blocks.1.main.depth_conv",
-     "3x3 s1 depthwise, 256 channels at 28x28"),
-    ("depthwise_5x5", "stages.2.blocks.1.context_module.main.aggreg.0.0",
-     "5x5 depthwise of the LiteMLA multi-scale aggregation, 384 channels at 14x14"),
-    ("grouped_1x1", "stages.2.blocks.1.context_module.main.aggreg.0.1",
-     "grouped 1x1 of the aggregation: 24 groups of 16->16 at 14x14"),
-    ("attention_matmul", "stages.2.blocks.1.context_module.main.matmul",
-     "ReLU linear attention k^T v (v padded with a ones row): 16 heads of (16x196)(196x17), int8 in, int32 out"),
-    ("fc", "head.classifier.4",
-     "the classifier 1600->1000 for one image: every weight used once"),
+    ("stem", "stem.in_conv", "3x3 s2 dense conv on the 3-channel image: reduction C*FY*FX = 27 < 32 rows"),
+    (
+        "pointwise_compute_bound",
+        "stages.2.blocks.1.local_module.main.point_conv",
+        (
+            "512->128 at 14x14: the pointwise conv with the highest MACs per DRAM byte (67 MAC/B > the 64 MAC/B "
+            "ridge of 1024 MAC/cycle over 16 B/cycle); 64 weight folds of 196 positions each"
+        ),
+    ),
+    (
+        "pointwise_dram_bound",
+        "head.in_conv",
+        (
+            "256->1536 at 7x7: 384 KiB of weights (more than the 256 KiB weight buffer) for 49 positions, "
+            "40 MAC/B: DRAM-bound"
+        ),
+    ),
+    ("depthwise_3x3", "stages.1.blocks.1.main.depth_conv", "3x3 s1 depthwise, 256 channels at 28x28"),
+    (
+        "depthwise_5x5",
+        "stages.2.blocks.1.context_module.main.aggreg.0.0",
+        "5x5 depthwise of the LiteMLA multi-scale aggregation, 384 channels at 14x14",
+    ),
+    (
+        "grouped_1x1",
+        "stages.2.blocks.1.context_module.main.aggreg.0.1",
+        "grouped 1x1 of the aggregation: 24 groups of 16->16 at 14x14",
+    ),
+    (
+        "attention_matmul",
+        "stages.2.blocks.1.context_module.main.matmul",
+        "ReLU linear attention k^T v (v padded with a ones row): 16 heads of (16x196)(196x17), int8 in, int32 out",
+    ),
+    ("fc", "head.classifier.4", "the classifier 1600->1000 for one image: every weight used once"),
 ]
 
 
@@ -78,8 +94,20 @@ def conv_dims(layer) -> dict:
     g = layer.groups
     if layer.kind.name == "CONV_DEPTHWISE":
         g = c  # archsim keeps depthwise as its own kind; as a loop nest it is groups = C, one channel each
-    return {"N": n, "C": c, "K": k, "OX": ox, "OY": oy, "FX": fx, "FY": fy, "IX": ix, "IY": iy,
-            "stride": sx, "padding": px, "groups": g}
+    return {
+        "N": n,
+        "C": c,
+        "K": k,
+        "OX": ox,
+        "OY": oy,
+        "FX": fx,
+        "FY": fy,
+        "IX": ix,
+        "IY": iy,
+        "stride": sx,
+        "padding": px,
+        "groups": g,
+    }
 
 
 def matmul_dims(layer) -> dict:
@@ -88,15 +116,24 @@ def matmul_dims(layer) -> dict:
     b = math.prod(batch)
     k, rem = divmod(layer.macs, b * m * n)
     if rem or k != layer.in_shapes[0][-1]:
-        raise ValueError(f"{layer.name}: MACs {layer.macs} do not factor as B*M*K*N with K = in_shapes[0][-1]")
+        raise ValueError(
+            f"{layer.name}: MACs {layer.macs} do not factor as B*M*K*N with K = in_shapes[0][-1]"
+        )
     return {"B": b, "M": m, "K": k, "N": n}
 
 
 def describe(role: str, layer, why: str) -> dict:
     kind = layer.kind.name.lower()
-    rec = {"role": role, "name": layer.name, "kind": kind, "why": why,
-           "weight_bits": layer.weight_bits, "act_bits": layer.act_bits, "out_bits": layer.out_bits,
-           "macs": layer.macs}
+    rec = {
+        "role": role,
+        "name": layer.name,
+        "kind": kind,
+        "why": why,
+        "weight_bits": layer.weight_bits,
+        "act_bits": layer.act_bits,
+        "out_bits": layer.out_bits,
+        "macs": layer.macs,
+    }
     if kind == "matmul":
         rec.update(matmul_dims(layer))
         rec["operand_bits"] = {"A": layer.act_bits, "B": layer.act_bits, "O": layer.out_bits}
@@ -104,14 +141,30 @@ def describe(role: str, layer, why: str) -> dict:
         m_pos = math.prod(layer.in_shapes[0][:-1])  # positions (batch and any leading dims)
         k_in, n_out = layer.in_shapes[0][-1], layer.out_shape[-1]
         # as a conv: N = positions, on a 1x1 map
-        rec.update({"N": m_pos, "C": k_in, "K": n_out, "OX": 1, "OY": 1, "FX": 1, "FY": 1, "IX": 1, "IY": 1,
-                    "stride": 1, "padding": 0, "groups": 1})
+        rec.update(
+            {
+                "N": m_pos,
+                "C": k_in,
+                "K": n_out,
+                "OX": 1,
+                "OY": 1,
+                "FX": 1,
+                "FY": 1,
+                "IX": 1,
+                "IY": 1,
+                "stride": 1,
+                "padding": 0,
+                "groups": 1,
+            }
+        )
         rec["gemm"] = {"B": 1, "M": m_pos, "K": k_in, "N": n_out}
     else:
         rec.update(conv_dims(layer))
     rec["check_macs"] = _macs(rec)
     if rec["check_macs"] != layer.macs:
-        raise ValueError(f"{layer.name}: loop bounds give {rec['check_macs']} MACs, the graph says {layer.macs}")
+        raise ValueError(
+            f"{layer.name}: loop bounds give {rec['check_macs']} MACs, the graph says {layer.macs}"
+        )
     return rec
 
 
@@ -131,11 +184,14 @@ def main() -> int:
         print(f"layers not in the graph: {missing}", file=sys.stderr)
         return 1
     out = {
-        "workload": WORKLOAD, "policy": POLICY, "resolution": workload.resolution, "batch": workload.batch,
+        "workload": WORKLOAD,
+        "policy": POLICY,
+        "resolution": workload.resolution,
+        "batch": workload.batch,
         "source": "archsim graph (build_graph on load_workload(efficientvit_b1, policy=uniform_w8a8_plain))",
         "conventions": {
             "conv": "O[n][g][k][oy][ox] += W[g][k][c][fy][fx] * I[n][g][c][oy*stride+fy-padding][ox*stride+fx-padding];"
-                    " C and K are total channels (per group: C/groups, K/groups); IX, IY unpadded input size",
+            " C and K are total channels (per group: C/groups, K/groups); IX, IY unpadded input size",
             "matmul": "O[b][m][n] += A[b][m][k] * B[b][k][n]; b = batch x heads",
             "linear": "a 1x1 conv on a 1x1 map (C in features, K out features, N positions) = GEMM M=N",
         },

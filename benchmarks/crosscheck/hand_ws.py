@@ -68,20 +68,40 @@ def loop_nest(layer: dict) -> dict:
         w_b = g * red * filt * layer["operand_bits"]["B"] // 8
         out_b = g * t * filt * layer["out_bits"] // 8
         in_reads = g * t * red * math.ceil(filt / P.COLS)
-        return {"G": g, "red": red, "filt": filt, "T": t, "in_b": in_b, "w_b": w_b, "out_b": out_b,
-                "in_reads": in_reads}
+        return {
+            "G": g,
+            "red": red,
+            "filt": filt,
+            "T": t,
+            "in_b": in_b,
+            "w_b": w_b,
+            "out_b": out_b,
+            "in_reads": in_reads,
+        }
     g = layer["groups"]
     cg, kg = layer["C"] // g, layer["K"] // g
     red = cg * layer["FY"] * layer["FX"]
     t = layer["N"] * layer["OY"] * layer["OX"]
-    in_b = layer["N"] * layer["C"] * layer["IY"] * layer["IX"] * layer["act_bits"] // 8  # padding is not stored
+    in_b = (
+        layer["N"] * layer["C"] * layer["IY"] * layer["IX"] * layer["act_bits"] // 8
+    )  # padding is not stored
     w_b = layer["K"] * red * layer["weight_bits"] // 8
     out_b = t * layer["K"] * layer["out_bits"] // 8
     # im2col taps that land on a real (not padding) pixel: the array reads those; zeros are injected
-    taps = (_taps(layer["OY"], layer["FY"], layer["stride"], layer["padding"], layer["IY"])
-            * _taps(layer["OX"], layer["FX"], layer["stride"], layer["padding"], layer["IX"]))
+    taps = _taps(layer["OY"], layer["FY"], layer["stride"], layer["padding"], layer["IY"]) * _taps(
+        layer["OX"], layer["FX"], layer["stride"], layer["padding"], layer["IX"]
+    )
     in_reads = layer["N"] * layer["C"] * taps * math.ceil(kg / P.COLS)
-    return {"G": g, "red": red, "filt": kg, "T": t, "in_b": in_b, "w_b": w_b, "out_b": out_b, "in_reads": in_reads}
+    return {
+        "G": g,
+        "red": red,
+        "filt": kg,
+        "T": t,
+        "in_b": in_b,
+        "w_b": w_b,
+        "out_b": out_b,
+        "in_reads": in_reads,
+    }
 
 
 def _taps(out: int, f: int, s: int, p: int, size: int) -> int:
@@ -107,7 +127,9 @@ def evaluate(layer: dict) -> dict:
     dram_cc = math.ceil(dram_b / P.DRAM_BYTES_PER_CYCLE)
     r0, c0 = fl[0]
     out_bytes = layer["out_bits"] / 8
-    head = min(T, R)  # the first / last R positions: what the wavefront needs before it runs / leaves after it
+    head = min(
+        T, R
+    )  # the first / last R positions: what the wavefront needs before it runs / leaves after it
     prologue = math.ceil((r0 * c0 + head * r0) / P.DRAM_BYTES_PER_CYCLE)
     epilogue = math.ceil(head * fl[-1][1] * out_bytes / P.DRAM_BYTES_PER_CYCLE)
     row_folds = math.ceil(n["red"] / R)
@@ -124,11 +146,23 @@ def evaluate(layer: dict) -> dict:
         "energy_j": e_mac + e_sram + e_dram,
         "energy_breakdown_j": {"mac": e_mac, "sram": e_sram, "dram": e_dram},
         "utilization": layer["macs"] / (cycles * R * C),
-        "folds": len(fl), "T": T, "array_cycles_pipelined": pipelined, "array_cycles_serial": serial,
+        "folds": len(fl),
+        "T": T,
+        "array_cycles_pipelined": pipelined,
+        "array_cycles_serial": serial,
         "cycles_serial_design": max(serial, dram_cc) + prologue + epilogue,
-        "dram_cycles": dram_cc, "prologue_cycles": prologue, "epilogue_cycles": epilogue,
-        "bytes": {"dram": dram_b, "inputs": n["in_b"], "weights": n["w_b"], "outputs": n["out_b"],
-                  "sram": sram_b, "sram_input_reads": in_reads, "sram_psum": psum_b},
+        "dram_cycles": dram_cc,
+        "prologue_cycles": prologue,
+        "epilogue_cycles": epilogue,
+        "bytes": {
+            "dram": dram_b,
+            "inputs": n["in_b"],
+            "weights": n["w_b"],
+            "outputs": n["out_b"],
+            "sram": sram_b,
+            "sram_input_reads": in_reads,
+            "sram_psum": psum_b,
+        },
     }
 
 
@@ -137,10 +171,14 @@ def main() -> int:
     for layer in P.load_layers():
         r = evaluate(layer)
         results[layer["name"]] = r | {"role": layer["role"]}
-        print(f"{layer['role']:24s} cycles {r['cycles']:>9d} (array {r['array_cycles_pipelined']}, serial design "
-              f"{r['cycles_serial_design']}, DRAM {r['dram_cycles']}, folds {r['folds']} x T {r['T']})  "
-              f"energy {r['energy_j'] * 1e6:8.3f} uJ")
-    model = "hand-derived 32x32 WS array (hand_ws.py): double-buffered weights, folds pipelined, DRAM overlapped"
+        print(
+            f"{layer['role']:24s} cycles {r['cycles']:>9d} (array {r['array_cycles_pipelined']}, serial design "
+            f"{r['cycles_serial_design']}, DRAM {r['dram_cycles']}, folds {r['folds']} x T {r['T']})  "
+            f"energy {r['energy_j'] * 1e6:8.3f} uJ"
+        )
+    model = (
+        "hand-derived 32x32 WS array (hand_ws.py): double-buffered weights, folds pipelined, DRAM overlapped"
+    )
     path = P.write_result("hand", {"tool": model, "config": P.common_config(), "layers": results})
     print(f"wrote {path.relative_to(P.HERE)}")
     return 0

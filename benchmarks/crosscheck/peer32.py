@@ -50,7 +50,13 @@ def write_result(tool: str, payload: dict) -> Path:
 
 
 def common_config() -> dict:
-    return {"array": f"{ROWS}x{COLS} weight-stationary INT8", "clock_hz": CLOCK_HZ,
-            "weight_buffer_bytes": WEIGHT_BUFFER_B, "act_buffer_bytes": ACT_BUFFER_B,
-            "dram_bytes_per_cycle": DRAM_BYTES_PER_CYCLE, "mac_pj": MAC_PJ, "sram_pj_per_byte": SRAM_PJ_PER_B,
-            "dram_pj_per_byte": DRAM_PJ_PER_B}
+    return {
+        "array": f"{ROWS}x{COLS} weight-stationary INT8",
+        "clock_hz": CLOCK_HZ,
+        "weight_buffer_bytes": WEIGHT_BUFFER_B,
+        "act_buffer_bytes": ACT_BUFFER_B,
+        "dram_bytes_per_cycle": DRAM_BYTES_PER_CYCLE,
+        "mac_pj": MAC_PJ,
+        "sram_pj_per_byte": SRAM_PJ_PER_B,
+        "dram_pj_per_byte": DRAM_PJ_PER_B,
+    }

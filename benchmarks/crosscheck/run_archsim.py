@@ -14,7 +14,6 @@ nothing: peer32_ws has no static or interconnect energy, so it is the layer's dy
 from __future__ import annotations
 
 import copy
-import json
 import math
 import sys
 from pathlib import Path
@@ -39,8 +38,13 @@ def main() -> None:
     for entry in layers:
         name = entry["name"]
         layer = copy.deepcopy(graph.nodes[name]["layer"])
-        alone = new_graph(model=graph.graph["model"], resolution=graph.graph["resolution"], batch=1,
-                          policy=graph.graph["policy"], seed=graph.graph["seed"])
+        alone = new_graph(
+            model=graph.graph["model"],
+            resolution=graph.graph["resolution"],
+            batch=1,
+            policy=graph.graph["policy"],
+            seed=graph.graph["seed"],
+        )
         add_layer(alone, layer, [None] * len(layer.in_shapes))  # every input read from DRAM
         result = simulate(alone, spec, values=False)
         record = result.layers[0]
@@ -53,11 +57,16 @@ def main() -> None:
             "mode": record.mode,
             "tiles": record.tiles,
             "engine_cycles": result.engines["array"].busy_cycles,
-            "lower_bound_cycles": math.ceil(max(record.macs / (peer32.ROWS * peer32.COLS),
-                                                (result.dram["bytes_read"] + result.dram["bytes_written"])
-                                                / peer32.DRAM_BYTES_PER_CYCLE)),
+            "lower_bound_cycles": math.ceil(
+                max(
+                    record.macs / (peer32.ROWS * peer32.COLS),
+                    (result.dram["bytes_read"] + result.dram["bytes_written"]) / peer32.DRAM_BYTES_PER_CYCLE,
+                )
+            ),
         }
-        print(f"{entry['role']:>24} {name:<52} {result.latency_cycles:>9,} cycles {result.energy_j * 1e6:9.2f} uJ")
+        print(
+            f"{entry['role']:>24} {name:<52} {result.latency_cycles:>9,} cycles {result.energy_j * 1e6:9.2f} uJ"
+        )
     path = peer32.write_result("archsim", {"config": ARCH, "layers": out})
     print(f"wrote {path}")
 

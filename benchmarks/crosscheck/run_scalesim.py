@@ -103,7 +103,9 @@ def topology_rows(layer: dict) -> list[list]:
     if kind == "conv_depthwise":
         return [["DP", ih, iw, layer["FY"], layer["FX"], layer["C"], 1, s]]
     g = layer["groups"]
-    return [[f"g{i}", ih, iw, layer["FY"], layer["FX"], layer["C"] // g, layer["K"] // g, s] for i in range(g)]
+    return [
+        [f"g{i}", ih, iw, layer["FY"], layer["FX"], layer["C"] // g, layer["K"] // g, s] for i in range(g)
+    ]
 
 
 def write_inputs(role: str, layer: dict) -> tuple[Path, Path, Path]:
@@ -114,9 +116,13 @@ def write_inputs(role: str, layer: dict) -> tuple[Path, Path, Path]:
     cfg = d / "peer32_ws.cfg"
     cfg.write_text(cfg_text(role))
     topo = d / "topology.csv"
-    header = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+    header = (
+        "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+    )
     topo.write_text(header + "".join(", ".join(map(str, r)) + ",\n" for r in topology_rows(layer)))
-    layout = d / "layout.csv"  # SCALE-Sim opens a layout file even with custom layouts off; a header is enough
+    layout = (
+        d / "layout.csv"
+    )  # SCALE-Sim opens a layout file even with custom layouts off; a header is enough
     layout.write_text("Layer name,\n")
     return cfg, topo, layout
 
@@ -125,15 +131,33 @@ def run_layer(role: str, layer: dict) -> dict:
     from scalesim.scale_sim import scalesim
 
     cfg, topo, layout = write_inputs(role, layer)
-    sim = scalesim(save_disk_space=True, verbose=False, config=str(cfg), topology=str(topo), layout=str(layout),
-                   input_type_gemm=False)
+    sim = scalesim(
+        save_disk_space=True,
+        verbose=False,
+        config=str(cfg),
+        topology=str(topo),
+        layout=str(layout),
+        input_type_gemm=False,
+    )
     with contextlib.redirect_stdout(io.StringIO()):  # it prints progress even when not verbose
         sim.run_scale(top_path=str(cfg.parent / "out"))
     per = sim.runner.single_layer_sim_object_list
     out_scale = layer["out_bits"] / 8
-    tot = {k: 0 for k in ("overall_cycles", "compute_cycles", "stall_cycles", "ifmap_sram_reads",
-                          "filter_sram_reads", "ofmap_sram_writes", "ifmap_dram_reads", "filter_dram_reads",
-                          "ofmap_dram_writes", "macs")}
+    tot = {
+        k: 0
+        for k in (
+            "overall_cycles",
+            "compute_cycles",
+            "stall_cycles",
+            "ifmap_sram_reads",
+            "filter_sram_reads",
+            "ofmap_sram_writes",
+            "ifmap_dram_reads",
+            "filter_dram_reads",
+            "ofmap_dram_writes",
+            "macs",
+        )
+    }
     for s in per:
         overall, compute, stall, _util, _map_eff, _comp_util = s.get_compute_report_items()
         d = s.get_detail_report_items()
@@ -148,7 +172,9 @@ def run_layer(role: str, layer: dict) -> dict:
         tot["ofmap_dram_writes"] += int(d[17])
         tot["macs"] += int(s.num_compute)
     if tot["macs"] != layer["macs"]:
-        raise RuntimeError(f"{layer['name']}: SCALE-Sim ran {tot['macs']} MACs, the layer has {layer['macs']}")
+        raise RuntimeError(
+            f"{layer['name']}: SCALE-Sim ran {tot['macs']} MACs, the layer has {layer['macs']}"
+        )
     ofmap_sram_b = tot["ofmap_sram_writes"] * out_scale
     ofmap_dram_b = tot["ofmap_dram_writes"] * out_scale
     dram_b = tot["ifmap_dram_reads"] + tot["filter_dram_reads"] + ofmap_dram_b
@@ -182,9 +208,11 @@ def main(argv: list[str]) -> int:
             continue
         r = run_layer(layer["role"], layer)
         results[layer["name"]] = r | {"role": layer["role"]}
-        print(f"{layer['role']:24s} cycles {r['cycles']:>9d} (compute {r['compute_cycles']}, stall "
-              f"{r['stall_cycles']})  energy {r['energy_j'] * 1e6:9.3f} uJ  util {r['utilization']:.3f}",
-              flush=True)
+        print(
+            f"{layer['role']:24s} cycles {r['cycles']:>9d} (compute {r['compute_cycles']}, stall "
+            f"{r['stall_cycles']})  energy {r['energy_j'] * 1e6:9.3f} uJ  util {r['utilization']:.3f}",
+            flush=True,
+        )
     path = P.write_result("scalesim", {"tool": TOOL_VERSION, "config": P.common_config(), "layers": results})
     print(f"wrote {path.relative_to(P.HERE)}")
     return 0

@@ -57,8 +57,20 @@ ACT_SRAM_BITS_PER_CYCLE = 128 * 8  # [choice] see the module docstring
 
 def _ports(read_alloc: list[str], write_alloc: list[str], bw_bits: int) -> list[dict]:
     return [
-        {"name": "r_port_1", "type": "read", "bandwidth_min": 8, "bandwidth_max": bw_bits, "allocation": read_alloc},
-        {"name": "w_port_1", "type": "write", "bandwidth_min": 8, "bandwidth_max": bw_bits, "allocation": write_alloc},
+        {
+            "name": "r_port_1",
+            "type": "read",
+            "bandwidth_min": 8,
+            "bandwidth_max": bw_bits,
+            "allocation": read_alloc,
+        },
+        {
+            "name": "w_port_1",
+            "type": "write",
+            "bandwidth_min": 8,
+            "bandwidth_max": bw_bits,
+            "allocation": write_alloc,
+        },
     ]
 
 
@@ -69,49 +81,112 @@ def hardware() -> dict:
         "name": "peer32_ws",
         "memories": {
             "reg_w": {  # two 8-bit weight registers: double-buffered, the next fold's weight shifts in meanwhile
-                "size": 2 * 8, "r_cost": 0, "w_cost": 0, "area": 0, "latency": 1, "operands": ["I2"],
-                "ports": _ports(["I2, tl"], ["I2, fh"], 8), "served_dimensions": [],
+                "size": 2 * 8,
+                "r_cost": 0,
+                "w_cost": 0,
+                "area": 0,
+                "latency": 1,
+                "operands": ["I2"],
+                "ports": _ports(["I2, tl"], ["I2, fh"], 8),
+                "served_dimensions": [],
             },
             "reg_o": {
-                "size": PSUM_BITS, "r_cost": 0, "w_cost": 0, "area": 0, "latency": 1, "operands": ["O"],
+                "size": PSUM_BITS,
+                "r_cost": 0,
+                "w_cost": 0,
+                "area": 0,
+                "latency": 1,
+                "operands": ["O"],
                 "ports": [
-                    {"name": "r_port_1", "type": "read", "bandwidth_min": PSUM_BITS, "bandwidth_max": PSUM_BITS,
-                     "allocation": ["O, tl"]},
-                    {"name": "r_port_2", "type": "read", "bandwidth_min": PSUM_BITS, "bandwidth_max": PSUM_BITS,
-                     "allocation": ["O, th"]},
-                    {"name": "w_port_1", "type": "write", "bandwidth_min": PSUM_BITS, "bandwidth_max": PSUM_BITS,
-                     "allocation": ["O, fh"]},
-                    {"name": "w_port_2", "type": "write", "bandwidth_min": PSUM_BITS, "bandwidth_max": PSUM_BITS,
-                     "allocation": ["O, fl"]},
+                    {
+                        "name": "r_port_1",
+                        "type": "read",
+                        "bandwidth_min": PSUM_BITS,
+                        "bandwidth_max": PSUM_BITS,
+                        "allocation": ["O, tl"],
+                    },
+                    {
+                        "name": "r_port_2",
+                        "type": "read",
+                        "bandwidth_min": PSUM_BITS,
+                        "bandwidth_max": PSUM_BITS,
+                        "allocation": ["O, th"],
+                    },
+                    {
+                        "name": "w_port_1",
+                        "type": "write",
+                        "bandwidth_min": PSUM_BITS,
+                        "bandwidth_max": PSUM_BITS,
+                        "allocation": ["O, fh"],
+                    },
+                    {
+                        "name": "w_port_2",
+                        "type": "write",
+                        "bandwidth_min": PSUM_BITS,
+                        "bandwidth_max": PSUM_BITS,
+                        "allocation": ["O, fl"],
+                    },
                 ],
                 "served_dimensions": [],
             },
             "weight_sram": {
-                "size": P.WEIGHT_BUFFER_B * 8, "r_cost": per_b(P.SRAM_PJ_PER_B, WEIGHT_SRAM_BITS_PER_CYCLE),
-                "w_cost": per_b(P.SRAM_PJ_PER_B, WEIGHT_SRAM_BITS_PER_CYCLE), "area": 0, "latency": 1,
-                "operands": ["I2"], "ports": _ports(["I2, tl"], ["I2, fh"], WEIGHT_SRAM_BITS_PER_CYCLE),
+                "size": P.WEIGHT_BUFFER_B * 8,
+                "r_cost": per_b(P.SRAM_PJ_PER_B, WEIGHT_SRAM_BITS_PER_CYCLE),
+                "w_cost": per_b(P.SRAM_PJ_PER_B, WEIGHT_SRAM_BITS_PER_CYCLE),
+                "area": 0,
+                "latency": 1,
+                "operands": ["I2"],
+                "ports": _ports(["I2, tl"], ["I2, fh"], WEIGHT_SRAM_BITS_PER_CYCLE),
                 "served_dimensions": ["D1", "D2"],
             },
             "act_sram": {
-                "size": P.ACT_BUFFER_B * 8, "r_cost": per_b(P.SRAM_PJ_PER_B, ACT_SRAM_BITS_PER_CYCLE),
-                "w_cost": per_b(P.SRAM_PJ_PER_B, ACT_SRAM_BITS_PER_CYCLE), "area": 0, "latency": 1,
+                "size": P.ACT_BUFFER_B * 8,
+                "r_cost": per_b(P.SRAM_PJ_PER_B, ACT_SRAM_BITS_PER_CYCLE),
+                "w_cost": per_b(P.SRAM_PJ_PER_B, ACT_SRAM_BITS_PER_CYCLE),
+                "area": 0,
+                "latency": 1,
                 "operands": ["I1", "O"],
                 # inputs and partial sums on separate ports, as a real array's input buffer and accumulators are
-                "ports": _ports(["I1, tl"], ["I1, fh"], ACT_SRAM_BITS_PER_CYCLE) + [
+                "ports": _ports(["I1, tl"], ["I1, fh"], ACT_SRAM_BITS_PER_CYCLE)
+                + [
                     dict(p, name=p["name"].replace("_1", "_2"))
-                    for p in _ports(["O, tl", "O, th"], ["O, fh", "O, fl"], ACT_SRAM_BITS_PER_CYCLE)],
+                    for p in _ports(["O, tl", "O, th"], ["O, fh", "O, fl"], ACT_SRAM_BITS_PER_CYCLE)
+                ],
                 "served_dimensions": ["D1", "D2"],
             },
             "dram": {
-                "size": 10**10, "r_cost": per_b(P.DRAM_PJ_PER_B, dram_bits), "w_cost": per_b(P.DRAM_PJ_PER_B, dram_bits),
-                "area": 0, "latency": 1, "operands": ["I1", "I2", "O"],
-                "ports": [{"name": "rw_port_1", "type": "read_write", "bandwidth_min": 8, "bandwidth_max": dram_bits,
-                           "allocation": ["I1, fh", "I1, tl", "I2, fh", "I2, tl", "O, fh", "O, tl", "O, fl", "O, th"]}],
+                "size": 10**10,
+                "r_cost": per_b(P.DRAM_PJ_PER_B, dram_bits),
+                "w_cost": per_b(P.DRAM_PJ_PER_B, dram_bits),
+                "area": 0,
+                "latency": 1,
+                "operands": ["I1", "I2", "O"],
+                "ports": [
+                    {
+                        "name": "rw_port_1",
+                        "type": "read_write",
+                        "bandwidth_min": 8,
+                        "bandwidth_max": dram_bits,
+                        "allocation": [
+                            "I1, fh",
+                            "I1, tl",
+                            "I2, fh",
+                            "I2, tl",
+                            "O, fh",
+                            "O, tl",
+                            "O, fl",
+                            "O, th",
+                        ],
+                    }
+                ],
                 "served_dimensions": ["D1", "D2"],
             },
         },
         "operational_array": {
-            "unit_energy": P.MAC_PJ, "unit_area": 1, "dimensions": ["D1", "D2"], "sizes": [P.COLS, P.ROWS],
+            "unit_energy": P.MAC_PJ,
+            "unit_area": 1,
+            "dimensions": ["D1", "D2"],
+            "sizes": [P.COLS, P.ROWS],
             "systolic_dimensions": ["D1", "D2"],
         },
     }
@@ -127,12 +202,21 @@ def workload_and_mapping(layer: dict) -> tuple[dict, dict]:
     else:
         g = layer["groups"]
         c, k = layer["C"] // g, layer["K"] // g
-        oy, ox, fy, fx, s, pad, n = (layer["OY"], layer["OX"], layer["FY"], layer["FX"], layer["stride"],
-                                     layer["padding"], layer["N"])
+        oy, ox, fy, fx, s, pad, n = (
+            layer["OY"],
+            layer["OX"],
+            layer["FY"],
+            layer["FX"],
+            layer["stride"],
+            layer["padding"],
+            layer["N"],
+        )
     # the stored input (padding is declared separately, not stored): matmul and FC read an M x 1 / 1 x 1 map
     iy, ix = (oy, ox) if kind == "matmul" else (layer["IY"], layer["IX"])
     wl = {
-        "id": 0, "name": name, "operator_type": "Conv",
+        "id": 0,
+        "name": name,
+        "operator_type": "Conv",
         "equation": "O[b][g][k][oy][ox]+=W[g][k][c][fy][fx]*I[b][g][c][iy][ix]",
         "dimension_relations": [f"ix={s}*ox+1*fx", f"iy={s}*oy+1*fy"],
         "loop_dims": ["B", "K", "G", "OX", "OY", "C", "FX", "FY"],
@@ -151,10 +235,16 @@ def workload_and_mapping(layer: dict) -> tuple[dict, dict]:
         if c >= P.ROWS or fy * fx == 1:
             rows = [f"C, {min(c, P.ROWS)}"]
         else:  # dense conv with C < 32: C x FY x FX (flattened reduction) down the rows
-            rows = [f"C, {c}"] + ([f"FY, {fy}"] if c * fy <= P.ROWS else []) + (
-                [f"FX, {fx}"] if c * fy * fx <= P.ROWS else [])
-    mapping = {"name": name, "spatial_mapping": {"D1": cols, "D2": rows},
-               "memory_operand_links": {"O": "O", "W": "I2", "I": "I1"}}
+            rows = (
+                [f"C, {c}"]
+                + ([f"FY, {fy}"] if c * fy <= P.ROWS else [])
+                + ([f"FX, {fx}"] if c * fy * fx <= P.ROWS else [])
+            )
+    mapping = {
+        "name": name,
+        "spatial_mapping": {"D1": cols, "D2": rows},
+        "memory_operand_links": {"O": "O", "W": "I2", "I": "I1"},
+    }
     return wl, mapping
 
 
@@ -179,12 +269,19 @@ def run_layer(layer: dict) -> dict:
     acc, mp, wl = _write_inputs(layer)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         energy_pj, latency_cc, cmes = get_hardware_performance_zigzag(
-            workload=[wl], accelerator=str(acc), mapping=str(mp), opt="latency",
-            dump_folder=str(WORK / layer["role"] / "out"), loma_show_progress_bar=False,
-            nb_spatial_mappings_generated=1)
+            workload=[wl],
+            accelerator=str(acc),
+            mapping=str(mp),
+            opt="latency",
+            dump_folder=str(WORK / layer["role"] / "out"),
+            loma_show_progress_bar=False,
+            nb_spatial_mappings_generated=1,
+        )
     cme = _layer_cme(cmes)
     if cme.layer.total_mac_count != layer["macs"]:
-        raise RuntimeError(f"{layer['name']}: ZigZag ran {cme.layer.total_mac_count} MACs, the layer has {layer['macs']}")
+        raise RuntimeError(
+            f"{layer['name']}: ZigZag ran {cme.layer.total_mac_count} MACs, the layer has {layer['macs']}"
+        )
     by_mem: dict[str, float] = {}
     for op, per_level in cme.mem_energy_breakdown.items():
         mem_op = cme.memory_operand_links.layer_to_mem_op(op)
@@ -196,9 +293,13 @@ def run_layer(layer: dict) -> dict:
         "energy_breakdown_j": {"mac": cme.mac_energy * 1e-12} | dict(sorted(by_mem.items())),
         "utilization": float(cme.mac_utilization2),
         "latency_parts_cycles": {
-            "ideal": float(cme.ideal_cycle), "ideal_temporal": float(cme.ideal_temporal_cycle),
-            "stall_slack": float(cme.stall_slack_comb), "onloading": float(cme.data_onloading_cycle),
-            "offloading": float(cme.data_offloading_cycle), "systolic_drain": float(cme.systolic_drain_cycle)},
+            "ideal": float(cme.ideal_cycle),
+            "ideal_temporal": float(cme.ideal_temporal_cycle),
+            "stall_slack": float(cme.stall_slack_comb),
+            "onloading": float(cme.data_onloading_cycle),
+            "offloading": float(cme.data_offloading_cycle),
+            "systolic_drain": float(cme.systolic_drain_cycle),
+        },
         "spatial_mapping": {str(dim): str(v) for dim, v in cme.layer.spatial_mapping.items()},
         "temporal_mapping": str(cme.temporal_mapping),
         "summary_pj_cc": [float(energy_pj), float(latency_cc)],
@@ -230,10 +331,12 @@ def main(argv: list[str]) -> int:
         r = run_layer(layer)
         results[layer["name"]] = r | {"role": layer["role"]}
         lp = r["latency_parts_cycles"]
-        print(f"{layer['role']:24s} cycles {r['cycles']:>9d} (temporal {lp['ideal_temporal']:.0f}, stall "
-              f"{lp['stall_slack']:.0f}, on {lp['onloading']:.0f}, off {lp['offloading']:.0f}, drain "
-              f"{lp['systolic_drain']:.0f})  energy {r['energy_j'] * 1e6:9.3f} uJ  util {r['utilization']:.3f}",
-              flush=True)
+        print(
+            f"{layer['role']:24s} cycles {r['cycles']:>9d} (temporal {lp['ideal_temporal']:.0f}, stall "
+            f"{lp['stall_slack']:.0f}, on {lp['onloading']:.0f}, off {lp['offloading']:.0f}, drain "
+            f"{lp['systolic_drain']:.0f})  energy {r['energy_j'] * 1e6:9.3f} uJ  util {r['utilization']:.3f}",
+            flush=True,
+        )
     path = P.write_result("zigzag", {"tool": TOOL_VERSION, "config": P.common_config(), "layers": results})
     print(f"wrote {path.relative_to(P.HERE)}")
     return 0

@@ -19,8 +19,12 @@ GOLDEN_FILE = Path(__file__).with_name("golden_metrics.json")
 CASES = [
     (model, arch, policy)
     for model in ("efficientvit_b0", "efficientvit_b1")
-    for arch, policy in (("m2vit", "m2q"), ("uniform_int8", "uniform_w8a8"),
-                         ("m2vit_asic28", "m2q"), ("uniform_int8_asic28", "uniform_w8a8"))
+    for arch, policy in (
+        ("m2vit", "m2q"),
+        ("uniform_int8", "uniform_w8a8"),
+        ("m2vit_asic28", "m2q"),
+        ("uniform_int8_asic28", "uniform_w8a8"),
+    )
 ]
 ENERGY_RTOL = 1e-9  # float sums in a fixed order; only a model change moves them beyond this
 
@@ -47,8 +51,13 @@ def measure(model: str, arch: str, policy: str) -> dict:
 
     workload, graph = _graph(model, policy)
     result = flow.run(workload, flow.load_arch(arch_path(arch)), graph=graph)
-    return {"latency_cycles": result.latency_cycles, "latency_s": result.latency_s,
-            "energy_j": result.energy_j, "edp_js": result.edp_js, "events": result.events}
+    return {
+        "latency_cycles": result.latency_cycles,
+        "latency_s": result.latency_s,
+        "energy_j": result.energy_j,
+        "edp_js": result.edp_js,
+        "events": result.events,
+    }
 
 
 def load() -> dict:
@@ -66,9 +75,14 @@ def regenerate(note: str) -> None:
         cases[key] = {"metrics": now, "note": note if changed else previous["note"]}
     doc = {
         "about": "latency/energy/EDP of the bundled reference runs (seeded weights, synthetic calibration); "
-                 "regenerate with tests/golden/golden.py and explain every change in its commit",
-        "units": {"latency_cycles": "cycles", "latency_s": "s", "energy_j": "J", "edp_js": "J*s",
-                  "events": "SimPy events"},
+        "regenerate with tests/golden/golden.py and explain every change in its commit",
+        "units": {
+            "latency_cycles": "cycles",
+            "latency_s": "s",
+            "energy_j": "J",
+            "edp_js": "J*s",
+            "events": "SimPy events",
+        },
         "cases": cases,
     }
     GOLDEN_FILE.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")

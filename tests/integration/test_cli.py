@@ -20,9 +20,18 @@ M2VIT = REPO / "arch_configs" / "m2vit.yaml"
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
+
 REQUIRED_KEYS = {
-    "latency_s", "latency_cycles", "energy_j", "edp_js", "energy_breakdown_j", "engines", "layers",
-    "workload", "arch", "archsim_version",
+    "latency_s",
+    "latency_cycles",
+    "energy_j",
+    "edp_js",
+    "energy_breakdown_j",
+    "engines",
+    "layers",
+    "workload",
+    "arch",
+    "archsim_version",
 }
 LAYER_KEYS = {"name", "engines", "start_cycle", "end_cycle", "macs", "dram_read_bytes", "energy_j"}
 
@@ -58,9 +67,15 @@ def test_result_identifies_inputs_by_name_and_digest_never_by_path(b0_run):
     assert str(REPO) not in text and str(path.parent) not in text and "source_file" not in text
     bundled = resources.bundled_dir
     wl = data["workload"]
-    assert wl["name"] == "efficientvit_b0" and wl["sha256"] == sha256(bundled("workload") / "efficientvit_b0.yaml")
+    assert wl["name"] == "efficientvit_b0" and wl["sha256"] == sha256(
+        bundled("workload") / "efficientvit_b0.yaml"
+    )
     assert wl["policy_files"] == [{"name": "m2q.yaml", "sha256": sha256(bundled("policy") / "m2q.yaml")}]
-    assert wl["checkpoint"] is None and wl["calibration"] == {"samples": 32, "batch_size": 8, "source": "synthetic"}
+    assert wl["checkpoint"] is None and wl["calibration"] == {
+        "samples": 32,
+        "batch_size": 8,
+        "source": "synthetic",
+    }
     assert data["arch"] == {"name": "m2vit", "sha256": sha256(M2VIT), "clock_hz": 200e6}
     base = data["baseline"]
     assert base["arch"]["sha256"] == sha256(bundled("arch") / "uniform_int8.yaml")
@@ -76,8 +91,23 @@ def test_identical_inputs_give_identical_json(b0_run, tmp_path):
 
 def test_no_baseline_and_overrides(tmp_path):
     out = tmp_path / "b0_256.json"
-    assert main(["run", "efficientvit_b0", str(M2VIT), "--no-baseline", "--resolution", "256",
-                 "--policy", "uniform_w8a8", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "efficientvit_b0",
+                str(M2VIT),
+                "--no-baseline",
+                "--resolution",
+                "256",
+                "--policy",
+                "uniform_w8a8",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     data = json.loads(out.read_text())
     assert "baseline" not in data
     assert data["workload"]["resolution"] == 256 and data["workload"]["policy"] == "uniform_w8a8"
@@ -103,7 +133,9 @@ def test_bad_arch_yaml_is_a_one_line_error_not_a_traceback(tmp_path, old, new, e
     bad = _bad_arch(tmp_path, old, new)
     proc = subprocess.run(
         [sys.executable, "-m", "archsim.cli", "run", "efficientvit_b0", str(bad), "--no-baseline"],
-        capture_output=True, text=True, cwd=REPO,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
@@ -132,6 +164,9 @@ def test_a_policy_the_arch_cannot_run_gives_a_way_forward_that_works(tmp_path, c
     assert "conv_pointwise with 4-bit APoT filters and 8-bit activations: no engine mode supports it" in err
     assert "bundled policies that run on 'uniform_int8': uniform_w8a8, uniform_w8a8_plain" in err
     command = err.strip().splitlines()[-1]
-    assert command == f"run one: archsim run efficientvit_b0 uniform_int8 --out {tmp_path / 'r.json'} --policy uniform_w8a8"
+    assert (
+        command
+        == f"run one: archsim run efficientvit_b0 uniform_int8 --out {tmp_path / 'r.json'} --policy uniform_w8a8"
+    )
     assert main(command.split()[3:]) == 0  # the suggested command runs
     assert json.loads((tmp_path / "r.json").read_text())["workload"]["policy"] == "uniform_w8a8"

@@ -35,7 +35,9 @@ def test_mac_totals_match_published(name):
     graph = extract_graph(create_model(name).eval(), None, (1, 3, 224, 224), _meta(name, "fp32"))
     gmacs = total_macs(graph) / 1e9
     published = PUBLISHED_GMACS[name]
-    assert abs(gmacs - published) <= _published_tolerance(published), f"{name}: {gmacs:.4f} G vs {published} G"
+    assert abs(gmacs - published) <= _published_tolerance(published), (
+        f"{name}: {gmacs:.4f} G vs {published} G"
+    )
     assert all(layer.macs > 0 for layer in layers(graph) if layer.kind.is_mac)
 
 
@@ -95,7 +97,9 @@ def test_m2q_b1_wide_tensors_and_io(b1_m2q):
     L = {layer.name: layer for layer in layers(graph)}
     assert L["head.classifier.4"].out_bits == 32
     for layer in layers(graph):
-        assert layer.out_bits == (32 if layer.kind == OpKind.MATMUL or layer.name == "head.classifier.4" else 8)
+        assert layer.out_bits == (
+            32 if layer.kind == OpKind.MATMUL or layer.name == "head.classifier.4" else 8
+        )
     assert sum(layer.kind == OpKind.MATMUL for layer in layers(graph)) == 14  # 7 LiteMLA x 2
 
 
@@ -113,7 +117,9 @@ def test_uniform_w8a8_b1_has_no_apot(b1_model, b1_calibration):
     attrs = q.layer_attrs
     assert sum(a.get("denominator") == "log2" for a in attrs.values()) == 7
     assert sum("input_channel_divisor" in a for a in attrs.values()) == 14
-    projections = [layer.name for layer in layers(graph) if layer.name.endswith(("main.proj", "main.point_conv"))]
+    projections = [
+        layer.name for layer in layers(graph) if layer.name.endswith(("main.proj", "main.point_conv"))
+    ]
     assert len(projections) == 22 and all("input_channel_shift" in attrs[name] for name in projections)
 
 
@@ -131,10 +137,13 @@ def test_m2q_balanced_b1_fraction_exact_per_layer(b1_model, b1_calibration):
 
 
 def test_build_graph_end_to_end():
-    workload = Workload(name="b0", model="efficientvit_b0", policy="m2q", calibration=Calibration(samples=2, batch_size=2))
+    workload = Workload(
+        name="b0", model="efficientvit_b0", policy="m2q", calibration=Calibration(samples=2, batch_size=2)
+    )
     graph = build_graph(workload, quality_samples=2)
     assert {k: graph.graph[k] for k in ("model", "resolution", "batch", "policy", "seed")} == dict(
-        model="efficientvit_b0", resolution=224, batch=1, policy="m2q", seed=0)
+        model="efficientvit_b0", resolution=224, batch=1, policy="m2q", seed=0
+    )
     summary = graph.graph["quant_summary"]
     assert summary["samples"] == 2 and -1.0 <= summary["cosine"] <= 1.0 and math.isfinite(summary["sqnr_db"])
     assert 0.0 <= summary["apot_share"] <= 1.0

@@ -21,8 +21,11 @@ KINDS = ("arch", "workload", "policy")
 
 
 def expectations(path: Path) -> tuple[int, list[str]]:
-    header = [line for line in path.read_bytes().decode("utf-8", errors="replace").splitlines()
-              if line.startswith("# ")]
+    header = [
+        line
+        for line in path.read_bytes().decode("utf-8", errors="replace").splitlines()
+        if line.startswith("# ")
+    ]
     code = next(int(line.split(":", 1)[1]) for line in header if line.startswith("# exit:"))
     lines = [line.split(": ", 1)[1] for line in header if line.startswith("# expect:")]
     return code, [line.replace("{file}", str(path)).replace("{dir}", str(path.parent)) for line in lines]
@@ -30,7 +33,7 @@ def expectations(path: Path) -> tuple[int, list[str]]:
 
 def message_lines(stderr: str) -> list[str]:
     assert stderr.startswith("error: "), stderr
-    return [line.strip() for line in stderr[len("error: "):].splitlines()]
+    return [line.strip() for line in stderr[len("error: ") :].splitlines()]
 
 
 def test_the_corpus_is_large_and_covers_every_kind():
@@ -81,7 +84,9 @@ def test_a_real_process_exits_2_without_a_traceback(kind, tmp_path):
     path = sorted((CORPUS / kind).glob("*.yaml"))[0]
     code, expected = expectations(path)
     proc = subprocess.run(
-        [sys.executable, "-m", "archsim.cli", *_run_argv(path, tmp_path / "out")], capture_output=True, text=True
+        [sys.executable, "-m", "archsim.cli", *_run_argv(path, tmp_path / "out")],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == code
     assert "Traceback" not in proc.stderr

@@ -48,8 +48,21 @@ def installed(tmp_path_factory):
     shutil.copytree(PACKAGE, src / "archsim", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
-          "-w", root / "dist", src])
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            root / "dist",
+            src,
+        ]
+    )
     (wheel,) = (root / "dist").glob("archsim-*.whl")
 
     fresh = root / "fresh"

@@ -31,8 +31,10 @@ def b0_report(tmp_path_factory):
 def tiny_folder(tmp_path_factory):
     """2 classes x 3 small solid-colour PNGs."""
     root = tmp_path_factory.mktemp("imgs")
-    colours = {"cls_a": [(250, 10, 10), (200, 30, 30), (240, 60, 0)],
-               "cls_b": [(10, 10, 250), (30, 30, 200), (0, 60, 240)]}
+    colours = {
+        "cls_a": [(250, 10, 10), (200, 30, 30), (240, 60, 0)],
+        "cls_b": [(10, 10, 250), (30, 30, 200), (0, 60, 240)],
+    }
     for cls, cs in colours.items():
         (root / cls).mkdir()
         for i, c in enumerate(cs):
@@ -104,11 +106,22 @@ def test_activation_points_have_consistent_ranges(b0_report):
         assert a["scale"] == pytest.approx((max(a["max"], 0) - min(a["min"], 0)) / 255, rel=1e-5)
 
 
-def test_text_report_deterministic_json_and_no_checkpoint_warning(small_workload, tiny_folder, tmp_path,
-                                                                 capsys):
+def test_text_report_deterministic_json_and_no_checkpoint_warning(
+    small_workload, tiny_folder, tmp_path, capsys
+):
     first, second = tmp_path / "a.json", tmp_path / "b.json"
-    args = ["quantize", small_workload, "--policy", "uniform_w8a8", "--quality-samples", "2",
-            "--eval", str(tiny_folder), "--eval-samples", "4"]
+    args = [
+        "quantize",
+        small_workload,
+        "--policy",
+        "uniform_w8a8",
+        "--quality-samples",
+        "2",
+        "--eval",
+        str(tiny_folder),
+        "--eval-samples",
+        "4",
+    ]
     assert main([*args, "--out", str(first)]) == 0
     captured = capsys.readouterr()
     assert "output SQNR" in captured.out and "weight SQNR [dB]" in captured.out and "APoT [%]" in captured.out
@@ -124,10 +137,28 @@ def test_text_report_deterministic_json_and_no_checkpoint_warning(small_workload
     assert data["model"]["eval"]["samples"] == 4
 
 
-def test_eval_on_a_labelled_folder_with_a_checkpoint(small_workload, tmp_path, tiny_folder, b0_checkpoint, capsys):
+def test_eval_on_a_labelled_folder_with_a_checkpoint(
+    small_workload, tmp_path, tiny_folder, b0_checkpoint, capsys
+):
     out = tmp_path / "eval.json"
-    assert main(["quantize", small_workload, *FAST, "--checkpoint", str(b0_checkpoint),
-                 "--calibration", str(tiny_folder), "--eval", str(tiny_folder), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "quantize",
+                small_workload,
+                *FAST,
+                "--checkpoint",
+                str(b0_checkpoint),
+                "--calibration",
+                str(tiny_folder),
+                "--eval",
+                str(tiny_folder),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "warning" not in captured.err
     assert "top-1 accuracy" in captured.out
@@ -138,7 +169,10 @@ def test_eval_on_a_labelled_folder_with_a_checkpoint(small_workload, tmp_path, t
     assert ev["top1_fp32"] * 6 == pytest.approx(round(ev["top1_fp32"] * 6))  # a count of 6
     # inputs by name and content digest, never by path
     assert data["calibration"] == {"source": resources.identity(tiny_folder), "samples": 6}
-    assert data["workload"]["checkpoint"] == {"name": b0_checkpoint.name, "sha256": resources.sha256_file(b0_checkpoint)}
+    assert data["workload"]["checkpoint"] == {
+        "name": b0_checkpoint.name,
+        "sha256": resources.sha256_file(b0_checkpoint),
+    }
     assert data["eval_data"]["folder"] == resources.identity(tiny_folder)
     assert str(tmp_path) not in out.read_text() and str(tiny_folder) not in out.read_text()
 

@@ -41,8 +41,9 @@ def _run(checkout: Path, cwd: Path, args: list[str]) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("ARCHSIM_PATH",)}
     env["PYTHONPATH"] = str(checkout)
     env["ARCHSIM_NO_PROGRESS"] = "1"
-    proc = subprocess.run([sys.executable, "-c", RUN, str(checkout), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN, str(checkout), *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -52,8 +53,17 @@ def test_two_checkouts_two_working_directories_same_bytes(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     _run(one, elsewhere, ["run", "efficientvit_b0", "m2vit", "--out", str(tmp_path / "a.json")])
-    _run(two, two, ["run", "workloads/efficientvit_b0.yaml", "arch_configs/m2vit.yaml",
-                    "--out", str(tmp_path / "b.json")])
+    _run(
+        two,
+        two,
+        [
+            "run",
+            "workloads/efficientvit_b0.yaml",
+            "arch_configs/m2vit.yaml",
+            "--out",
+            str(tmp_path / "b.json"),
+        ],
+    )
     a, b = (tmp_path / "a.json").read_bytes(), (tmp_path / "b.json").read_bytes()
     assert a == b
     text = a.decode()

@@ -29,7 +29,9 @@ def test_check_is_bit_exact_and_dump_has_every_layer(tmp_path, capsys):
 
 
 def test_a_wrong_sat_shift_fails_the_check_at_the_first_apot_layer(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(ShiftAddArithmetic, "shift", lambda self, v, e: np.left_shift(v, e + 1 if e == 3 else e))
+    monkeypatch.setattr(
+        ShiftAddArithmetic, "shift", lambda self, v, e: np.left_shift(v, e + 1 if e == 3 else e)
+    )
     out = tmp_path / "r.json"
     assert main([*RUN, "--check", "--out", str(out)]) == 1
     err = capsys.readouterr().err
@@ -37,7 +39,10 @@ def test_a_wrong_sat_shift_fails_the_check_at_the_first_apot_layer(monkeypatch, 
     assert check["mismatches"] > 0 and not check["held"]
     first = check["first_mismatching_layer"]
     assert f"first at layer {first}" in err
-    assert all(row["mismatches"] == 0 for row in check["layers"][:[r["layer"] for r in check["layers"]].index(first)])
+    assert all(
+        row["mismatches"] == 0
+        for row in check["layers"][: [r["layer"] for r in check["layers"]].index(first)]
+    )
 
 
 def test_no_functional_gives_the_same_result_without_values(tmp_path):
@@ -45,15 +50,20 @@ def test_no_functional_gives_the_same_result_without_values(tmp_path):
     assert main([*RUN, "--out", str(with_values)]) == 0
     assert main([*RUN, "--no-functional", "--out", str(without)]) == 0
     a, b = json.loads(with_values.read_text()), json.loads(without.read_text())
-    assert a.pop("functional")["computed"] and b.pop("functional") == {"computed": False,
-                                                                       "reason": "values off (--no-functional)"}
+    assert a.pop("functional")["computed"] and b.pop("functional") == {
+        "computed": False,
+        "reason": "values off (--no-functional)",
+    }
     assert a == b
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--no-functional", "--check"], "not allowed with argument"),
-    (["--no-functional", "--dump-values", "d"], "--dump-values needs values"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--no-functional", "--check"], "not allowed with argument"),
+        (["--no-functional", "--dump-values", "d"], "--dump-values needs values"),
+    ],
+)
 def test_contradictory_value_options_are_usage_errors(argv, message, capsys):
     code = None
     try:

@@ -47,8 +47,12 @@ def test_a_cached_run_works_where_torch_cannot_be_imported(tiny, first_run, tmp_
     script = tmp_path / "run.py"
     script.write_text(RUN_CLI)
     out = tmp_path / "r.json"
-    done = subprocess.run([sys.executable, str(script), "run", str(tiny), "m2vit", "--out", str(out), "--top", "1",
-                           "--timing"], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, str(script), "run", str(tiny), "m2vit", "--out", str(out), "--top", "1", "--timing"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert out.read_bytes() == first_run.read_bytes()  # the same result, values and baseline included
     assert "graph (cache)" in done.stderr and "model+quantize+extract" not in done.stderr
@@ -74,7 +78,9 @@ def test_no_cache_builds_and_check_builds_the_model(tiny, first_run, tmp_path, m
 
     monkeypatch.setattr(cache, "lookup", no_lookup)
     out = tmp_path / "r.json"
-    assert main(["run", str(tiny), "m2vit", "--no-baseline", "--no-cache", "--out", str(out), "--top", "1"]) == 0
+    assert (
+        main(["run", str(tiny), "m2vit", "--no-baseline", "--no-cache", "--out", str(out), "--top", "1"]) == 0
+    )
     assert main(["run", str(tiny), "m2vit", "--no-baseline", "--check", "--top", "1"]) == 0
 
 
@@ -101,7 +107,9 @@ def test_the_sweep_command_records_resumes_and_plots(tiny, first_run, capsys):
     assert rows[1]["error"] == "m2vit: sweep engines.sat.rows: -1: must be a positive integer"
     assert float(rows[2]["latency_s"]) <= float(rows[0]["latency_s"])  # a larger SAT is never slower
     assert main(argv) == 1
-    assert capsys.readouterr().out.startswith("3 points: 2 ok, 1 failed, 0 not run; 1 run now, 2 finished before")
+    assert capsys.readouterr().out.startswith(
+        "3 points: 2 ok, 1 failed, 0 not run; 1 run now, 2 finished before"
+    )
     assert main(["plot", str(out), "--format", "svg"]) == 0
     assert (out / "plots" / "pareto_latency_energy.svg").exists()
     assert (out / "plots" / "sensitivity_engines.sat.rows.svg").exists()
@@ -109,7 +117,9 @@ def test_the_sweep_command_records_resumes_and_plots(tiny, first_run, capsys):
 
 def test_a_bad_sweep_file_exits_2_with_every_problem(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("workload: efficientvit_b0\narch: m2vit\nvalues: yes please\ngrid: {engines.sat.rows: 16}\n")
+    bad.write_text(
+        "workload: efficientvit_b0\narch: m2vit\nvalues: yes please\ngrid: {engines.sat.rows: 16}\n"
+    )
     assert main(["sweep", str(bad), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "2 problems in sweep" in err and "bad.yaml:3: values: 'yes please': must be true or false" in err

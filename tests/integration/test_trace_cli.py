@@ -27,8 +27,11 @@ def traced_b0(tmp_path_factory):
 def _slices(events):
     """(process, thread) -> [(start ps, end ps, B event)] from balanced B/E pairs."""
     procs = {e["pid"]: e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "process_name"}
-    threads = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
-               if e["ph"] == "M" and e["name"] == "thread_name"}
+    threads = {
+        (e["pid"], e["tid"]): e["args"]["name"]
+        for e in events
+        if e["ph"] == "M" and e["name"] == "thread_name"
+    }
     open_, out = {}, defaultdict(list)
     for e in events:
         if e["ph"] == "B":
@@ -36,7 +39,8 @@ def _slices(events):
         elif e["ph"] == "E":
             b = open_.pop((e["pid"], e["tid"]))
             out[(procs[e["pid"]], threads[(e["pid"], e["tid"])])].append(
-                (int(b["ts"] * 10**6), int(e["ts"] * 10**6), b))
+                (int(b["ts"] * 10**6), int(e["ts"] * 10**6), b)
+            )
     assert not open_
     return out
 
@@ -53,8 +57,9 @@ def test_b0_trace_has_every_layer_and_engine_busy_time(traced_b0):
     assert spans == sorted(layer["name"] for layer in result["layers"])
     period = round(1e12 / result["clock_hz"])
     for name, engine in result["engines"].items():
-        busy = sum(end - start for (proc, _), sl in slices.items() if proc == f"top.{name}"
-                   for start, end, _ in sl)
+        busy = sum(
+            end - start for (proc, _), sl in slices.items() if proc == f"top.{name}" for start, end, _ in sl
+        )
         assert busy == engine["busy_cycles"] * period
     ends = defaultdict(set)
     for e in doc["traceEvents"]:
@@ -71,12 +76,29 @@ def test_b0_trace_has_every_layer_and_engine_busy_time(traced_b0):
 
 def test_trace_aggregate_writes_one_slice_per_layer_and_engine(tmp_path):
     path = tmp_path / "agg.json"
-    assert main(["run", "efficientvit_b0", "m2vit", "--no-baseline", "--no-functional",
-                 "--trace", str(path), "--trace-aggregate"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "efficientvit_b0",
+                "m2vit",
+                "--no-baseline",
+                "--no-functional",
+                "--trace",
+                str(path),
+                "--trace-aggregate",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(path.read_text(), parse_float=Decimal)
     assert doc["otherData"]["aggregate"] is True
-    compute = [(proc, b["args"]["layer"], thread.split(" ")[0]) for (proc, thread), sl in _slices(
-        doc["traceEvents"]).items() for _, _, b in sl if b["cat"] == "compute"]
+    compute = [
+        (proc, b["args"]["layer"], thread.split(" ")[0])
+        for (proc, thread), sl in _slices(doc["traceEvents"]).items()
+        for _, _, b in sl
+        if b["cat"] == "compute"
+    ]
     assert len(compute) == len(set(compute)) > 0
 
 
@@ -88,8 +110,17 @@ def test_trace_aggregate_without_trace_is_a_usage_error(capsys):
 def test_an_unwritable_trace_is_a_failed_run_with_the_option_named(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    code = main(["run", "efficientvit_b0", "m2vit", "--no-baseline", "--no-functional",
-                 "--trace", str(blocker / "t.json")])
+    code = main(
+        [
+            "run",
+            "efficientvit_b0",
+            "m2vit",
+            "--no-baseline",
+            "--no-functional",
+            "--trace",
+            str(blocker / "t.json"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "choose another --trace" in err and "Traceback" not in err
 

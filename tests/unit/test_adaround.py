@@ -6,7 +6,13 @@ import torch
 from test_extract_toy import META, RES, Toy
 
 from archsim.frontend.extract import extract_graph
-from archsim.quant.adaround import AdaRoundSettings, LayerSamples, _OutputError, adaround_layer, grid_neighbours
+from archsim.quant.adaround import (
+    AdaRoundSettings,
+    LayerSamples,
+    _OutputError,
+    adaround_layer,
+    grid_neighbours,
+)
 from archsim.quant.integer_model import IntegerModel, layer_agreement
 from archsim.quant.policy_loader import PolicyError, load_policy_file
 from archsim.quant.quantize import quantize_model
@@ -21,8 +27,15 @@ def test_grid_neighbours_uniform_and_apot():
     # filter 1, 4-bit APoT codes +-{0, 1, 2, 3, 4, 6, 8, 10}: 3.6 -> (3, 4); 0 -> (0, 1); -12 -> (-10, -10)
     assert lo[1].tolist() == [3, 0, -10] and hi[1].tolist() == [4, 1, -10]
     # asymmetric 4-bit, zero point 3: codes minus zp in [-3, 12]; 2 -> (2, 3), -4 -> (-3, -3), 14 -> (12, 12)
-    lo, hi = grid_neighbours(torch.tensor([[1.0, -2.0, 7.0]]), torch.tensor([0.5]), np.array([False]), bits=4,
-                             apot_bits=None, zero_point=np.array([3]), symmetric=False)
+    lo, hi = grid_neighbours(
+        torch.tensor([[1.0, -2.0, 7.0]]),
+        torch.tensor([0.5]),
+        np.array([False]),
+        bits=4,
+        apot_bits=None,
+        zero_point=np.array([3]),
+        symmetric=False,
+    )
     assert lo.tolist() == [[2, -3, 12]] and hi.tolist() == [[3, -3, 12]]
 
 
@@ -31,7 +44,7 @@ def _problem(seed=0, rows=256, k=12, out=6):
     w = torch.randn(out, k, generator=gen) * 0.3
     # strongly correlated inputs (a shared component): rounding errors of one filter can cancel,
     # which nearest rounding ignores (with independent inputs nearest is already optimal)
-    x = (torch.randn(rows, 1, 1, generator=gen) + 0.2 * torch.randn(rows, 1, k, generator=gen))
+    x = torch.randn(rows, 1, 1, generator=gen) + 0.2 * torch.randn(rows, 1, k, generator=gen)
     bias = torch.randn(out, generator=gen)
     y = x[:, 0] @ w.T + bias
     return w, LayerSamples(x, y), bias
@@ -39,7 +52,10 @@ def _problem(seed=0, rows=256, k=12, out=6):
 
 def test_gram_form_equals_the_row_form():
     w, samples, bias = _problem(rows=64, k=12)
-    gram, rows = _OutputError(samples, bias, 6), _OutputError(LayerSamples(samples.patches[:10], samples.target[:10]), bias, 6)
+    gram, rows = (
+        _OutputError(samples, bias, 6),
+        _OutputError(LayerSamples(samples.patches[:10], samples.target[:10]), bias, 6),
+    )
     assert gram.gram_form and not rows.gram_form
     w_q = torch.round(w * 8) / 8
     direct = ((samples.patches[:, 0] @ w_q.T + bias - samples.target) ** 2).sum(1).mean()
@@ -55,7 +71,9 @@ def test_learned_rounding_lowers_the_output_error():
     nearest = torch.round(w / scale[:, None]).double()
     codes, stats = adaround_layer(w, scale, lo, hi, bias, samples, AdaRoundSettings(iterations=200), nearest)
     assert torch.all((codes == lo) | (codes == hi))  # only ever the two neighbours
-    assert stats["mse_adaround"] < 0.5 * stats["mse_nearest"]  # measured 0.275x on this seed (0.15-0.28 on seeds 0-2)
+    assert (
+        stats["mse_adaround"] < 0.5 * stats["mse_nearest"]
+    )  # measured 0.275x on this seed (0.15-0.28 on seeds 0-2)
     assert (codes != nearest).any()
 
 

@@ -68,8 +68,10 @@ def _eight_bit_multipliers(spec):
     return total
 
 
-@pytest.mark.parametrize("m2vit_name, base_name", [("m2vit.yaml", "uniform_int8.yaml"),
-                                                   ("m2vit_asic28.yaml", "uniform_int8_asic28.yaml")])
+@pytest.mark.parametrize(
+    "m2vit_name, base_name",
+    [("m2vit.yaml", "uniform_int8.yaml"), ("m2vit_asic28.yaml", "uniform_int8_asic28.yaml")],
+)
 def test_baseline_has_equal_budget_with_sat_lanes_at_their_area_equivalent(m2vit_name, base_name):
     m2vit, base = load_arch(CONFIGS / m2vit_name), load_arch(CONFIGS / base_name)
     sat_lanes = m2vit.engine("sat").peak_ops_per_cycle("shift_add")
@@ -114,7 +116,7 @@ def mutate(old: str, new: str, start: str | None = None, text: str = TEXT) -> st
     """Replace the first ``old`` (after the line containing ``start``) in the m2vit text."""
     offset = 0 if start is None else text.index(start)
     i = text.index(old, offset)
-    return text[:i] + new + text[i + len(old):]
+    return text[:i] + new + text[i + len(old) :]
 
 
 def load_text(tmp_path, text: str, name: str = "m2vit.yaml"):
@@ -148,14 +150,19 @@ def test_wrong_dimension(tmp_path):
     bad = mutate("peak_bandwidth: 19.2 GB/s", "peak_bandwidth: 19.2 MHz")
     message, path = error_for(tmp_path, bad)
     line = line_of(bad, "19.2 MHz")
-    assert message == f"{path}:{line}: dram.peak_bandwidth: '19.2 MHz': expected a bandwidth like '19.2 GB/s', not a frequency"
+    assert (
+        message
+        == f"{path}:{line}: dram.peak_bandwidth: '19.2 MHz': expected a bandwidth like '19.2 GB/s', not a frequency"
+    )
 
 
 def test_bare_number_for_a_size(tmp_path):
     bad = mutate("capacity: 256 KiB", "capacity: 262144")
     message, path = error_for(tmp_path, bad)
-    assert message == (f"{path}:{line_of(bad, '262144')}: buffers.weight_buffer.capacity: 262144: "
-                       "expected a size like '256 KiB': a bare number has no unit")
+    assert message == (
+        f"{path}:{line_of(bad, '262144')}: buffers.weight_buffer.capacity: 262144: "
+        "expected a size like '256 KiB': a bare number has no unit"
+    )
 
 
 def test_unknown_engine_kind_lists_allowed(tmp_path):
@@ -172,38 +179,48 @@ def test_unknown_op_kind_lists_ir_kinds(tmp_path):
     message, path = error_for(tmp_path, bad)
     allowed = ", ".join(k.value for k in OpKind)
     line = line_of(bad, "conv3d")
-    assert message == f"{path}:{line}: engines.mpma.modes.single.op_kinds[1]: 'conv3d': unknown op kind; " \
-                      f"did you mean 'conv_dense'? allowed: {allowed}"
+    assert (
+        message == f"{path}:{line}: engines.mpma.modes.single.op_kinds[1]: 'conv3d': unknown op kind; "
+        f"did you mean 'conv_dense'? allowed: {allowed}"
+    )
 
 
 def test_unknown_scheme_lists_ir_schemes(tmp_path):
     bad = mutate("schemes: [apot]", "schemes: [pot]")
     message, path = error_for(tmp_path, bad)
-    assert f"{path}:{line_of(bad, '[pot]')}: engines.sat.modes.shift_add.schemes[0]: 'pot': unknown scheme; " \
-           "did you mean 'apot'? allowed: uniform, apot, float" == message
+    assert (
+        f"{path}:{line_of(bad, '[pot]')}: engines.sat.modes.shift_add.schemes[0]: 'pot': unknown scheme; "
+        "did you mean 'apot'? allowed: uniform, apot, float" == message
+    )
 
 
 def test_undefined_energy_reference_lists_defined_entries(tmp_path):
     bad = mutate("energy_per_op: mac_int4x8", "energy_per_op: mac_int9")
     message, path = error_for(tmp_path, bad)
     line = line_of(bad, "mac_int9")
-    assert message.startswith(f"{path}:{line}: engines.mpma.modes.single.energy_per_op: 'mac_int9': not defined "
-                              "in energy:; did you mean 'mac_int8'? defined: apot_shift_add, axi_byte,")
+    assert message.startswith(
+        f"{path}:{line}: engines.mpma.modes.single.energy_per_op: 'mac_int9': not defined "
+        "in energy:; did you mean 'mac_int8'? defined: apot_shift_add, axi_byte,"
+    )
 
 
 def test_energy_reference_of_wrong_dimension(tmp_path):
     bad = mutate("read_energy: bram_read", "read_energy: mac_int8", start="weight_buffer:")
     message, path = error_for(tmp_path, bad)
     line = line_of(bad, "read_energy: mac_int8")
-    assert message == (f"{path}:{line}: buffers.weight_buffer.read_energy: 'mac_int8': is an energy entry but this "
-                       "field needs an energy per byte like '68 pJ/B'")
+    assert message == (
+        f"{path}:{line}: buffers.weight_buffer.read_energy: 'mac_int8': is an energy entry but this "
+        "field needs an energy per byte like '68 pJ/B'"
+    )
 
 
 def test_clock_without_integer_picosecond_period(tmp_path):
     bad = mutate("clock: 200 MHz", "clock: 300 MHz")
     message, path = error_for(tmp_path, bad)
-    assert message.startswith(f"{path}:{line_of(bad, 'clock:')}: clock: '300 MHz': has a period of 3333 ps, "
-                              "not a whole number of picoseconds")
+    assert message.startswith(
+        f"{path}:{line_of(bad, 'clock:')}: clock: '300 MHz': has a period of 3333 ps, "
+        "not a whole number of picoseconds"
+    )
     assert "allowed: e.g. 200 MHz (5000 ps)" in message
 
 
@@ -226,11 +243,15 @@ def test_duplicated_key(tmp_path):
     bad = mutate("    rows: 32 ", "    rows: 32\n    rows: 16 ")
     message, path = error_for(tmp_path, bad)
     first = line_of(bad, "rows: 32")
-    assert message == (f"{path}:{first + 1}: engines.mpma.rows: duplicated key (first at line {first}); "
-                       "YAML would silently keep only the last one")
+    assert message == (
+        f"{path}:{first + 1}: engines.mpma.rows: duplicated key (first at line {first}); "
+        "YAML would silently keep only the last one"
+    )
 
 
-@pytest.mark.parametrize("text, got", [("- a\n- b\n", "a list"), ("", "an empty file"), ("just words\n", "a str")])
+@pytest.mark.parametrize(
+    "text, got", [("- a\n- b\n", "a list"), ("", "an empty file"), ("just words\n", "a str")]
+)
 def test_top_level_must_be_a_mapping(tmp_path, text, got):
     message, path = error_for(tmp_path, text)
     assert message.startswith(f"{path}:1: top level must be a mapping with keys name, description, clock")
@@ -240,8 +261,10 @@ def test_top_level_must_be_a_mapping(tmp_path, text, got):
 def test_unknown_field_lists_allowed(tmp_path):
     bad = mutate("    rows: 64 ", "    rowz: 64 ", start="sat:")
     message, path = error_for(tmp_path, bad)
-    assert (f"{path}:{line_of(bad, 'rowz')}: engines.sat.rowz: unknown key; did you mean 'rows'? "
-            "allowed: kind, rows, pipeline_cycles, leakage, modes") in message
+    assert (
+        f"{path}:{line_of(bad, 'rowz')}: engines.sat.rowz: unknown key; did you mean 'rows'? "
+        "allowed: kind, rows, pipeline_cycles, leakage, modes"
+    ) in message
     assert "engines.sat.rows: missing required field" in message
 
 
@@ -294,9 +317,11 @@ def test_redumped_dict_missing_field_points_to_its_mapping(tmp_path):
 def test_missing_baseline_file(tmp_path):
     bad = mutate("arch: uniform_int8.yaml", "arch: nowhere.yaml")
     message, path = error_for(tmp_path, bad)
-    assert message == (f"{path}:{line_of(bad, 'nowhere')}: baseline.arch: 'nowhere.yaml': file not found "
-                       f"(looked for {tmp_path / 'nowhere.yaml'}); allowed: a name (`archsim list`) or a path "
-                       "relative to this file")
+    assert message == (
+        f"{path}:{line_of(bad, 'nowhere')}: baseline.arch: 'nowhere.yaml': file not found "
+        f"(looked for {tmp_path / 'nowhere.yaml'}); allowed: a name (`archsim list`) or a path "
+        "relative to this file"
+    )
 
 
 def _value_lines():
@@ -306,11 +331,11 @@ def _value_lines():
 def test_no_mutation_escapes_as_a_raw_python_error(tmp_path):
     """Delete each line, or replace each value with junk: only ArchConfigError may come out."""
     lines = TEXT.splitlines()
-    variants = ["\n".join(lines[:i] + lines[i + 1:]) for i in range(len(lines))]
+    variants = ["\n".join(lines[:i] + lines[i + 1 :]) for i in range(len(lines))]
     for i in _value_lines():
         key = lines[i].split(":")[0]
         for junk in ("{}", "-1", "abc"):
-            variants.append("\n".join(lines[:i] + [f"{key}: {junk}"] + lines[i + 1:]))
+            variants.append("\n".join(lines[:i] + [f"{key}: {junk}"] + lines[i + 1 :]))
     failures = 0
     for text in variants:
         try:
@@ -325,12 +350,21 @@ def test_no_mutation_escapes_as_a_raw_python_error(tmp_path):
 
 
 def test_params_are_typed_and_reachable_as_a_mapping(tmp_path):
-    spec, _ = load_text(tmp_path, mutate("params: {sat_lane_area_in_mult8: 0.5}",
-                                         "params: {sat_lane_area_in_mult8: 0.5, min_tiles: 2, max_tiles: 8}"))
+    spec, _ = load_text(
+        tmp_path,
+        mutate(
+            "params: {sat_lane_area_in_mult8: 0.5}",
+            "params: {sat_lane_area_in_mult8: 0.5, min_tiles: 2, max_tiles: 8}",
+        ),
+    )
     assert isinstance(spec.params, ArchParams)
     assert dict(spec.params) == {"sat_lane_area_in_mult8": 0.5, "min_tiles": 2, "max_tiles": 8}
-    assert spec.params.get("min_tiles", 4) == 2 and spec.params["max_tiles"] == 8 and spec.params.min_tiles == 2
-    assert hash(spec.params) == hash(ArchParams({"max_tiles": 8, "min_tiles": 2, "sat_lane_area_in_mult8": 0.5}))
+    assert (
+        spec.params.get("min_tiles", 4) == 2 and spec.params["max_tiles"] == 8 and spec.params.min_tiles == 2
+    )
+    assert hash(spec.params) == hash(
+        ArchParams({"max_tiles": 8, "min_tiles": 2, "sat_lane_area_in_mult8": 0.5})
+    )
     with pytest.raises(AttributeError):
         spec.params.min_tiles = 3  # read-only, like the rest of the spec
     default, _ = load_text(tmp_path, TEXT)
@@ -340,9 +374,10 @@ def test_params_are_typed_and_reachable_as_a_mapping(tmp_path):
 
 
 def test_set_params_reach_the_memory_plan(tmp_path):
+    from sim_fixtures import chain, pointwise
+
     from archsim.sim.mapping import map_graph
     from archsim.sim.plan import plan_graph
-    from sim_fixtures import chain, pointwise
 
     graph = chain(pointwise("pw", 256, 256, 14))  # input from DRAM: max_tiles position chunks
     tiles = {}
@@ -353,15 +388,24 @@ def test_set_params_reach_the_memory_plan(tmp_path):
     assert list(tiles.values()) == [14, 8, 4]
 
 
-@pytest.mark.parametrize("new, expected", [
-    ("params: {min_tile: 2}", "params.min_tile: unknown key; did you mean 'min_tiles'? allowed: min_tiles, "
-                              "max_tiles, sat_lane_area_in_mult8"),
-    ("params: {max_tiles: 0}", "params.max_tiles: 0: must be an integer >= 1"),
-    ("params: {min_tiles: 2.5}", "params.min_tiles: 2.5: must be an integer >= 1"),
-    ("params: {sat_lane_area_in_mult8: 0}", "params.sat_lane_area_in_mult8: 0: must be a number > 0"),
-    ("params: {sat_lane_area_in_mult8: half}", "params.sat_lane_area_in_mult8: 'half': must be a number > 0"),
-    ("params: [4, 16]", "params: [4, 16]: must be a mapping of keys to values"),
-])
+@pytest.mark.parametrize(
+    "new, expected",
+    [
+        (
+            "params: {min_tile: 2}",
+            "params.min_tile: unknown key; did you mean 'min_tiles'? allowed: min_tiles, "
+            "max_tiles, sat_lane_area_in_mult8",
+        ),
+        ("params: {max_tiles: 0}", "params.max_tiles: 0: must be an integer >= 1"),
+        ("params: {min_tiles: 2.5}", "params.min_tiles: 2.5: must be an integer >= 1"),
+        ("params: {sat_lane_area_in_mult8: 0}", "params.sat_lane_area_in_mult8: 0: must be a number > 0"),
+        (
+            "params: {sat_lane_area_in_mult8: half}",
+            "params.sat_lane_area_in_mult8: 'half': must be a number > 0",
+        ),
+        ("params: [4, 16]", "params: [4, 16]: must be a mapping of keys to values"),
+    ],
+)
 def test_params_errors(tmp_path, new, expected):
     bad = mutate("params: {sat_lane_area_in_mult8: 0.5}", new)
     message, path = error_for(tmp_path, bad)
@@ -392,14 +436,17 @@ def test_a_relative_baseline_path_that_is_missing_suggests_the_name(tmp_path):
     assert str(err.value) == (
         f"{path}:{line_of(TEXT, 'baseline: {')}: baseline.arch: 'uniform_int8.yaml': file not found (looked for "
         f"{tmp_path / 'uniform_int8.yaml'}); an architecture config named 'uniform_int8' exists: give the name "
-        "uniform_int8 instead of a path; allowed: a name (`archsim list`) or a path relative to this file")
+        "uniform_int8 instead of a path; allowed: a name (`archsim list`) or a path relative to this file"
+    )
 
 
 def test_baseline_policy_must_exist(tmp_path):
     bad = mutate("policy: uniform_w8a8}", "policy: uniform_w8}")
     message, path = error_for(tmp_path, bad)
-    assert message.startswith(f"{path}:{line_of(bad, 'baseline: {')}: baseline.policy: 'uniform_w8': unknown name; "
-                              "did you mean 'uniform_w8a8'? known: all_apot,")
+    assert message.startswith(
+        f"{path}:{line_of(bad, 'baseline: {')}: baseline.policy: 'uniform_w8': unknown name; "
+        "did you mean 'uniform_w8a8'? known: all_apot,"
+    )
 
 
 def test_content_digest_identifies_the_file(tmp_path):
@@ -416,8 +463,12 @@ def test_a_baseline_policy_path_is_relative_to_the_config(tmp_path, monkeypatch)
 
     (tmp_path / "mine_policy.yaml").write_text("base: uniform_w8a8\nact_bits: 8\n")
     path = tmp_path / "mine.yaml"
-    path.write_text(mutate("{arch: uniform_int8.yaml, policy: uniform_w8a8}",
-                           "{arch: uniform_int8, policy: mine_policy.yaml}"))
+    path.write_text(
+        mutate(
+            "{arch: uniform_int8.yaml, policy: uniform_w8a8}",
+            "{arch: uniform_int8, policy: mine_policy.yaml}",
+        )
+    )
     monkeypatch.chdir(tmp_path.parent)  # not the config's folder
     _, policy = flow.resolve_baseline(load_arch(path))
     assert policy == str((tmp_path / "mine_policy.yaml").resolve())

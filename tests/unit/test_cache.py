@@ -24,8 +24,13 @@ def graph():
     return toy_build("m2q")[1]
 
 
-WORKLOAD = Workload(name="toy", model="efficientvit_b0", resolution=64, policy="m2q",
-                    calibration=Calibration(samples=2, batch_size=2))
+WORKLOAD = Workload(
+    name="toy",
+    model="efficientvit_b0",
+    resolution=64,
+    policy="m2q",
+    calibration=Calibration(samples=2, batch_size=2),
+)
 
 
 def _graph_bytes(g, tmp_path) -> bytes:
@@ -77,7 +82,10 @@ def test_store_then_lookup_gives_the_same_graph(cache_dir, graph, tmp_path):
     assert _graph_bytes(got, tmp_path) == _graph_bytes(graph, tmp_path)
     manifest = json.loads(path.with_suffix(".json").read_text())
     assert manifest["material"] == cache.key_material(WORKLOAD)
-    assert manifest["graph_sha256"] == cache._sha256_file(path) and manifest["graph_bytes"] == path.stat().st_size
+    assert (
+        manifest["graph_sha256"] == cache._sha256_file(path)
+        and manifest["graph_bytes"] == path.stat().st_size
+    )
     assert not list(cache_dir.glob("*.tmp")) and not list(cache_dir.glob(".*"))
 
 
@@ -87,16 +95,27 @@ def _corrupt(path):
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("damage, reason", [
-    (lambda g, m: _corrupt(g), "corrupted (the graph file's sha256 differs from its manifest)"),
-    (lambda g, m: g.write_bytes(g.read_bytes()[:100]), "corrupted"),
-    (lambda g, m: m.write_text("{not json"), "unreadable manifest"),
-    (lambda g, m: g.unlink(), "the graph file is missing"),
-    (lambda g, m: m.write_text(json.dumps({**json.loads(m.read_text()), "versions": {"torch": "0.1"}})),
-     "stale (built with torch 0.1"),
-    (lambda g, m: m.write_text(json.dumps({**json.loads(m.read_text()), "material": {"graph_schema": 1}})),
-     "stale (its key material differs)"),
-])
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda g, m: _corrupt(g), "corrupted (the graph file's sha256 differs from its manifest)"),
+        (lambda g, m: g.write_bytes(g.read_bytes()[:100]), "corrupted"),
+        (lambda g, m: m.write_text("{not json"), "unreadable manifest"),
+        (lambda g, m: g.unlink(), "the graph file is missing"),
+        (
+            lambda g, m: m.write_text(
+                json.dumps({**json.loads(m.read_text()), "versions": {"torch": "0.1"}})
+            ),
+            "stale (built with torch 0.1",
+        ),
+        (
+            lambda g, m: m.write_text(
+                json.dumps({**json.loads(m.read_text()), "material": {"graph_schema": 1}})
+            ),
+            "stale (its key material differs)",
+        ),
+    ],
+)
 def test_a_damaged_or_stale_entry_is_reported_deleted_and_never_used(cache_dir, graph, damage, reason):
     path = cache.store(WORKLOAD, graph)
     manifest = path.with_suffix(".json")
@@ -143,8 +162,9 @@ def test_an_unwritable_cache_is_reported_and_the_run_goes_on(tmp_path, monkeypat
     assert "cannot write" in said[0] and cache.CACHE_ENV in said[0]
 
 
-def test_workload_graph_builds_once_then_reads_the_cache_and_rebuilds_a_corrupted_entry(cache_dir, graph,
-                                                                                       monkeypatch, tmp_path):
+def test_workload_graph_builds_once_then_reads_the_cache_and_rebuilds_a_corrupted_entry(
+    cache_dir, graph, monkeypatch, tmp_path
+):
     builds = []
 
     def build(workload):

@@ -8,12 +8,12 @@ import argparse
 import json
 
 import pytest
+from sim_fixtures import chain, m2vit_spec, pointwise
 
 from archsim import cli, flow, resources
 from archsim.cli import build_parser, main, with_option
 from archsim.errors import RunError
 from archsim.sim import simulate
-from sim_fixtures import chain, m2vit_spec, pointwise
 
 COMMANDS = ("run", "sweep", "plot", "quantize", "validate", "list", "cache")
 
@@ -32,14 +32,22 @@ def test_no_parser_accepts_abbreviations():
     assert all(p.allow_abbrev is False for p in parsers)
 
 
-@pytest.mark.parametrize("argv", [
-    ["run", "efficientvit_b1", "m2vit", "--chec"],  # a prefix of --check and of --checkpoint: never either
-    ["run", "efficientvit_b1", "m2vit", "--dump", "d"],
-    ["run", "efficientvit_b1", "m2vit", "--checkpo", "w.pth"],
-    ["run", "efficientvit_b1", "m2vit", "--no-base"],
-    ["run", "efficientvit_b1", "m2vit", "--res", "256"],
-    ["quantize", "efficientvit_b1", "--quality", "4"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [
+            "run",
+            "efficientvit_b1",
+            "m2vit",
+            "--chec",
+        ],  # a prefix of --check and of --checkpoint: never either
+        ["run", "efficientvit_b1", "m2vit", "--dump", "d"],
+        ["run", "efficientvit_b1", "m2vit", "--checkpo", "w.pth"],
+        ["run", "efficientvit_b1", "m2vit", "--no-base"],
+        ["run", "efficientvit_b1", "m2vit", "--res", "256"],
+        ["quantize", "efficientvit_b1", "--quality", "4"],
+    ],
+)
 def test_prefixes_of_long_options_are_usage_errors(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
@@ -262,8 +270,10 @@ def test_bad_input_loses_nothing(tmp_path, capsys):
     out.write_text('{"kept": true}\n')
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\n")
-    for argv in (["run", "efficientvit_b0", str(bad), "--out", str(out)],
-                 ["run", "efficientvit_b0", "m2vit", "--policy", "nope", "--out", str(out)]):
+    for argv in (
+        ["run", "efficientvit_b0", str(bad), "--out", str(out)],
+        ["run", "efficientvit_b0", "m2vit", "--policy", "nope", "--out", str(out)],
+    ):
         assert main(argv) == 2
     assert out.read_text() == '{"kept": true}\n'  # every input is checked before anything is written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "result.json"]  # no temp files left

@@ -8,17 +8,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sim_fixtures import chain, depthwise, m2vit_spec, pointwise
 
 from archsim.arch.dataflow import PRESETS, FormulaError, evaluate
 from archsim.arch.spec import EngineMode, MappingOverride, MappingSpec, MemorySpec
-from archsim.graph.ir import Layer, OpKind, Operand
+from archsim.graph.ir import Layer, Operand, OpKind
 from archsim.sim import simulate
 from archsim.sim.mapping import map_layer
-from sim_fixtures import chain, depthwise, m2vit_spec, pointwise
 
 ONE_TILE = {"min_tiles": 1, "max_tiles": 1}
-MAC_KINDS = frozenset({OpKind.CONV_POINTWISE, OpKind.CONV_DENSE, OpKind.CONV_GROUPED, OpKind.MATMUL, OpKind.LINEAR,
-                       OpKind.CONV_DEPTHWISE})
+MAC_KINDS = frozenset(
+    {
+        OpKind.CONV_POINTWISE,
+        OpKind.CONV_DENSE,
+        OpKind.CONV_GROUPED,
+        OpKind.MATMUL,
+        OpKind.LINEAR,
+        OpKind.CONV_DEPTHWISE,
+    }
+)
 PIPE = 4  # the fixture MPMA's pipeline_cycles
 
 
@@ -40,9 +48,19 @@ def _busy(layer: Layer, dataflow: str) -> int:
 
 def _dw_strided() -> Layer:
     """5x5 depthwise, stride 2, 64 channels, 28x28 -> 14x14."""
-    return Layer("dw", OpKind.CONV_DEPTHWISE, ((1, 64, 28, 28),), (1, 64, 14, 14), weight_shape=(64, 1, 5, 5),
-                 kernel=(5, 5), stride=(2, 2), padding=(2, 2), groups=64, weight_bits=8,
-                 macs=64 * 14 * 14 * 25)
+    return Layer(
+        "dw",
+        OpKind.CONV_DEPTHWISE,
+        ((1, 64, 28, 28),),
+        (1, 64, 14, 14),
+        weight_shape=(64, 1, 5, 5),
+        kernel=(5, 5),
+        stride=(2, 2),
+        padding=(2, 2),
+        groups=64,
+        weight_bits=8,
+        macs=64 * 14 * 14 * 25,
+    )
 
 
 def _matmul() -> Layer:
@@ -67,14 +85,26 @@ def _matmul() -> Layer:
 #   mat: ceil(17/32) ceil(16/32) 196 + 4 = 200; ws_systolic: 32 + 196 + 94 = 322;
 #   os: 7*1 folds * 16 + 7*62 = 546
 CASES = [
-    ("pointwise", "mat", 1180), ("pointwise", "ws_systolic", 1302), ("pointwise", "ws_systolic_unbuffered", 1740),
-    ("pointwise", "os", 2646), ("pointwise", "rpe", 1348),
-    ("dw3", "mat", 454), ("dw3", "rpe", 454), ("dw3", "ws_systolic", 50302),
-    ("dw5s2", "mat", 354), ("dw5s2", "ws_systolic", 12670),
-    ("matmul", "mat", 200), ("matmul", "ws_systolic", 322), ("matmul", "os", 546),
+    ("pointwise", "mat", 1180),
+    ("pointwise", "ws_systolic", 1302),
+    ("pointwise", "ws_systolic_unbuffered", 1740),
+    ("pointwise", "os", 2646),
+    ("pointwise", "rpe", 1348),
+    ("dw3", "mat", 454),
+    ("dw3", "rpe", 454),
+    ("dw3", "ws_systolic", 50302),
+    ("dw5s2", "mat", 354),
+    ("dw5s2", "ws_systolic", 12670),
+    ("matmul", "mat", 200),
+    ("matmul", "ws_systolic", 322),
+    ("matmul", "os", 546),
 ]
-LAYERS = {"pointwise": lambda: pointwise("pw", 64, 96, 14), "dw3": lambda: depthwise("dw", 64, 28, weight_bits=8),
-          "dw5s2": _dw_strided, "matmul": _matmul}
+LAYERS = {
+    "pointwise": lambda: pointwise("pw", 64, 96, 14),
+    "dw3": lambda: depthwise("dw", 64, 28, weight_bits=8),
+    "dw5s2": _dw_strided,
+    "matmul": _matmul,
+}
 
 
 @pytest.mark.parametrize("layer,dataflow,cycles", CASES, ids=[f"{a}-{b}" for a, b, _ in CASES])
@@ -95,7 +125,9 @@ def test_ws_pointwise_end_to_end_latency_is_the_closed_form():
 
 def test_fill_per_fold_and_per_layer_count_folds_across_tiles():
     layer = pointwise("pw", 64, 96, 14)
-    tiles = simulate(chain(layer), _spec("ws_systolic", min_tiles=1, max_tiles=2))  # outputs stream: 2 position tiles
+    tiles = simulate(
+        chain(layer), _spec("ws_systolic", min_tiles=1, max_tiles=2)
+    )  # outputs stream: 2 position tiles
     assert tiles.layers[0].tiles == 2
     # positions 98 + 98: each tile 32 + 5*98 + 98 = 620; the 94-cycle fill once (first tile only)
     assert tiles.engines["mpma"].busy_cycles == 2 * 620 + 94
@@ -116,9 +148,23 @@ def _two_arrays(second_rows: int = 32, second_lanes: int = 32, split: str = "bal
     spec = m2vit_spec(params=ONE_TILE)
     mpma = spec.engine("mpma")
     merged = mpma.mode("merged")
-    rpe = replace(mpma, name="rpe", rows=second_rows, leakage_power=None,
-                  modes=(EngineMode("pw", frozenset({OpKind.CONV_POINTWISE}), merged.schemes, 8, 8, second_lanes,
-                                    merged.energy_per_op),))
+    rpe = replace(
+        mpma,
+        name="rpe",
+        rows=second_rows,
+        leakage_power=None,
+        modes=(
+            EngineMode(
+                "pw",
+                frozenset({OpKind.CONV_POINTWISE}),
+                merged.schemes,
+                8,
+                8,
+                second_lanes,
+                merged.energy_per_op,
+            ),
+        ),
+    )
     return spec.with_changes(engines=spec.engines + (rpe,), mapping=MappingSpec(split, tuple(overrides)))
 
 
@@ -127,7 +173,10 @@ def test_balanced_split_of_a_two_engine_layer_is_the_hand_optimum():
     # 1*2*196 + 4 = 396 and 2*2*196 + 4 = 788, the layer takes 788 (no split at whole row blocks is faster)
     layer = pointwise("pw", 64, 96, 14)
     mapping = map_layer(layer, _two_arrays())
-    assert [(s.engine, s.n_filters, s.cycles) for s in mapping.streams] == [("mpma", 32, 396), ("rpe", 64, 788)]
+    assert [(s.engine, s.n_filters, s.cycles) for s in mapping.streams] == [
+        ("mpma", 32, 396),
+        ("rpe", 64, 788),
+    ]
     assert mapping.reason.startswith("balanced: balanced, 788 cy") and "1,180 cy" in mapping.reason
     result = simulate(chain(layer), _two_arrays())
     assert (result.engines["mpma"].busy_cycles, result.engines["rpe"].busy_cycles) == (396, 788)
@@ -155,7 +204,9 @@ def test_split_values_are_computed_on_both_engines():
     from archsim.functional.executor import Executor
 
     _, graph = toy_build("uniform_w8a8")
-    result = simulate(graph, load_arch(Path(__file__).resolve().parents[2] / "arch_configs" / "uniform_int8.yaml"))
+    result = simulate(
+        graph, load_arch(Path(__file__).resolve().parents[2] / "arch_configs" / "uniform_int8.yaml")
+    )
     split = [r for r in result.layers if sorted(r.engines) == ["mat", "rpe"]]
     assert split, "some pointwise layer uses both arrays"
     reference = Executor(graph).run(result.values["input"])
@@ -164,7 +215,9 @@ def test_split_values_are_computed_on_both_engines():
 
 def test_an_override_pins_the_engines():
     layer = pointwise("pw", 64, 96, 14)
-    pinned = map_layer(layer, _two_arrays(overrides=(MappingOverride(("rpe",), op_kind=OpKind.CONV_POINTWISE),)))
+    pinned = map_layer(
+        layer, _two_arrays(overrides=(MappingOverride(("rpe",), op_kind=OpKind.CONV_POINTWISE),))
+    )
     assert pinned.engines == ["rpe"]
 
 
@@ -172,8 +225,15 @@ def test_an_override_pins_the_engines():
 def test_each_port_is_charged_at_its_own_width():
     # q (k^T v): q from two producers (8-bit codes), kv from the first matmul (int32)
     q_part, kv = (1, 2, 49, 16), (1, 4, 16, 17)
-    layer = Layer("mm", OpKind.MATMUL, (q_part, q_part, kv), (1, 4, 49, 17), in_bits=(8, 8, 32), act_bits=32,
-                  operands=(Operand((1, 4, 49, 16), (0, 1)), Operand(kv, (2,))))
+    layer = Layer(
+        "mm",
+        OpKind.MATMUL,
+        (q_part, q_part, kv),
+        (1, 4, 49, 17),
+        in_bits=(8, 8, 32),
+        act_bits=32,
+        operands=(Operand((1, 4, 49, 16), (0, 1)), Operand(kv, (2,))),
+    )
     assert layer.input_bytes == 2 * (2 * 49 * 16) + 4 * 16 * 17 * 4 == 7488  # not 16,896 at 32 bit throughout
     assert (layer.operand_bytes(0), layer.operand_bytes(1)) == (3136, 4352)
 
@@ -181,8 +241,10 @@ def test_each_port_is_charged_at_its_own_width():
 def test_layer_by_layer_residency_sends_every_tensor_through_dram():
     a, b = pointwise("a", 64, 64, 8), pointwise("b", 64, 64, 8)
     fit = simulate(chain(a, b), m2vit_spec())
-    lbl = simulate(chain(pointwise("a", 64, 64, 8), pointwise("b", 64, 64, 8)),
-                   m2vit_spec(memory=MemorySpec("layer_by_layer")))
+    lbl = simulate(
+        chain(pointwise("a", 64, 64, 8), pointwise("b", 64, 64, 8)),
+        m2vit_spec(memory=MemorySpec("layer_by_layer")),
+    )
     assert lbl.dram["bytes_written"] - fit.dram["bytes_written"] == a.output_bytes
     assert lbl.dram["bytes_read"] - fit.dram["bytes_read"] == a.output_bytes
 
@@ -200,7 +262,17 @@ def test_tiles_cover_whole_rows_and_read_their_halo():
     assert [halo_rows(layer, t.positions) for t in plan.tiles] == [5, 5]
     assert [t.input_bytes for t in plan.tiles] == [5 * 8 * 16, 5 * 8 * 16]
     assert sum(t.output_bytes for t in plan.tiles) == layer.output_bytes
-    strided = Layer("s2", OpKind.CONV_DEPTHWISE, ((1, 16, 8, 8),), (1, 16, 4, 4), weight_shape=(16, 1, 3, 3),
-                    kernel=(3, 3), stride=(2, 2), padding=(1, 1), groups=16, weight_bits=4)
+    strided = Layer(
+        "s2",
+        OpKind.CONV_DEPTHWISE,
+        ((1, 16, 8, 8),),
+        (1, 16, 4, 4),
+        weight_shape=(16, 1, 3, 3),
+        kernel=(3, 3),
+        stride=(2, 2),
+        padding=(1, 1),
+        groups=16,
+        weight_bits=4,
+    )
     # output rows [0, 2) of a stride-2 3x3 read input rows 0-1-... [max(0, -1), 2*1 + 2 - 1 + 1) = [0, 4)
     assert halo_rows(strided, (0, 8)) == 4 and halo_rows(strided, (8, 16)) == 5  # [3, 8)

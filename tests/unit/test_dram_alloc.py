@@ -8,19 +8,25 @@ from fractions import Fraction
 
 import pytest
 
+from archsim.arch.dram_presets import DDR4_2400_X64, PRESETS, get_preset
 from archsim.sim.dram_alloc import allocate
 from archsim.sim.dram_banked import AddressMap
-from archsim.arch.dram_presets import DDR4_2400_X64, PRESETS, get_preset
 
-TENSORS = [("x", 150_528, "activation"), ("w1", 864, "weights"), ("y1", 401_408, "activation"),
-           ("w2", 5000, "weights"), ("y2", 1, "activation")]
+TENSORS = [
+    ("x", 150_528, "activation"),
+    ("w1", 864, "weights"),
+    ("y1", 401_408, "activation"),
+    ("w2", 5000, "weights"),
+    ("y2", 1, "activation"),
+]
 
 
 def test_weights_then_activations_aligned_in_input_order():
     layout = allocate(TENSORS)
     assert list(layout) == ["w1", "w2", "x", "y1", "y2"]
     assert [(a.base, a.size) for a in layout.values()] == [
-        (0, 864), (4096, 5000),  # w2 at the next 4 KiB after w1
+        (0, 864),
+        (4096, 5000),  # w2 at the next 4 KiB after w1
         (1 << 20, 150_528),  # activations from the next 1 MiB boundary
         ((1 << 20) + 151_552, 401_408),  # 150528 rounded up to 4 KiB = 151552
         ((1 << 20) + 151_552 + 401_408, 1),  # 401408 is already a multiple of 4096
@@ -37,11 +43,14 @@ def test_layout_is_deterministic_and_tensors_start_in_different_columns():
     assert len(starts) > 1
 
 
-@pytest.mark.parametrize("tensors, message", [
-    ([("a", 10, "weights"), ("a", 10, "activation")], "'a' is listed twice"),
-    ([("a", 0, "weights")], "size 0"),
-    ([("a", 10, "bias")], "kind 'bias'"),
-])
+@pytest.mark.parametrize(
+    "tensors, message",
+    [
+        ([("a", 10, "weights"), ("a", 10, "activation")], "'a' is listed twice"),
+        ([("a", 0, "weights")], "size 0"),
+        ([("a", 10, "bias")], "kind 'bias'"),
+    ],
+)
 def test_bad_tensors_are_named(tensors, message):
     with pytest.raises(ValueError, match=message):
         allocate(tensors)

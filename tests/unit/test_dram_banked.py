@@ -14,6 +14,7 @@ from fractions import Fraction
 
 import pytest
 
+from archsim.arch.dram_presets import DDR4_2400_X64, LPDDR4_3200, PRESETS
 from archsim.sim.dram_banked import (
     AddressMap,
     BankedDram,
@@ -21,7 +22,6 @@ from archsim.sim.dram_banked import (
     DramConfigError,
     command_energy_j,
 )
-from archsim.arch.dram_presets import DDR4_2400_X64, LPDDR4_3200, PRESETS
 from archsim.sim.kernel import CountingEnvironment
 
 T = DDR4_2400_X64.timing
@@ -204,8 +204,10 @@ def test_two_streams_share_the_bus_half_each_while_both_run():
     for sched in ("fifo", "frfcfs"):
         env, dram = make(scheduler=sched)
         txns = run_at(env, dram, reqs)
-        ends[sched] = (max(ck(x) for x in txns if x.address >= addr(ba=2)),
-                       max(ck(x) for x in txns if x.address < addr(ba=2)))
+        ends[sched] = (
+            max(ck(x) for x in txns if x.address >= addr(ba=2)),
+            max(ck(x) for x in txns if x.address < addr(ba=2)),
+        )
         assert dram.stats().row_hit_rate == Fraction(1024 - 12, 1024)  # 12 first touches (3 blocks x 4 banks)
     assert ends["fifo"] == (2080, 4128)
     assert ends["frfcfs"][1] == 4128 and ends["frfcfs"][0] > 2080
@@ -274,8 +276,15 @@ def test_events_are_per_segment_not_per_burst():
 def test_identical_runs_give_identical_results():
     def trace(sched):
         rng = random.Random(3)
-        reqs = [(rng.randrange(0, 5 * 10**6), rng.randrange(0, 1 << 28) // 64 * 64 - rng.randrange(2) * 7,
-                 rng.choice([7, 64, 300, 4096, 70000]), rng.random() < 0.4) for _ in range(150)]
+        reqs = [
+            (
+                rng.randrange(0, 5 * 10**6),
+                rng.randrange(0, 1 << 28) // 64 * 64 - rng.randrange(2) * 7,
+                rng.choice([7, 64, 300, 4096, 70000]),
+                rng.random() < 0.4,
+            )
+            for _ in range(150)
+        ]
         reqs = [(t, max(a, 0), n, w) for t, a, n, w in reqs]
         env, dram = make(scheduler=sched)
         txns = run_at(env, dram, reqs)
@@ -286,16 +295,19 @@ def test_identical_runs_give_identical_results():
 
 
 # -- configuration errors --------------------------------------------------------------------
-@pytest.mark.parametrize("changes, field, words", [
-    ({"address_map": "ro:ba:co:ch"}, "address_map", ["'bg'", "bank_groups = 4", "missing"]),
-    ({"address_map": "ro:ba:rk:co:bg"}, "address_map", ["unknown field 'rk'", "allowed"]),
-    ({"address_map": "ro:ba:co:bg:ba"}, "address_map", ["'ba' appears 2 times"]),
-    ({"address_map": "co:ro:ba:bg"}, "address_map", ["'ro' must be more significant than 'co'"]),
-    ({"scheduler": "lifo"}, "scheduler", ["frfcfs, fifo"]),
-    ({"queue_depth": 0}, "queue_depth", [">= 1"]),
-    ({"refresh": "per_bank"}, "refresh", ["DDR4", "no per-bank refresh"]),
-    ({"refresh": "sometimes"}, "refresh", ["all_bank, per_bank"]),
-])
+@pytest.mark.parametrize(
+    "changes, field, words",
+    [
+        ({"address_map": "ro:ba:co:ch"}, "address_map", ["'bg'", "bank_groups = 4", "missing"]),
+        ({"address_map": "ro:ba:rk:co:bg"}, "address_map", ["unknown field 'rk'", "allowed"]),
+        ({"address_map": "ro:ba:co:bg:ba"}, "address_map", ["'ba' appears 2 times"]),
+        ({"address_map": "co:ro:ba:bg"}, "address_map", ["'ro' must be more significant than 'co'"]),
+        ({"scheduler": "lifo"}, "scheduler", ["frfcfs, fifo"]),
+        ({"queue_depth": 0}, "queue_depth", [">= 1"]),
+        ({"refresh": "per_bank"}, "refresh", ["DDR4", "no per-bank refresh"]),
+        ({"refresh": "sometimes"}, "refresh", ["all_bank, per_bank"]),
+    ],
+)
 def test_bad_configuration_is_a_clear_error(changes, field, words):
     with pytest.raises(DramConfigError) as err:
         make(**changes)
@@ -319,8 +331,9 @@ def test_all_problems_are_reported_at_once_and_requests_are_checked():
 def test_interleaving_two_ranks_pays_the_rank_switch_on_every_burst():
     # a custom organisation: DDR4 with 2 ranks, ranks interleaved below the bank groups. Consecutive
     # bursts switch rank: spacing nBL + nCS = 6 tCK instead of 4 (Ramulator2 sibling-rank RD -> RD).
-    two_ranks = dataclasses.replace(DDR4_2400_X64, organization=dataclasses.replace(
-        DDR4_2400_X64.organization, ranks=2))
+    two_ranks = dataclasses.replace(
+        DDR4_2400_X64, organization=dataclasses.replace(DDR4_2400_X64.organization, ranks=2)
+    )
     env, dram = make(two_ranks, address_map="ro:ba:co:bg:ra:ch")
     (txn,) = run_at(env, dram, [(0, 0, 512 * 64, False)])
     assert ck(txn) == 16 + 511 * (T.nBL + T.nCS) + 20 == 3102

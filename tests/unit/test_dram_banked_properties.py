@@ -8,12 +8,14 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archsim.sim.dram_banked import BankedDram, BankedDramConfig, _Controller
 from archsim.arch.dram_presets import PRESETS
+from archsim.sim.dram_banked import BankedDram, BankedDramConfig, _Controller
 from archsim.sim.kernel import CountingEnvironment
 
 REQUEST = st.tuples(
-    st.one_of(st.integers(0, 40_000), st.integers(0, 40_000_000)),  # request time, ps: bunched or spread over refreshes
+    st.one_of(
+        st.integers(0, 40_000), st.integers(0, 40_000_000)
+    ),  # request time, ps: bunched or spread over refreshes
     st.integers(0, 1 << 20),  # start address: 1 MiB, so rows collide
     st.integers(1, 9000),  # bytes
     st.booleans(),  # write
@@ -25,8 +27,12 @@ def configs(draw):
     preset = PRESETS[draw(st.sampled_from(sorted(PRESETS)))]
     modes = ["all_bank", "per_bank"] if preset.timing.per_bank_refresh else ["all_bank"]
     refresh = draw(st.sampled_from(modes))
-    return BankedDramConfig(preset, scheduler=draw(st.sampled_from(["frfcfs", "fifo"])),
-                            queue_depth=draw(st.integers(1, 8)), refresh=refresh)
+    return BankedDramConfig(
+        preset,
+        scheduler=draw(st.sampled_from(["frfcfs", "fifo"])),
+        queue_depth=draw(st.integers(1, 8)),
+        refresh=refresh,
+    )
 
 
 def simulate(config, requests):

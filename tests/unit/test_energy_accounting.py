@@ -1,13 +1,13 @@
 """Energy accounting (archsim.energy.accounting) on hand-computed cases."""
 
 import pytest
+from sim_fixtures import depthwise, m2vit_spec, pointwise
 
 from archsim.energy import accounting
 from archsim.sim import InvariantError
 from archsim.sim.checks import check, raise_on_violation
 from archsim.sim.mapping import map_layer
 from archsim.sim.plan import split_units
-from sim_fixtures import depthwise, m2vit_spec, pointwise
 
 SPEC = m2vit_spec()
 
@@ -15,8 +15,9 @@ SPEC = m2vit_spec()
 def test_layer_energy_by_hand():
     layer = pointwise("pw", 64, 64, 8)
     streams = map_layer(layer, SPEC).streams
-    traffic = accounting.buffer_traffic(layer, streams, SPEC, dram_in_bytes=4096, dram_out_bytes=4096,
-                                        weight_load_bytes=4096)
+    traffic = accounting.buffer_traffic(
+        layer, streams, SPEC, dram_in_bytes=4096, dram_out_bytes=4096, weight_load_bytes=4096
+    )
     # weights (4096 B) re-read once per 32-position block: 64 positions -> 2 reads
     assert traffic.reads["weight_buffer"] == 4096 * 2
     # inputs re-read once per 32-filter block: 64 filters -> 2; plus the output read by the write-back DMA

@@ -1,6 +1,5 @@
 """Extraction on a small model built from the EfficientViT blocks (same module and op patterns)."""
 
-
 import networkx as nx
 import numpy as np
 import pytest
@@ -9,9 +8,23 @@ from torch import nn
 
 from archsim.frontend.extract import extract_graph
 from archsim.graph.access import Concat, Permute, Relu, Reshape, Slice
-from archsim.graph.ir import Denominator, NormAttrs, OpKind, OutputRefinement, graph_outputs, layers, total_macs
+from archsim.graph.ir import (
+    Denominator,
+    NormAttrs,
+    OpKind,
+    OutputRefinement,
+    graph_outputs,
+    layers,
+    total_macs,
+)
 from archsim.quant.quantize import quantize_model
-from archsim.workload.efficientvit import ClassifierHead, ConvNormAct, DSConv, EfficientVitBlock, ResidualBlock
+from archsim.workload.efficientvit import (
+    ClassifierHead,
+    ConvNormAct,
+    DSConv,
+    EfficientVitBlock,
+    ResidualBlock,
+)
 
 RES = 32
 META = dict(model="toy", resolution=RES, batch=1, policy="fp32", seed=0)
@@ -101,7 +114,10 @@ def test_edges_skip_layout_ops_and_split_concatenated_operands(fp32_graph):
     qkv_bytes = G.nodes[f"{mla}.qkv"]["layer"].output_bytes
     assert G.edges[f"{mla}.qkv", kv.name]["read_bytes"] * 3 == qkv_bytes * 2  # k and v of [q|k|v]
     assert G.edges[f"{mla}.qkv", out.name]["read_bytes"] * 3 == qkv_bytes  # q
-    assert G.edges[f"{mla}.proj", "block.context_module.add"]["read_bytes"] == G.edges[f"{mla}.proj", "block.context_module.add"]["bytes"]
+    assert (
+        G.edges[f"{mla}.proj", "block.context_module.add"]["read_bytes"]
+        == G.edges[f"{mla}.proj", "block.context_module.add"]["bytes"]
+    )
     assert out.in_shapes[-1] == (1, 2 * heads, d, d + 1)  # kv from the first matmul
     assert list(G.predecessors(div.name)) == [out.name]
     assert G.edges[out.name, div.name]["ports"] == [0, 1]
@@ -123,7 +139,11 @@ def test_mac_counts_follow_the_formulas(fp32_graph, toy):
     assert L["head.classifier.4"].macs == 40 * 10
     conv_lin = sum(
         (m.weight.numel() * (L[name].out_shape[2] * L[name].out_shape[3] if isinstance(m, nn.Conv2d) else 1))
-        for name, m in ((n.removesuffix(".conv"), m) for n, m in toy.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+        for name, m in (
+            (n.removesuffix(".conv"), m)
+            for n, m in toy.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear))
+        )
     )
     assert total_macs(fp32_graph) == conv_lin + sum(layer.macs for layer in mm)
 
@@ -159,7 +179,9 @@ def test_quantized_graph_carries_quant_info(m2q_graph):
             assert np.allclose(deq, q.weights[layer.name].dequantized())
             expected_bits = 4 if layer.kind == OpKind.CONV_DEPTHWISE else 8
             assert layer.weight_bits == info.weight_bits == expected_bits
-            assert np.abs(info.weight_int[~info.apot_mask] if layer.kind != OpKind.CONV_DEPTHWISE else info.weight_int).max() <= 2 ** (expected_bits - 1)
+            assert np.abs(
+                info.weight_int[~info.apot_mask] if layer.kind != OpKind.CONV_DEPTHWISE else info.weight_int
+            ).max() <= 2 ** (expected_bits - 1)
     mm = [layer for layer in layers(G) if layer.kind == OpKind.MATMUL]
     assert all(layer.out_bits == 32 and "requant" not in layer.epilogue for layer in mm)
     assert L["head.classifier.4"].out_bits == 32 and L["head.classifier.4"].quant.out_scale is None
@@ -272,12 +294,15 @@ def test_vector_layers_pool_add_and_hardswish_lut(m2q_graph):
     assert _real(pool.quant.requant_m0, pool.quant.requant_shift)[0] == pytest.approx(expected, rel=2.0**-30)
     add = L["block.local_module.add"].quant
     assert add.requant_shift[0] == add.requant_shift[1]
-    assert np.allclose(_real(add.requant_m0, add.requant_shift),
-                       np.array(add.in_scales) / add.out_scale, rtol=2.0**-29)
+    assert np.allclose(
+        _real(add.requant_m0, add.requant_shift), np.array(add.in_scales) / add.out_scale, rtol=2.0**-29
+    )
     stem = L["stem"].quant
     hi = q.activations["stem"].hi
     pre_hi = hi if hi >= 3 else (-3 + np.sqrt(9 + 24 * hi)) / 2  # hardswish(pre_hi) = hi
-    assert stem.lut_in_scale.shape == (16,) and np.all(stem.lut_in_scale == stem.lut_in_scale[0])  # no refinements
+    assert stem.lut_in_scale.shape == (16,) and np.all(
+        stem.lut_in_scale == stem.lut_in_scale[0]
+    )  # no refinements
     assert stem.lut_in_bits == 12
     assert stem.lut_in_scale[0] == pytest.approx((pre_hi + 3) / 4095, rel=1e-12)
     assert stem.lut_in_zero_point[0] == int(np.floor(3 / stem.lut_in_scale[0] + 0.5))
@@ -310,11 +335,28 @@ def _integer_layer_vs_fake_quant(q, layer):
         refined = q.layer_attrs.get(layer.name, {})  # the policy's per-channel lists (consumer channels)
         divisor = np.asarray(refined.get("output_channel_divisor", np.ones(channels)))
         shift = np.asarray(refined.get("output_channel_shift", np.zeros(channels)))
-        pre = qi.requantize(acc, info.requant_m0, info.requant_shift, info.lut_in_zero_point, info.lut_in_bits, axis=1)
-        codes = np.stack([qi.hardswish_lut(info.lut_in_scale[c], info.lut_in_zero_point[c], info.out_scale,
-                                           info.out_zero_point, 8, shift[c], divisor[c], info.lut_in_bits)[pre[:, c]]
-                          for c in range(channels)], axis=1)
-        y = (torch.nn.functional.hardswish(seen["y"]).numpy() - shift.reshape(1, -1, 1, 1)) / divisor.reshape(1, -1, 1, 1)
+        pre = qi.requantize(
+            acc, info.requant_m0, info.requant_shift, info.lut_in_zero_point, info.lut_in_bits, axis=1
+        )
+        codes = np.stack(
+            [
+                qi.hardswish_lut(
+                    info.lut_in_scale[c],
+                    info.lut_in_zero_point[c],
+                    info.out_scale,
+                    info.out_zero_point,
+                    8,
+                    shift[c],
+                    divisor[c],
+                    info.lut_in_bits,
+                )[pre[:, c]]
+                for c in range(channels)
+            ],
+            axis=1,
+        )
+        y = (torch.nn.functional.hardswish(seen["y"]).numpy() - shift.reshape(1, -1, 1, 1)) / divisor.reshape(
+            1, -1, 1, 1
+        )
         ref = qi.quantize_real(y, info.out_scale, info.out_zero_point, 8)
     else:
         codes = qi.requantize(acc, info.requant_m0, info.requant_shift, info.out_zero_point, 8, axis=1)
@@ -362,10 +404,23 @@ def test_refinement_divisor_and_shift_fold_into_multiplier_and_bias():
     from archsim.frontend.integer_params import fill_integer_params
     from archsim.graph.ir import Layer, QuantInfo
 
-    layer = Layer("c", OpKind.CONV_POINTWISE, ((1, 1, 1, 1),), (1, 1, 1, 1), epilogue=("bias", "requant"),
-                  refinement=OutputRefinement("next", np.full((1, 1, 1, 1), 2.0), np.full((1, 1, 1, 1), 0.5)))
-    info = QuantInfo(weight_scale=np.array([0.5]), weight_int=np.array([[[[1]]]]), bias=np.array([1.0]),
-                     in_scales=(0.1,), in_zero_points=(3,), out_scale=0.25, out_zero_point=0)
+    layer = Layer(
+        "c",
+        OpKind.CONV_POINTWISE,
+        ((1, 1, 1, 1),),
+        (1, 1, 1, 1),
+        epilogue=("bias", "requant"),
+        refinement=OutputRefinement("next", np.full((1, 1, 1, 1), 2.0), np.full((1, 1, 1, 1), 0.5)),
+    )
+    info = QuantInfo(
+        weight_scale=np.array([0.5]),
+        weight_int=np.array([[[[1]]]]),
+        bias=np.array([1.0]),
+        in_scales=(0.1,),
+        in_zero_points=(3,),
+        out_scale=0.25,
+        out_zero_point=0,
+    )
     fill_integer_params(layer, info, [np.full((1, 1, 1, 1), 0.1)], [0], [False], (0.0, 1.0))
     assert info.acc_scale == pytest.approx([0.05])
     # round(1.0 / 0.05) - 3 * 1 = 17, minus the shift in accumulator units round(0.5 / 0.05) = 10
@@ -420,7 +475,10 @@ def test_access_programs_reproduce_the_traced_layout(toy):
             sources = []
             for p in operand.ports:
                 src = G.nodes[layer.producers[p]]["layer"]
-                sources.append(names.index(src.name) * 1e6 + np.arange(int(np.prod(src.out_shape))).reshape(src.out_shape))
+                sources.append(
+                    names.index(src.name) * 1e6
+                    + np.arange(int(np.prod(src.out_shape))).reshape(src.out_shape)
+                )
             if not operand.program:
                 assert len(sources) == 1 and sources[0].shape == operand.shape
                 continue
@@ -453,11 +511,14 @@ class _Sliced(nn.Module):
         return self.proj(y)
 
 
-@pytest.mark.parametrize("how,message", [
-    ("gelu_on_slice", "layer proj: fx node gelu .*a gelu on an operand"),
-    ("advanced_index", "layer proj: fx node getitem .*advanced indexing"),
-    ("reflect_pad", "fx node pad .*padding mode 'reflect': only constant padding"),
-])
+@pytest.mark.parametrize(
+    "how,message",
+    [
+        ("gelu_on_slice", "layer proj: fx node gelu .*a gelu on an operand"),
+        ("advanced_index", "layer proj: fx node getitem .*advanced indexing"),
+        ("reflect_pad", "fx node pad .*padding mode 'reflect': only constant padding"),
+    ],
+)
 def test_forms_the_graph_cannot_express_are_errors_naming_the_layer(how, message):
     from archsim.frontend.access import ExtractionError
 
@@ -469,7 +530,10 @@ def test_a_channel_slice_is_an_access_program():
     G = extract_graph(_Sliced("slice").eval(), None, (1, 3, 8, 8), META)
     proj = by_name(G)["proj"]
     assert proj.operands[0].program == (Slice(0, ((0, 1, 1), (4, 8, 1), (0, 8, 1), (0, 8, 1))),)
-    assert proj.in_shapes == ((1, 4, 8, 8),) and G.edges["conv", "proj"]["read_bytes"] * 2 == G.edges["conv", "proj"]["bytes"]
+    assert (
+        proj.in_shapes == ((1, 4, 8, 8),)
+        and G.edges["conv", "proj"]["read_bytes"] * 2 == G.edges["conv", "proj"]["bytes"]
+    )
 
 
 def test_conv_padding_in_every_form_and_dilation_are_recorded():
@@ -478,7 +542,9 @@ def test_conv_padding_in_every_form_and_dilation_are_recorded():
     class Convs(nn.Module):
         def __init__(self):
             super().__init__()
-            self.same = nn.Conv2d(3, 4, (3, 4), padding="same")  # even kernel width: one extra column on the right
+            self.same = nn.Conv2d(
+                3, 4, (3, 4), padding="same"
+            )  # even kernel width: one extra column on the right
             self.valid = nn.Conv2d(4, 4, 3, padding="valid", dilation=2)
             self.explicit = nn.Conv2d(4, 4, 3, padding=(1, 2))
 

@@ -25,8 +25,13 @@ from archsim.quant.integer_model import IntegerModel
 from archsim.sim import simulate
 
 CONFIGS = Path(__file__).resolve().parents[2] / "arch_configs"
-ARCH_OF = {"m2q": "m2vit", "all_apot": "m2vit", "m2q_apot8": None, "uniform_w8a8": "uniform_int8",
-           "uniform_w8a8_plain": "uniform_int8"}
+ARCH_OF = {
+    "m2q": "m2vit",
+    "all_apot": "m2vit",
+    "m2q_apot8": None,
+    "uniform_w8a8": "uniform_int8",
+    "uniform_w8a8_plain": "uniform_int8",
+}
 
 
 def _oracle(policy: str, image: np.ndarray) -> dict[str, np.ndarray]:
@@ -56,7 +61,9 @@ def test_simulated_tiles_compute_the_oracles_values(policy):
     image, _ = default_input(graph)
     check = compare_values(result.values, _oracle(policy, image), _order(graph), "IntegerModel")
     assert check["mismatches"] == 0
-    assert result.functional["computed"] and result.functional["macs"] == sum(layer.macs for layer in layers(graph))
+    assert result.functional["computed"] and result.functional["macs"] == sum(
+        layer.macs for layer in layers(graph)
+    )
     logits = result.functional["outputs"]["head.classifier.4"]
     assert logits["kind"] == "accumulators" and logits["shape"] == [1, 10]
     assert logits["values"] == result.values["head.classifier.4"].reshape(-1).tolist()
@@ -69,7 +76,11 @@ def test_values_do_not_depend_on_the_tiling_and_timing_does_not_depend_on_values
     _, graph = toy_build("m2q")
     spec = load_arch(CONFIGS / "m2vit.yaml")
     digests = set()
-    for tiles in ({"min_tiles": 1, "max_tiles": 1}, {"min_tiles": 4, "max_tiles": 16}, {"min_tiles": 3, "max_tiles": 7}):
+    for tiles in (
+        {"min_tiles": 1, "max_tiles": 1},
+        {"min_tiles": 4, "max_tiles": 16},
+        {"min_tiles": 3, "max_tiles": 7},
+    ):
         with_values = simulate(graph, spec.with_changes(params={**spec.params, **tiles}))
         digests.add(tuple(sorted(with_values.functional["layers_sha256"].items())))
         timing = simulate(graph, spec.with_changes(params={**spec.params, **tiles}), values=False).to_dict()
@@ -89,13 +100,18 @@ def test_a_wrong_apot_shift_on_the_sat_is_caught_at_the_first_apot_layer():
             return np.left_shift(values, exponent - 1 if exponent == 3 else exponent)
 
     result = simulate(graph, spec, arithmetic={"sat": WrongShift()})
-    check = compare_values(result.values, Executor(graph).run(result.values["input"]), _order(graph), "reference")
-    first_apot = next(layer.name for layer in layers(graph)
-                      if layer.quant.apot_mask is not None and _uses_exponent(layer, 3))
+    check = compare_values(
+        result.values, Executor(graph).run(result.values["input"]), _order(graph), "reference"
+    )
+    first_apot = next(
+        layer.name
+        for layer in layers(graph)
+        if layer.quant.apot_mask is not None and _uses_exponent(layer, 3)
+    )
     assert check["first_mismatching_layer"] == first_apot
     row = next(r for r in check["layers"] if r["layer"] == first_apot)
     assert row["mismatches"] > 0 and row["first_mismatch"] is not None
-    assert all(r["mismatches"] == 0 for r in check["layers"][:_order(graph).index(first_apot)])
+    assert all(r["mismatches"] == 0 for r in check["layers"][: _order(graph).index(first_apot)])
 
 
 def _uses_exponent(layer, e) -> bool:
@@ -112,7 +128,9 @@ def test_a_wrong_requantization_shift_on_the_vector_unit_is_caught_at_the_first_
             return shift + 1
 
     result = simulate(graph, spec, arithmetic={"vector": OffByOne()})
-    check = compare_values(result.values, Executor(graph).run(result.values["input"]), _order(graph), "reference")
+    check = compare_values(
+        result.values, Executor(graph).run(result.values["input"]), _order(graph), "reference"
+    )
     first_vector = next(r.name for r in result.layers if r.engines == ["vector"])
     assert first_vector == "ds.add"  # the DSConv residual: not the first layer
     assert check["first_mismatching_layer"] == first_vector
@@ -138,8 +156,10 @@ def test_shift_add_equals_multiplication_on_apot_codes_and_refuses_other_codes()
     codes = np.array([qi.apot_level_codes(4)[i] * s for i in range(8) for s in (1, -1)]).reshape(2, 8)
     x = np.random.default_rng(0).integers(0, 256, size=(8, 5))
     sat, mac = ShiftAddArithmetic(), Arithmetic()
-    assert np.array_equal(sat.dot(sat.load_weights(codes), x.astype(np.float32), 255),
-                          mac.dot(mac.load_weights(codes), x.astype(np.float32), 255))
+    assert np.array_equal(
+        sat.dot(sat.load_weights(codes), x.astype(np.float32), 255),
+        mac.dot(mac.load_weights(codes), x.astype(np.float32), 255),
+    )
     assert np.array_equal(mac.dot(mac.load_weights(codes), x.astype(np.float32), 255), codes @ x)
     with pytest.raises(DatapathError, match="more than two set bits"):
         sat.load_weights(np.array([[7]]))  # 0b111: not an APoT level
@@ -157,6 +177,11 @@ def test_exact_matmul_stays_exact_beyond_float_precision():
 
 def test_fp32_graphs_are_timing_only_with_the_reason():
     _, graph = toy_build("fp32")
-    assert missing_integer_parameters(graph) == "layer stem is not quantized (an fp32 policy has no integer datapath)"
-    with pytest.raises(FunctionalError, match="needs every layer's integer parameters: layer stem is not quantized"):
+    assert (
+        missing_integer_parameters(graph)
+        == "layer stem is not quantized (an fp32 policy has no integer datapath)"
+    )
+    with pytest.raises(
+        FunctionalError, match="needs every layer's integer parameters: layer stem is not quantized"
+    ):
         Executor(graph)

@@ -34,9 +34,18 @@ from archsim.workload.config import WorkloadError, load_workload
 
 LONG = int(os.environ.get("ARCHSIM_FUZZ_EXAMPLES", "0"))
 EXAMPLES = LONG or 120  # [choice] per property in CI: a few seconds each
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not LONG,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=not LONG,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.filter_too_much,
+    ],
+)
 
 BUNDLED = {kind: resources.bundled_dir(kind) for kind in resources.KINDS}
 BASES = {
@@ -49,15 +58,46 @@ LOADERS = {
     "workload": (load_workload, WorkloadError),
     "policy": (load_policy_file, PolicyError),
 }
-WORDS = ["200 MHz", "300 MHz", "64 KiB", "19.2 GB/s", "1 pJ", "2 cycles", "-3 pJ/B", "5 furlong", "1e400 Hz",
-         "m2q", "uniform_w8a8", "uniform", "apot", "float", "conv_pointwise", "mac_array", "synthetic", "b1",
-         "mac_int8", "bram_read", "[I] sourced", "assumed: x", "../x.yaml", "/", "uniform_int8.yaml", ""]
-KEYS = sorted({k for base in BASES.values() for k in base} | {"rows", "lanes", "modes", "bits", "samples",
-                                                              "min_tiles", "max_tiles", "<<"})
+WORDS = [
+    "200 MHz",
+    "300 MHz",
+    "64 KiB",
+    "19.2 GB/s",
+    "1 pJ",
+    "2 cycles",
+    "-3 pJ/B",
+    "5 furlong",
+    "1e400 Hz",
+    "m2q",
+    "uniform_w8a8",
+    "uniform",
+    "apot",
+    "float",
+    "conv_pointwise",
+    "mac_array",
+    "synthetic",
+    "b1",
+    "mac_int8",
+    "bram_read",
+    "[I] sourced",
+    "assumed: x",
+    "../x.yaml",
+    "/",
+    "uniform_int8.yaml",
+    "",
+]
+KEYS = sorted(
+    {k for base in BASES.values() for k in base}
+    | {"rows", "lanes", "modes", "bits", "samples", "min_tiles", "max_tiles", "<<"}
+)
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=12), st.sampled_from(WORDS),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(WORDS),
 )
 values = st.recursive(
     scalars,

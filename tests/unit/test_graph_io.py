@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from toy_fixtures import toy_build
 
+from archsim.arch.loader import load_arch
 from archsim.graph import io as gio
 from archsim.graph.ir import layers
-from archsim.arch.loader import load_arch
 from archsim.sim import simulate
 
 M2VIT = Path(__file__).resolve().parents[2] / "arch_configs" / "m2vit.yaml"
@@ -46,8 +46,9 @@ def test_round_trip_is_exact_and_byte_identical(policy, tmp_path):
     second = gio.save_graph(loaded, tmp_path / "b.archsim-graph")
     assert first.read_bytes() == second.read_bytes()
     assert list(loaded.graph["order"]) == list(graph.graph["order"])
-    assert {k: v for k, v in loaded.graph.items() if k != "order"} == \
-        {k: v for k, v in graph.graph.items() if k != "order"}
+    assert {k: v for k, v in loaded.graph.items() if k != "order"} == {
+        k: v for k, v in graph.graph.items() if k != "order"
+    }
     for a, b in zip(layers(graph), layers(loaded)):
         _same(a, b, a.name)
     assert sorted(loaded.edges(data=True)) == sorted(graph.edges(data=True))
@@ -57,8 +58,11 @@ def test_weight_codes_are_stored_at_their_real_width(tmp_path):
     _, graph = toy_build("m2q")
     path = gio.save_graph(graph, tmp_path / "g.archsim-graph")
     with zipfile.ZipFile(path) as zf:
-        header = {name: np.lib.format.read_array_header_1_0(_npy(zf, name))[2] for name in zf.namelist()
-                  if name.startswith("arrays/")}
+        header = {
+            name: np.lib.format.read_array_header_1_0(_npy(zf, name))[2]
+            for name in zf.namelist()
+            if name.startswith("arrays/")
+        }
     widths = {str(dtype) for dtype in header.values()}
     assert "int8" in widths  # weight codes (4-bit depthwise, 8-bit uniform, APoT codes)
     stem = next(layer for layer in layers(gio.load_graph(path)) if layer.name == "stem")

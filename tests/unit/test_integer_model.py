@@ -51,10 +51,16 @@ def test_every_layer_within_one_code_of_the_fake_quant_model_on_the_same_inputs(
         assert a["identical"] >= 0.85, name
     # the refined producers (shift / division for their consumer) agree too: add, division, convs
     if q.policy.name == "uniform_w8a8":
-        refined = [n for n in graph.nodes if getattr(graph.nodes[n]["layer"].refinement, "shift", None) is not None]
+        refined = [
+            n for n in graph.nodes if getattr(graph.nodes[n]["layer"].refinement, "shift", None) is not None
+        ]
         kinds = {graph.nodes[n]["layer"].kind for n in refined}
         assert {OpKind.ADD, OpKind.DIV} <= kinds
-        assert all(agreement[n]["identical"] >= 0.99 for n in refined if graph.nodes[n]["layer"].kind in (OpKind.ADD, OpKind.DIV))
+        assert all(
+            agreement[n]["identical"] >= 0.99
+            for n in refined
+            if graph.nodes[n]["layer"].kind in (OpKind.ADD, OpKind.DIV)
+        )
 
 
 def test_conv_matches_an_independent_codes_and_padding_computation(built):
@@ -70,16 +76,32 @@ def test_conv_matches_an_independent_codes_and_padding_computation(built):
         x = torch.tensor(model.producer_layout(producer, reference[producer]), dtype=torch.float64)
         top, bottom, left, right = layer.padding
         x = torch.nn.functional.pad(x, [left, right, top, bottom], value=float(info.in_zero_points[0]))
-        acc = torch.nn.functional.conv2d(x, torch.tensor(info.weight_int, dtype=torch.float64), None,
-                                         layer.stride, 0, 1, layer.groups).numpy().astype(np.int64)
+        acc = (
+            torch.nn.functional.conv2d(
+                x, torch.tensor(info.weight_int, dtype=torch.float64), None, layer.stride, 0, 1, layer.groups
+            )
+            .numpy()
+            .astype(np.int64)
+        )
         acc = acc + info.bias_int.reshape(1, -1, 1, 1)
         if info.lut_in_bits is None:
             expected = qi.requantize(acc, info.requant_m0, info.requant_shift, info.out_zero_point, 8, axis=1)
             assert np.array_equal(integers[name], expected), name
         else:  # Hardswish: the LUT input codes, then every channel's table
-            pre = qi.requantize(acc, info.requant_m0, info.requant_shift, info.lut_in_zero_point, info.lut_in_bits, axis=1)
-            tables = [qi.hardswish_lut(info.lut_in_scale[c], info.lut_in_zero_point[c], info.out_scale,
-                                       info.out_zero_point, 8, in_bits=info.lut_in_bits) for c in range(pre.shape[1])]
+            pre = qi.requantize(
+                acc, info.requant_m0, info.requant_shift, info.lut_in_zero_point, info.lut_in_bits, axis=1
+            )
+            tables = [
+                qi.hardswish_lut(
+                    info.lut_in_scale[c],
+                    info.lut_in_zero_point[c],
+                    info.out_scale,
+                    info.out_zero_point,
+                    8,
+                    in_bits=info.lut_in_bits,
+                )
+                for c in range(pre.shape[1])
+            ]
             expected = np.stack([tables[c][pre[:, c]] for c in range(pre.shape[1])], axis=1)
             if layer.refinement is None:
                 assert np.array_equal(integers[name], expected), name
@@ -144,13 +166,24 @@ def test_eight_bit_apot_layers_need_and_get_int64_accumulators(toy, tmp_path):
     for layer in layers(graph):
         info = layer.quant
         producers = list(graph.predecessors(layer.name))
-        if info.apot_bits == 8 and layer.kind == OpKind.CONV_POINTWISE and len(producers) == 1 \
-                and integers[producers[0]].shape == tuple(layer.in_shapes[0]):
+        if (
+            info.apot_bits == 8
+            and layer.kind == OpKind.CONV_POINTWISE
+            and len(producers) == 1
+            and integers[producers[0]].shape == tuple(layer.in_shapes[0])
+        ):
             # the accumulator behind this layer's codes, recomputed from its input codes
             producer = producers[0]
             xi = torch.tensor(integers[producer] - info.in_zero_points[0], dtype=torch.float64)
-            acc = torch.nn.functional.conv2d(xi, torch.tensor(info.weight_int, dtype=torch.float64), None,
-                                             layer.stride, layer.padding[::2], 1, layer.groups)
+            acc = torch.nn.functional.conv2d(
+                xi,
+                torch.tensor(info.weight_int, dtype=torch.float64),
+                None,
+                layer.stride,
+                layer.padding[::2],
+                1,
+                layer.groups,
+            )
             widest = max(widest, float(acc.abs().max()))
     assert widest >= 2**31  # an int32 accumulator would overflow
     agreement = layer_agreement(q, model, x)
@@ -207,10 +240,14 @@ def test_layer_output_sqnr_against_the_float_model(built):
 
 def test_asymmetric_weights_run_exactly(toy, tmp_path):
     path = tmp_path / "asym.yaml"
-    path.write_text("base: uniform_w8a8_plain\nname: asym\npointwise: {bits: 8, symmetric: false}\n"
-                    "depthwise: {bits: 8, symmetric: false}\n")
+    path.write_text(
+        "base: uniform_w8a8_plain\nname: asym\npointwise: {bits: 8, symmetric: false}\n"
+        "depthwise: {bits: 8, symmetric: false}\n"
+    )
     q, _, model = _build(toy, str(path))
     w = q.weights["ds.main.point_conv"]
-    assert np.any(w.zero_point != 0) and (w.weight_int.min() < -128 or w.weight_int.max() > 127)  # 9-bit codes
+    assert np.any(w.zero_point != 0) and (
+        w.weight_int.min() < -128 or w.weight_int.max() > 127
+    )  # 9-bit codes
     agreement = layer_agreement(q, model, _input())
     assert max(a["max_diff"] for a in agreement.values()) <= 1  # measured: 1, >= 90 % identical

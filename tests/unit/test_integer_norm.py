@@ -97,9 +97,11 @@ def test_within_one_code_of_float64_and_almost_always_identical(n, setting):
         gamma, beta = rng.normal(g_mean, g_std, n), rng.normal(0, b_std, n)
         x = (codes - zp_in) * s_in
         y = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + eps) * gamma + beta
-        grids = [(8, (y.min(), y.max())),  # the calibrated 8-bit output grid
-                 (12, qi.hardswish_input_range(max(y.max(), 0.1))),  # a fused Hardswish's LUT input grid
-                 (16, (y.min(), y.max()))]
+        grids = [
+            (8, (y.min(), y.max())),  # the calibrated 8-bit output grid
+            (12, qi.hardswish_input_range(max(y.max(), 0.1))),  # a fused Hardswish's LUT input grid
+            (16, (y.min(), y.max())),
+        ]
         for bits, (lo, hi) in grids:
             s_out, zp_out = qi.asymmetric_params(lo, hi, bits)
             params = layer_norm_params(gamma, beta, eps, s_in, s_out, n)
@@ -150,8 +152,17 @@ def test_worst_case_rows_at_n4096_do_not_overflow():
 def test_integer_square_roots_against_math_isqrt():
     s = np.arange(1, 3000, dtype=np.int64)
     rng = np.random.default_rng(0)
-    w = np.concatenate([np.arange(0, 100), s * s - 1, s * s, s * s + s, s * s + s + 1,
-                        rng.integers(2**53, 2**55, 2000), [2**62 - 1]]).astype(np.int64)
+    w = np.concatenate(
+        [
+            np.arange(0, 100),
+            s * s - 1,
+            s * s,
+            s * s + s,
+            s * s + s + 1,
+            rng.integers(2**53, 2**55, 2000),
+            [2**62 - 1],
+        ]
+    ).astype(np.int64)
     floors = [math.isqrt(int(v)) for v in w]
     assert isqrt_floor(w).tolist() == floors
     # round(sqrt(w)) = f + 1 iff sqrt(w) > f + 1/2 iff 4 w > (2 f + 1)^2
@@ -169,19 +180,22 @@ def test_params_hold_only_integers():
     # eps_int = RHAZ(1e-5 * 1600^2 / 0.03^2 * 4^7) = RHAZ(28 444.44 * 16 384) = RHAZ(466 033 777.8)
     assert params.eps_int == 466_033_778
     with pytest.raises(TypeError):
-        LayerNormParams(n=2, frac_bits=8, gamma_fp=np.array([1.0, 2.0]), beta_fp=np.zeros(2, np.int64),
-                        eps_int=1)
+        LayerNormParams(
+            n=2, frac_bits=8, gamma_fp=np.array([1.0, 2.0]), beta_fp=np.zeros(2, np.int64), eps_int=1
+        )
     with pytest.raises(TypeError):
-        LayerNormParams(n=2, frac_bits=8.0, gamma_fp=np.ones(2, np.int64), beta_fp=np.zeros(2, np.int64),
-                        eps_int=1)
+        LayerNormParams(
+            n=2, frac_bits=8.0, gamma_fp=np.ones(2, np.int64), beta_fp=np.zeros(2, np.int64), eps_int=1
+        )
 
 
 def test_overflow_guards():
     with pytest.raises(ValueError, match="N = 4097"):
         layer_norm_params(1.0, 0.0, 1e-5, 0.03, 0.05, 4097)
     with pytest.raises(ValueError):
-        LayerNormParams(n=5000, frac_bits=8, gamma_fp=np.ones(5000, np.int64),
-                        beta_fp=np.zeros(5000, np.int64), eps_int=1)
+        LayerNormParams(
+            n=5000, frac_bits=8, gamma_fp=np.ones(5000, np.int64), beta_fp=np.zeros(5000, np.int64), eps_int=1
+        )
     with pytest.raises(OverflowError):  # |g| > 2^26
         LayerNormParams(n=1, frac_bits=8, gamma_fp=np.array([2**26 + 1]), beta_fp=np.array([0]), eps_int=1)
     with pytest.raises(OverflowError):  # eps * N^2 / s_in^2 * 4^7 >= 2^54

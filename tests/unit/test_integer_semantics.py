@@ -55,9 +55,16 @@ def test_requantize_wide_accumulators_exactly():
     acc = [2**40 + 2**9, -(2**40 + 2**9), 2**41 + 3]
     # 2^40 * 1.5 * 2^-10 = 1.5 * 2^30 = 1610612736; 2^9 * 1.5 * 2^-10 = 0.75 -> 1610612737 (sign symmetric);
     # (2^41 + 3) * 1.5 * 2^-10 = 3 * 2^30 + 0.0044 -> 3221225472 (a 34-bit code range keeps it unclamped)
-    assert qi.requantize(acc, m0, shift, 0, 34, symmetric=True).tolist() == [1610612737, -1610612737, 3221225472]
+    assert qi.requantize(acc, m0, shift, 0, 34, symmetric=True).tolist() == [
+        1610612737,
+        -1610612737,
+        3221225472,
+    ]
     # the same rounding as the int64 fast path where both apply: ties away from zero
-    assert qi.requantize([2**31, 2**31 + 2**9], 2**30, 40, 0, 32, symmetric=True).tolist() == [2**21, 2**21 + 1]
+    assert qi.requantize([2**31, 2**31 + 2**9], 2**30, 40, 0, 32, symmetric=True).tolist() == [
+        2**21,
+        2**21 + 1,
+    ]
 
 
 # -- accumulators, bias ----------------------------------------------------------------
@@ -184,7 +191,9 @@ def test_add_requant_by_hand():
     assert qi.add_requant([11, 9], sa, za, [20, 20], sb, zb, s_out, z_out).tolist() == [6, 4]
     # (245 * 0.125 + 235 * 0.0625) / 0.25 = 122.5 + 58.75 = 181.25 -> 181 (+5)
     assert qi.add_requant(255, sa, za, 255, sb, zb, s_out, z_out).tolist() == 186
-    assert qi.add_requant(0, sa, za, 0, sb, zb, s_out, z_out).tolist() == 0  # (-1.25 - 1.25) / 0.25 + 5 = -5 -> 0
+    assert (
+        qi.add_requant(0, sa, za, 0, sb, zb, s_out, z_out).tolist() == 0
+    )  # (-1.25 - 1.25) / 0.25 + 5 = -5 -> 0
 
 
 def test_add_requant_within_one_lsb_of_float():
@@ -237,8 +246,10 @@ def test_division_with_output_offset_by_hand():
     assert out.tolist() == [103, 104]
     # without offsets the two-step path equals the one-step one
     num, den = np.arange(-50, 50), np.arange(100) * 3
-    assert np.array_equal(qi.divide_requant(num, den, m0, shift, ONE, 0, offset_int=0),
-                          qi.divide_requant(num, den, m0, shift, ONE, 0))
+    assert np.array_equal(
+        qi.divide_requant(num, den, m0, shift, ONE, 0, offset_int=0),
+        qi.divide_requant(num, den, m0, shift, ONE, 0),
+    )
     # log2 variant: 40 / 8 = 5, minus 1 code -> 4
     assert qi.divide_log2_requant([40], [5], m0, shift, ONE, 0, offset_int=[2**16]).tolist() == [4]
 

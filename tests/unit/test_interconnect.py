@@ -44,11 +44,19 @@ def bus(names, bw=BW, hop=HOP):
 
 # ---- mesh: one transfer ------------------------------------------------------------------
 
+
 def test_mesh_transfer_latency_and_energy_equal_the_formula():
     net = mesh({"dram": (0, 0), "mpma": (2, 3)})
     # XY: along row 0 to column 3 (3 links), then down column 3 to row 2 (2 links): 5 hops
-    assert net.route("dram", "mpma") == ("dram.out", "(0,0)->(0,1)", "(0,1)->(0,2)", "(0,2)->(0,3)",
-                                         "(0,3)->(1,3)", "(1,3)->(2,3)", "mpma.in")
+    assert net.route("dram", "mpma") == (
+        "dram.out",
+        "(0,0)->(0,1)",
+        "(0,1)->(0,2)",
+        "(0,2)->(0,3)",
+        "(0,3)->(1,3)",
+        "(1,3)->(2,3)",
+        "mpma.in",
+    )
     assert net.hops("dram", "mpma") == 5
     r = net.reserve(1234, "dram", "mpma", 6400)
     d = r.delivery("mpma")
@@ -73,6 +81,7 @@ def test_nodes_on_one_router_are_zero_hops_apart():
 
 
 # ---- mesh: contention --------------------------------------------------------------------
+
 
 def test_transfers_on_disjoint_routes_run_concurrently():
     net = mesh({"a0": (0, 0), "a2": (0, 2), "x0": (1, 0), "x2": (1, 2)})
@@ -146,8 +155,12 @@ def test_bus_reproduces_the_single_channel_exactly():
     """The default topology keeps today's link: same start and end as archsim/sim/channel.Channel."""
     net = bus(["dram", "buf"], bw=128, hop=2)
     channel = Channel("noc", Fraction(128, PERIOD), 2 * PERIOD)
-    requests = [(0, 4096, None), (0, 100, (Fraction(7, 3), Fraction(90_001, 7))), (50_000, 64, None),
-                (51_000, 9000, (Fraction(60_000), Fraction(400_000)))]
+    requests = [
+        (0, 4096, None),
+        (0, 100, (Fraction(7, 3), Fraction(90_001, 7))),
+        (50_000, 64, None),
+        (51_000, 9000, (Fraction(60_000), Fraction(400_000))),
+    ]
     for earliest, nbytes, upstream in requests:
         start = earliest if upstream is None else max(earliest, upstream[0])
         expected = channel.reserve(start, nbytes, None if upstream is None else upstream[1])
@@ -156,6 +169,7 @@ def test_bus_reproduces_the_single_channel_exactly():
 
 
 # ---- multicast ---------------------------------------------------------------------------
+
 
 def test_multicast_counts_each_tree_link_once():
     net = mesh({"dram": (0, 0), "a": (0, 3), "b": (2, 3), "c": (3, 0)})
@@ -167,7 +181,10 @@ def test_multicast_counts_each_tree_link_once():
     assert net.energy_j(r) == pytest.approx(6400 * 8 * 0.5e-12, rel=1e-12)  # 25.6 nJ
     # idle network: each destination gets the data over [hops x t, hops x t + D]
     assert [(d.node, d.hops, d.start, d.end) for d in r.deliveries] == [
-        ("a", 3, 3 * T, 3 * T + D), ("b", 5, 5 * T, 5 * T + D), ("c", 3, 3 * T, 3 * T + D)]
+        ("a", 3, 3 * T, 3 * T + D),
+        ("b", 5, 5 * T, 5 * T + D),
+        ("c", 3, 3 * T, 3 * T + D),
+    ]
     carried = {s.name: s.bytes for s in net.link_stats(used_only=True) if s.kind == "link"}
     assert len(carried) == 8 and set(carried.values()) == {6400}
 
@@ -197,6 +214,7 @@ def test_crossbar_and_bus_multicast_energy():
 
 
 # ---- cut-through with the DRAM leg -------------------------------------------------------
+
 
 def dram_channel():
     # DDR4-2400 x64: 19.2 GB/s = 12/625 B/ps, 60 ns latency (the test fixture's DRAM)
@@ -229,6 +247,7 @@ def test_write_chain_hands_the_mesh_interval_to_dram():
 
 # ---- ring --------------------------------------------------------------------------------
 
+
 def test_ring_takes_the_shorter_way_and_a_tie_goes_clockwise():
     nodes = {"dram": 0, "a": 2, "b": 3, "c": 5}
     net = Network(InterconnectConfig("ring", nodes, BW, HOP, (6,), E_HOP), PERIOD)
@@ -240,6 +259,7 @@ def test_ring_takes_the_shorter_way_and_a_tie_goes_clockwise():
 
 
 # ---- presets, determinism, errors --------------------------------------------------------
+
 
 def test_preset_asic28_bypass_prices_a_2x2_mesh_transfer():
     config = PRESETS["asic28_bypass"].config("mesh", {"dram": (0, 0), "mpma": (1, 1)}, 64, (2, 2))
@@ -260,8 +280,15 @@ def _load(net):
     out = []
     for i in range(40):
         src, dst = ("dram", "mpma") if i % 3 else ("sat", ["act", "dram"])
-        out.append(net.reserve(i * 997, src, dst, 64 + 977 * i,
-                               (Fraction(i * 1000, 3), Fraction(i * 9000 + 1, 7)) if i % 4 == 0 else None))
+        out.append(
+            net.reserve(
+                i * 997,
+                src,
+                dst,
+                64 + 977 * i,
+                (Fraction(i * 1000, 3), Fraction(i * 9000 + 1, 7)) if i % 4 == 0 else None,
+            )
+        )
     return out, net.to_dict()
 
 
@@ -274,8 +301,13 @@ def test_identical_inputs_give_identical_outputs_in_any_node_order():
 
 
 def _problems(**kw):
-    base = dict(topology="mesh", nodes={"dram": (0, 0)}, link_bandwidth_bytes_per_cycle=BW,
-                hop_latency_cycles=HOP, shape=(2, 2))
+    base = dict(
+        topology="mesh",
+        nodes={"dram": (0, 0)},
+        link_bandwidth_bytes_per_cycle=BW,
+        hop_latency_cycles=HOP,
+        shape=(2, 2),
+    )
     base.update(kw)
     with pytest.raises(InterconnectConfigError) as err:
         Network(InterconnectConfig(**base), PERIOD)
@@ -290,30 +322,45 @@ def test_a_node_off_the_mesh_is_an_error_naming_it():
 def test_two_nodes_on_one_crossbar_port_is_an_error_naming_both():
     err = _problems(topology="crossbar", shape=(4,), nodes={"dram": 1, "act_buffer": 1})
     assert err.problems == [
-        ("nodes.dram", "port 1 is already taken by node 'act_buffer' (one node per crossbar port)")]
+        ("nodes.dram", "port 1 is already taken by node 'act_buffer' (one node per crossbar port)")
+    ]
 
 
 def test_every_configuration_problem_is_reported_at_once():
-    err = _problems(topology="ring", shape=(2,), nodes={"dram": 0, "mpma": (1, 1)},
-                    link_bandwidth_bytes_per_cycle=0, hop_latency_cycles=1.5)
-    assert [name for name, _ in err.problems] == ["shape", "link_bandwidth_bytes_per_cycle",
-                                                  "hop_latency_cycles", "nodes.mpma"]
+    err = _problems(
+        topology="ring",
+        shape=(2,),
+        nodes={"dram": 0, "mpma": (1, 1)},
+        link_bandwidth_bytes_per_cycle=0,
+        hop_latency_cycles=1.5,
+    )
+    assert [name for name, _ in err.problems] == [
+        "shape",
+        "link_bandwidth_bytes_per_cycle",
+        "hop_latency_cycles",
+        "nodes.mpma",
+    ]
     assert "ring" in str(err) and "routers >= 3" in str(err)
     assert _problems(topology="torus").problems == [
-        ("topology", "'torus' is not one of bus, crossbar, mesh, ring")]
+        ("topology", "'torus' is not one of bus, crossbar, mesh, ring")
+    ]
     assert _problems(topology="bus", shape=(), nodes={"dram": 3}).problems == [
-        ("nodes.dram", "position [3]: a bus has no positions (give null)")]
+        ("nodes.dram", "position [3]: a bus has no positions (give null)")
+    ]
     assert _problems(link_bandwidth_bytes_per_cycle=64.0).problems[0][0] == "link_bandwidth_bytes_per_cycle"
 
 
-@pytest.mark.parametrize("src, dsts, nbytes, message", [
-    ("gpu", "mpma", 64, "unknown node 'gpu': the interconnect's nodes are dram, mpma"),
-    ("dram", ["mpma", "tpu"], 64, "unknown node 'tpu'"),
-    ("dram", ["mpma", "mpma"], 64, "destination 'mpma' is listed more than once"),
-    ("dram", ["dram"], 64, "node 'dram' is both the source and a destination"),
-    ("dram", [], 64, "needs at least one destination"),
-    ("dram", "mpma", 0, "nbytes 0 must be a positive int"),
-])
+@pytest.mark.parametrize(
+    "src, dsts, nbytes, message",
+    [
+        ("gpu", "mpma", 64, "unknown node 'gpu': the interconnect's nodes are dram, mpma"),
+        ("dram", ["mpma", "tpu"], 64, "unknown node 'tpu'"),
+        ("dram", ["mpma", "mpma"], 64, "destination 'mpma' is listed more than once"),
+        ("dram", ["dram"], 64, "node 'dram' is both the source and a destination"),
+        ("dram", [], 64, "needs at least one destination"),
+        ("dram", "mpma", 0, "nbytes 0 must be a positive int"),
+    ],
+)
 def test_bad_transfers_are_clear_errors(src, dsts, nbytes, message):
     net = mesh({"dram": (0, 0), "mpma": (1, 1)}, shape=(2, 2))
     with pytest.raises(InterconnectError, match=message):

@@ -127,9 +127,21 @@ def test_a_multicast_costs_the_union_of_its_unicast_routes_once(scenario):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 100_000), st.integers(1, 9000), st.booleans(),
-                          st.integers(0, 100_000), st.integers(0, 500_000)), min_size=1, max_size=30),
-       st.sampled_from([1, 7, 128, Fraction(9, 4)]), st.integers(0, 4))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 100_000),
+            st.integers(1, 9000),
+            st.booleans(),
+            st.integers(0, 100_000),
+            st.integers(0, 500_000),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.sampled_from([1, 7, 128, Fraction(9, 4)]),
+    st.integers(0, 4),
+)
 def test_a_bus_is_the_single_channel(requests, bw, hop):
     net = build("bus", {"dram": None, "buf": None}, bw, hop, ())
     channel = Channel("noc", Fraction(bw) / PERIOD, hop * PERIOD)

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sim_fixtures import chain, m2vit_spec, pointwise
 
 from archsim.arch.dram import BankedDramConfig
 from archsim.arch.dram_presets import PRESETS
@@ -13,7 +14,6 @@ from archsim.arch.errors import ArchConfigError
 from archsim.arch.loader import load_arch
 from archsim.arch.spec import EnergyEntry
 from archsim.sim import simulate
-from sim_fixtures import chain, m2vit_spec, pointwise
 
 M2VIT = Path(__file__).resolve().parents[2] / "arch_configs" / "m2vit.yaml"
 ONE_TILE = {"min_tiles": 1, "max_tiles": 1}
@@ -21,9 +21,16 @@ ONE_TILE = {"min_tiles": 1, "max_tiles": 1}
 
 def _banked(spec, preset="ddr4_2400_x64", **config):
     p = PRESETS[preset]
-    return spec.with_changes(dram=replace(spec.dram, model="banked", banked=BankedDramConfig(p, **config),
-                                          peak_bandwidth_bytes_per_s=float(p.peak_bandwidth_bytes_per_s),
-                                          burst_bytes=p.organization.burst_bytes, latency_s=0.0))
+    return spec.with_changes(
+        dram=replace(
+            spec.dram,
+            model="banked",
+            banked=BankedDramConfig(p, **config),
+            peak_bandwidth_bytes_per_s=float(p.peak_bandwidth_bytes_per_s),
+            burst_bytes=p.organization.burst_bytes,
+            latency_s=0.0,
+        )
+    )
 
 
 def test_banked_run_reports_commands_and_never_beats_peak():
@@ -44,14 +51,21 @@ def test_banked_fifo_and_frfcfs_are_both_deterministic():
     for scheduler in ("fifo", "frfcfs"):
         spec = _banked(m2vit_spec(), scheduler=scheduler)
         graph = chain(pointwise("a", 64, 64, 14), pointwise("b", 64, 96, 14))
-        assert simulate(graph, spec).to_dict() == simulate(chain(pointwise("a", 64, 64, 14),
-                                                                 pointwise("b", 64, 96, 14)), spec).to_dict()
+        assert (
+            simulate(graph, spec).to_dict()
+            == simulate(chain(pointwise("a", 64, 64, 14), pointwise("b", 64, 96, 14)), spec).to_dict()
+        )
 
 
 def _mesh(spec, hop_pj=0.5, hop_cycles=1):
-    noc = replace(spec.interconnect, topology="mesh", shape=(2, 2), latency_cycles=hop_cycles,
-                  energy_per_byte_hop=EnergyEntry("hop", hop_pj * 1e-12, "pJ/B", "assumed: test"),
-                  placement=(("act_buffer", (1, 1)), ("dram", (0, 0)), ("weight_buffer", (0, 1))))
+    noc = replace(
+        spec.interconnect,
+        topology="mesh",
+        shape=(2, 2),
+        latency_cycles=hop_cycles,
+        energy_per_byte_hop=EnergyEntry("hop", hop_pj * 1e-12, "pJ/B", "assumed: test"),
+        placement=(("act_buffer", (1, 1)), ("dram", (0, 0)), ("weight_buffer", (0, 1))),
+    )
     return spec.with_changes(interconnect=noc)
 
 
@@ -82,17 +96,26 @@ def _yaml(tmp_path, old: str, new: str) -> Path:
 
 def test_dram_and_interconnect_yaml_errors_name_the_field(tmp_path):
     banked = _yaml(tmp_path, "  peak_bandwidth: 19.2 GB/s", "  model: banked\n  peak_bandwidth: 19.2 GB/s")
-    with pytest.raises(ArchConfigError, match=r"dram.preset: required with model: banked; allowed: ddr4_2400_x64"):
+    with pytest.raises(
+        ArchConfigError, match=r"dram.preset: required with model: banked; allowed: ddr4_2400_x64"
+    ):
         load_arch(banked)
     ok = _yaml(tmp_path, "  peak_bandwidth: 19.2 GB/s", "  model: banked\n  preset: ddr4_2400_x64")
     spec = load_arch(ok)
     assert spec.dram.model == "banked" and spec.dram.peak_bandwidth_bytes_per_s == pytest.approx(19.2e9)
-    wrong_map = _yaml(tmp_path, "  peak_bandwidth: 19.2 GB/s",
-                      "  model: banked\n  preset: ddr4_2400_x64\n  address_map: ro:co:ba")
+    wrong_map = _yaml(
+        tmp_path,
+        "  peak_bandwidth: 19.2 GB/s",
+        "  model: banked\n  preset: ddr4_2400_x64\n  address_map: ro:co:ba",
+    )
     with pytest.raises(ArchConfigError, match="dram.address_map: .*does not cover the organisation"):
         load_arch(wrong_map)
-    mesh = _yaml(tmp_path, "  bandwidth: 128 B/cycle # chosen", "  topology: mesh\n  shape: [2, 2]\n"
-                 "  placement: {dram: [0, 0], act_buffer: [1, 1], weigth_buffer: [0, 1]}\n  bandwidth: 128 B/cycle #")
+    mesh = _yaml(
+        tmp_path,
+        "  bandwidth: 128 B/cycle # chosen",
+        "  topology: mesh\n  shape: [2, 2]\n"
+        "  placement: {dram: [0, 0], act_buffer: [1, 1], weigth_buffer: [0, 1]}\n  bandwidth: 128 B/cycle #",
+    )
     with pytest.raises(ArchConfigError) as err:
         load_arch(mesh)
     text = str(err.value)

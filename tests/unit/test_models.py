@@ -102,8 +102,9 @@ def test_state_dict_keys_and_shapes_equal_timm(name):
 def test_against_timm_when_installed():
     timm_mit = pytest.importorskip("timm.models.efficientvit_mit")
     cfg = MODEL_CONFIGS["efficientvit_b0"]
-    ref = timm_mit.EfficientVit(widths=cfg.widths, depths=cfg.depths, head_dim=cfg.head_dim,
-                                head_widths=cfg.head_widths).eval()
+    ref = timm_mit.EfficientVit(
+        widths=cfg.widths, depths=cfg.depths, head_dim=cfg.head_dim, head_widths=cfg.head_widths
+    ).eval()
     ours = create_model("b0").eval()
     ours.load_state_dict(ref.state_dict(), strict=True)
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
@@ -150,8 +151,10 @@ def test_litemla_matches_direct_formula():
         heads = C // (3 * mla.dim)
         outs = []
         for h in range(heads):
-            blk = ms[:, h * 3 * mla.dim:(h + 1) * 3 * mla.dim].reshape(B, 3 * mla.dim, H * W)
-            q, k, v = (blk[:, i * mla.dim:(i + 1) * mla.dim].transpose(1, 2) for i in range(3))  # (B, N, dim)
+            blk = ms[:, h * 3 * mla.dim : (h + 1) * 3 * mla.dim].reshape(B, 3 * mla.dim, H * W)
+            q, k, v = (
+                blk[:, i * mla.dim : (i + 1) * mla.dim].transpose(1, 2) for i in range(3)
+            )  # (B, N, dim)
             q, k = q.clamp(min=0), k.clamp(min=0)
             num = q @ (k.transpose(1, 2) @ v)
             den = q @ k.sum(dim=1, keepdim=True).transpose(1, 2)
@@ -232,7 +235,7 @@ def test_init_follows_mit_han_lab_init_modules():
     # no norm after it: variance-preserving std 1/sqrt(fan_in) (documented deviation)
     mla = m.stages[3].blocks[1].context_module.main
     for conv, fan_in in ((mla.qkv.conv, 128), (mla.aggreg[0][0], 25), (mla.aggreg[0][1], 16)):
-        assert abs(conv.weight.std().item() * fan_in ** 0.5 - 1) < 0.1, conv
+        assert abs(conv.weight.std().item() * fan_in**0.5 - 1) < 0.1, conv
     pure = create_model("b0")
     init_weights(pure, seed=0, fan_in_unnormalised=False)
     assert abs(pure.stages[3].blocks[1].context_module.main.qkv.conv.weight.std().item() - 0.02) < 0.002
@@ -378,12 +381,9 @@ def test_checkpoint_refuses_arbitrary_pickles(tmp_path):
 # mit-han-lab EfficientViTCls names (efficientvit/models/efficientvit/{backbone,cls}.py, models/nn/ops.py)
 MIT_TO_TIMM = {
     "backbone.input_stem.op_list.0.conv.weight": "stem.in_conv.conv.weight",
-    "backbone.input_stem.op_list.1.main.depth_conv.norm.running_var":
-        "stem.res0.main.depth_conv.norm.running_var",
-    "backbone.stages.0.op_list.0.main.inverted_conv.conv.weight":
-        "stages.0.blocks.0.main.inverted_conv.conv.weight",
-    "backbone.stages.2.op_list.1.context_module.main.aggreg.0.1.weight":
-        "stages.2.blocks.1.context_module.main.aggreg.0.1.weight",
+    "backbone.input_stem.op_list.1.main.depth_conv.norm.running_var": "stem.res0.main.depth_conv.norm.running_var",
+    "backbone.stages.0.op_list.0.main.inverted_conv.conv.weight": "stages.0.blocks.0.main.inverted_conv.conv.weight",
+    "backbone.stages.2.op_list.1.context_module.main.aggreg.0.1.weight": "stages.2.blocks.1.context_module.main.aggreg.0.1.weight",
     "head.op_list.0.norm.bias": "head.in_conv.norm.bias",
     "head.op_list.2.linear.weight": "head.classifier.0.weight",
     "head.op_list.2.norm.weight": "head.classifier.1.weight",
@@ -400,12 +400,14 @@ def test_mit_han_lab_key_names():
 def test_mit_han_lab_checkpoint_loads(tmp_path, b0):
     timm_to_mit = {}
     for k in b0.state_dict():
-        mit = (k.replace("stem.in_conv.", "backbone.input_stem.op_list.0.")
-               .replace("stem.res0.", "backbone.input_stem.op_list.1.")
-               .replace("head.in_conv.", "head.op_list.0.")
-               .replace("head.classifier.0.", "head.op_list.2.linear.")
-               .replace("head.classifier.1.", "head.op_list.2.norm.")
-               .replace("head.classifier.4.", "head.op_list.3.linear."))
+        mit = (
+            k.replace("stem.in_conv.", "backbone.input_stem.op_list.0.")
+            .replace("stem.res0.", "backbone.input_stem.op_list.1.")
+            .replace("head.in_conv.", "head.op_list.0.")
+            .replace("head.classifier.0.", "head.op_list.2.linear.")
+            .replace("head.classifier.1.", "head.op_list.2.norm.")
+            .replace("head.classifier.4.", "head.op_list.3.linear.")
+        )
         if mit.startswith("stages."):
             _, s, _, j, rest = mit.split(".", 4)
             mit = f"backbone.stages.{s}.op_list.{j}.{rest}"

@@ -9,11 +9,11 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 from PIL import Image
+from sim_fixtures import chain, depthwise, eltwise, m2vit_spec, pointwise
 
 from archsim.graph.ir import OpKind
 from archsim.report import plots
 from archsim.sim import simulate
-from sim_fixtures import chain, depthwise, eltwise, m2vit_spec, pointwise
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 

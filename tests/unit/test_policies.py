@@ -27,8 +27,17 @@ from archsim.workload.efficientvit import (
     ResidualBlock,
 )
 
-BUNDLED = ("m2q", "m2q_apot8", "uniform_w8a8", "fp32", "uniform_w8a8_plain", "m2q_dw3", "m2q_balanced", "all_apot",
-           "m2q_adaround")
+BUNDLED = (
+    "m2q",
+    "m2q_apot8",
+    "uniform_w8a8",
+    "fp32",
+    "uniform_w8a8_plain",
+    "m2q_dw3",
+    "m2q_balanced",
+    "all_apot",
+    "m2q_adaround",
+)
 
 
 # -- loading -----------------------------------------------------------------------------
@@ -45,15 +54,29 @@ def test_reference_policies_keep_their_values():
     m2q = get_policy("m2q")
     assert m2q.depthwise == WeightRule(bits=4)
     assert m2q.pointwise == WeightRule(bits=8, mixed_apot=True, apot_bits=4, select_bits=4)
-    assert (m2q.act_bits, m2q.act_symmetric, m2q.act_range, m2q.apot_target_fraction) == (8, False, "minmax", None)
+    assert (m2q.act_bits, m2q.act_symmetric, m2q.act_range, m2q.apot_target_fraction) == (
+        8,
+        False,
+        "minmax",
+        None,
+    )
     assert not (m2q.channel_migration or m2q.filter_shifting) and m2q.attention_denominator == "exact"
     plain = get_policy("uniform_w8a8_plain")
     assert all(plain.rule(r) == WeightRule() for r in ("depthwise", "pointwise", "dense", "classifier"))
     assert not (plain.channel_migration or plain.filter_shifting) and plain.attention_denominator == "exact"
     trio = get_policy("uniform_w8a8")
     assert trio.channel_migration and trio.filter_shifting and trio.attention_denominator == "log2"
-    assert trio.with_changes(channel_migration=False, filter_shifting=False, attention_denominator="exact",
-                             name=plain.name, description=plain.description, source_file=plain.source_file) == plain
+    assert (
+        trio.with_changes(
+            channel_migration=False,
+            filter_shifting=False,
+            attention_denominator="exact",
+            name=plain.name,
+            description=plain.description,
+            source_file=plain.source_file,
+        )
+        == plain
+    )
     fp32 = get_policy("fp32")
     assert not fp32.quantized and fp32.act_bits == 32
     assert get_policy("m2q_dw3").depthwise.bits == 3
@@ -70,30 +93,74 @@ pointwise: {bits: 8, mixed_apot: true, apot_bits: 4, select_bits: 4}
 """
 
 
-@pytest.mark.parametrize("old,new,expected", [
-    ("act_bits: 8", "act_bits: 8\ncolour: red", ":5: colour: unknown key; allowed: base, name, description,"),
-    ("act_bits: 8", "act_bits: 8\nact_bit: 6", ":5: act_bit: unknown key; did you mean 'act_bits'? allowed: base,"),
-    ("act_bits: 8", "act_bits: eight", ":4: act_bits: 'eight': must be an integer in [2, 16]"),
-    ("act_bits: 8", "act_bits: 1", ":4: act_bits: 1: must be an integer in [2, 16]"),
-    ("{bits: 4}", "{bits: 9}", ":5: depthwise.bits: 9: must be an integer in [2, 8]"),
-    ("{bits: 4}", "{bits: 4, shape: x}", ":5: depthwise.shape: unknown key; allowed: bits, symmetric, per_channel,"),
-    ("{bits: 4}", "{bits: true}", ":5: depthwise.bits: True: must be an integer in [2, 8]"),
-    ("quantized: true", "quantized: yes please", ":3: quantized: 'yes please': must be true or false"),
-    ("act_bits: 8", "act_range: mse", ":4: act_range: 'mse': unknown range method; allowed: minmax, percentile, lp"),
-    ("act_bits: 8", "attention_denominator: ln", ":4: attention_denominator: 'ln': unknown attention denominator; "
-                                                 "allowed: exact, log2"),
-    ("act_bits: 8", "attention_denominator: exakt", ":4: attention_denominator: 'exakt': unknown attention "
-                                                    "denominator; did you mean 'exact'? allowed: exact, log2"),
-    ("act_bits: 8", "apot_target_fraction: 1.5", ":4: apot_target_fraction: 1.5: must be a number >= 0 and <= 1"),
-    ("apot_bits: 4,", "apot_bits: 4, apot_only: true,", ":6: pointwise: mixed_apot and apot_only exclude each other "
-                                                         "(allowed: at most one of them true)"),
-    ("mixed_apot: true,", "mixed_apot: true, per_channel: false,",
-     ":6: pointwise.per_channel: False: APoT filters need per-channel scales (allowed: true when mixed_apot or "
-     "apot_only)"),
-    ("act_bits: 8", "base: m3q", ":4: base: 'm3q': unknown name; did you mean 'm2q'? known: all_apot, fp32, m2q,"),
-    ("act_bits: 8", "act_bits: [8", ":5: invalid YAML: while parsing a flow sequence"),
-    ("act_bits: 8", "act_bits: 8\nact_bits: 6", ":5: act_bits: duplicated key (first at line 4); YAML would"),
-])
+@pytest.mark.parametrize(
+    "old,new,expected",
+    [
+        (
+            "act_bits: 8",
+            "act_bits: 8\ncolour: red",
+            ":5: colour: unknown key; allowed: base, name, description,",
+        ),
+        (
+            "act_bits: 8",
+            "act_bits: 8\nact_bit: 6",
+            ":5: act_bit: unknown key; did you mean 'act_bits'? allowed: base,",
+        ),
+        ("act_bits: 8", "act_bits: eight", ":4: act_bits: 'eight': must be an integer in [2, 16]"),
+        ("act_bits: 8", "act_bits: 1", ":4: act_bits: 1: must be an integer in [2, 16]"),
+        ("{bits: 4}", "{bits: 9}", ":5: depthwise.bits: 9: must be an integer in [2, 8]"),
+        (
+            "{bits: 4}",
+            "{bits: 4, shape: x}",
+            ":5: depthwise.shape: unknown key; allowed: bits, symmetric, per_channel,",
+        ),
+        ("{bits: 4}", "{bits: true}", ":5: depthwise.bits: True: must be an integer in [2, 8]"),
+        ("quantized: true", "quantized: yes please", ":3: quantized: 'yes please': must be true or false"),
+        (
+            "act_bits: 8",
+            "act_range: mse",
+            ":4: act_range: 'mse': unknown range method; allowed: minmax, percentile, lp",
+        ),
+        (
+            "act_bits: 8",
+            "attention_denominator: ln",
+            ":4: attention_denominator: 'ln': unknown attention denominator; allowed: exact, log2",
+        ),
+        (
+            "act_bits: 8",
+            "attention_denominator: exakt",
+            ":4: attention_denominator: 'exakt': unknown attention "
+            "denominator; did you mean 'exact'? allowed: exact, log2",
+        ),
+        (
+            "act_bits: 8",
+            "apot_target_fraction: 1.5",
+            ":4: apot_target_fraction: 1.5: must be a number >= 0 and <= 1",
+        ),
+        (
+            "apot_bits: 4,",
+            "apot_bits: 4, apot_only: true,",
+            ":6: pointwise: mixed_apot and apot_only exclude each other (allowed: at most one of them true)",
+        ),
+        (
+            "mixed_apot: true,",
+            "mixed_apot: true, per_channel: false,",
+            ":6: pointwise.per_channel: False: APoT filters need per-channel scales (allowed: true when mixed_apot or "
+            "apot_only)",
+        ),
+        (
+            "act_bits: 8",
+            "base: m3q",
+            ":4: base: 'm3q': unknown name; did you mean 'm2q'? known: all_apot, fp32, m2q,",
+        ),
+        ("act_bits: 8", "act_bits: [8", ":5: invalid YAML: while parsing a flow sequence"),
+        (
+            "act_bits: 8",
+            "act_bits: 8\nact_bits: 6",
+            ":5: act_bits: duplicated key (first at line 4); YAML would",
+        ),
+    ],
+)
 def test_bad_policy_files_name_file_line_field_value_and_allowed(tmp_path, old, new, expected):
     assert old in VALID
     path = tmp_path / "bad.yaml"
@@ -105,7 +172,9 @@ def test_bad_policy_files_name_file_line_field_value_and_allowed(tmp_path, old, 
 
 def test_policy_file_errors_are_reported_together(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text(VALID.replace("act_bits: 8", "act_bits: 99\nact_range: mse").replace("{bits: 4}", "{bits: 1}"))
+    path.write_text(
+        VALID.replace("act_bits: 8", "act_bits: 99\nact_range: mse").replace("{bits: 4}", "{bits: 1}")
+    )
     with pytest.raises(PolicyError) as err:
         load_policy_file(path)
     lines = str(err.value).splitlines()
@@ -116,11 +185,15 @@ def test_policy_file_errors_are_reported_together(tmp_path):
 def test_policy_file_must_be_a_mapping_and_exist(tmp_path):
     path = tmp_path / "list.yaml"
     path.write_text("- m2q\n")
-    with pytest.raises(PolicyError, match=r"list\.yaml:1: a policy file must be a mapping with keys base, name,"):
+    with pytest.raises(
+        PolicyError, match=r"list\.yaml:1: a policy file must be a mapping with keys base, name,"
+    ):
         load_policy_file(path)
     with pytest.raises(PolicyError, match="missing.yaml: file not found"):
         load_policy_file(tmp_path / "missing.yaml")
-    with pytest.raises(PolicyError, match=r"unknown quantization policy 'int3'; known: all_apot.*give a YAML path"):
+    with pytest.raises(
+        PolicyError, match=r"unknown quantization policy 'int3'; known: all_apot.*give a YAML path"
+    ):
         get_policy("int3")
 
 
@@ -136,8 +209,11 @@ def test_user_policy_by_path_through_a_workload_override(tmp_path):
         load_workload("efficientvit_b0", policy=str(tmp_path / "nope.yaml"))
     bad = tmp_path / "bad.yaml"
     bad.write_text("act_bits: 99\n")
-    with pytest.raises(WorkloadError, match=r"policy: .*the policy file has problems: .*bad\.yaml:1: act_bits: 99: "
-                                            r"must be an integer in \[2, 16\]"):
+    with pytest.raises(
+        WorkloadError,
+        match=r"policy: .*the policy file has problems: .*bad\.yaml:1: act_bits: 99: "
+        r"must be an integer in \[2, 16\]",
+    ):
         load_workload("efficientvit_b0", policy=str(bad))
 
 
@@ -156,7 +232,10 @@ def test_balanced_mask_takes_smallest_relative_penalty_with_index_tie_break():
     assert balanced_apot_mask(mse_apot, mse_uniform, 0.0).sum() == 0
     assert balanced_apot_mask(mse_apot, mse_uniform, 1.0).all()
     zero = torch.zeros(2, dtype=torch.float64)  # 0/0 counts as penalty 1, x/0 as infinite
-    assert balanced_apot_mask(torch.tensor([1.0, 0.0], dtype=torch.float64), zero, 0.5).tolist() == [False, True]
+    assert balanced_apot_mask(torch.tensor([1.0, 0.0], dtype=torch.float64), zero, 0.5).tolist() == [
+        False,
+        True,
+    ]
 
 
 def test_balanced_fraction_is_exact_on_a_hand_made_layer():
@@ -258,13 +337,17 @@ def test_migration_and_shifting_are_exact_in_float_on_a_toy():
     attrs = ref.layer_attrs
     assert "input_channel_divisor" in attrs["down.main.depth_conv"]  # MBConv depthwise: sole reader
     assert "input_channel_divisor" in attrs["block.local_module.main.depth_conv"]
-    assert "input_channel_divisor" not in attrs.get("ds.main.depth_conv", {})  # residual stream: also read by the add
+    assert "input_channel_divisor" not in attrs.get(
+        "ds.main.depth_conv", {}
+    )  # residual stream: also read by the add
     for name in ("ds.main.point_conv", "down.main.point_conv", "block.context_module.main.proj"):
         assert "input_channel_shift" in attrs[name], name
     s = torch.tensor(attrs["down.main.depth_conv"]["input_channel_divisor"])
     assert s.min() >= 0.1 and s.max() <= 64 and not torch.allclose(s, torch.ones_like(s))
-    assert not torch.equal(gm.get_submodule("down.main.depth_conv.conv").weight,
-                           folded.get_submodule("down.main.depth_conv.conv").weight)
+    assert not torch.equal(
+        gm.get_submodule("down.main.depth_conv.conv").weight,
+        folded.get_submodule("down.main.depth_conv.conv").weight,
+    )
     with torch.no_grad():
         for x in (batch, torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(9))):
             assert torch.allclose(gm(x), folded(x), atol=1e-4, rtol=0)
@@ -284,10 +367,17 @@ def test_shift_centres_the_stored_tensor_and_migration_balances_channels():
     # compensated bias with the *quantized* weights (as Trio-ViT): b' = b + W_q z
     w = q.weights["ds.main.point_conv"]
     folded_conv = q.folded.get_submodule("ds.main.point_conv.conv")
-    expected = folded_conv.bias.detach().double().numpy() + w.dequantized().reshape(w.weight_int.shape[0], -1) @ z
+    expected = (
+        folded_conv.bias.detach().double().numpy() + w.dequantized().reshape(w.weight_int.shape[0], -1) @ z
+    )
     np.testing.assert_allclose(w.bias, expected, rtol=1e-5, atol=1e-5)
-    float_compensated = folded_conv.bias.detach().double().numpy() + folded_conv.weight.detach().double().flatten(1).numpy() @ z
-    assert not np.allclose(w.bias, float_compensated, rtol=0, atol=1e-7)  # the weight rounding is accounted for
+    float_compensated = (
+        folded_conv.bias.detach().double().numpy()
+        + folded_conv.weight.detach().double().flatten(1).numpy() @ z
+    )
+    assert not np.allclose(
+        w.bias, float_compensated, rtol=0, atol=1e-7
+    )  # the weight rounding is accounted for
 
 
 def test_log2_denominator_in_the_fake_quant_division():
@@ -305,13 +395,14 @@ def test_log2_denominator_in_the_fake_quant_division():
     with torch.no_grad():
         q(batch)
     hook.remove()
-    (den, rounded), = seen
+    ((den, rounded),) = seen
     units = rounded.double() / module.scale
     exps = torch.log2(units)
     assert torch.allclose(exps, exps.round(), atol=1e-9)  # powers of two of the integer unit
     integer_den = torch.round((den.double() - module.eps) / module.scale) + module.eps_int / 256
     ratio = units / integer_den
     assert ratio.min() >= 2**-0.5 and ratio.max() <= 2**0.5
+
 
 def test_refinements_exact_on_b0():
     from archsim.workload.efficientvit import build_model

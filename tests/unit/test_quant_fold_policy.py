@@ -1,7 +1,7 @@
 """BN folding is exact; policies and the per-filter uniform/APoT choice."""
 
-import pytest
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -37,7 +37,11 @@ def test_fold_batchnorm_replaces_norm_in_conv_norm_act():
     class ConvNormAct(nn.Module):
         def __init__(self):
             super().__init__()
-            self.conv, self.norm, self.act = nn.Conv2d(4, 6, 1, bias=False), _random_bn(6, gen), nn.Hardswish()
+            self.conv, self.norm, self.act = (
+                nn.Conv2d(4, 6, 1, bias=False),
+                _random_bn(6, gen),
+                nn.Hardswish(),
+            )
 
         def forward(self, x):
             return self.act(self.norm(self.conv(x)))
@@ -80,7 +84,9 @@ def test_mixed_scheme_picks_lower_mse_per_filter():
     assert fields["apot_mask"].tolist() == [False, True]
     assert (fields["apot_mask"] == (fields["mse_apot"] <= fields["mse_uniform"])).all()
     # integer codes times per-filter scales reproduce the dequantized weights
-    recon = torch.as_tensor(fields["weight_int"]).double() * torch.as_tensor(fields["scale"]).reshape(-1, 1, 1, 1)
+    recon = torch.as_tensor(fields["weight_int"]).double() * torch.as_tensor(fields["scale"]).reshape(
+        -1, 1, 1, 1
+    )
     assert torch.allclose(recon.float(), deq)
     # a tolerance that accepts any APoT error sends every filter to APoT
     _, all_apot = quantize_weights(w, WeightRule(bits=8, mixed_apot=True), tolerance=1e9)

@@ -26,12 +26,37 @@ from archsim.quant.quantizers import (
 
 
 def test_apot_4bit_table_matches_reference():
-    assert list(apot_levels_exact(4)) == [Fr(0), Fr(1, 16), Fr(1, 8), Fr(3, 16), Fr(1, 4), Fr(3, 8), Fr(1, 2), Fr(5, 8)]
+    assert list(apot_levels_exact(4)) == [
+        Fr(0),
+        Fr(1, 16),
+        Fr(1, 8),
+        Fr(3, 16),
+        Fr(1, 4),
+        Fr(3, 8),
+        Fr(1, 2),
+        Fr(5, 8),
+    ]
 
 
 def test_apot_5bit_table_matches_reference():
-    expected = [0, Fr(1, 64), Fr(1, 32), Fr(3, 64), Fr(1, 16), Fr(3, 32), Fr(1, 8), Fr(9, 64), Fr(3, 16),
-                Fr(1, 4), Fr(9, 32), Fr(3, 8), Fr(1, 2), Fr(33, 64), Fr(9, 16), Fr(3, 4)]
+    expected = [
+        0,
+        Fr(1, 64),
+        Fr(1, 32),
+        Fr(3, 64),
+        Fr(1, 16),
+        Fr(3, 32),
+        Fr(1, 8),
+        Fr(9, 64),
+        Fr(3, 16),
+        Fr(1, 4),
+        Fr(9, 32),
+        Fr(3, 8),
+        Fr(1, 2),
+        Fr(33, 64),
+        Fr(9, 16),
+        Fr(3, 4),
+    ]
     assert list(apot_levels_exact(5)) == [Fr(v) for v in expected]
 
 
@@ -51,7 +76,9 @@ def test_apot_nearest_level_rounding_and_codes():
     q = apot_quantize(w, 4)
     # 0.3 -> 1/4 (not 3/8); -0.1 -> -1/8 (not -1/16); codes in units of 1/16
     assert q.codes.tolist() == [[10, 4, -2, 0, -10]]
-    assert torch.allclose(q.dequantize(), torch.tensor([[0.625, 0.25, -0.125, 0.0, -0.625]], dtype=torch.float64))
+    assert torch.allclose(
+        q.dequantize(), torch.tensor([[0.625, 0.25, -0.125, 0.0, -0.625]], dtype=torch.float64)
+    )
     assert float(q.scale[0]) == pytest.approx(1 / 16)
     for code in q.codes.flatten().tolist():
         assert len(apot_code_terms(code)) <= 2
@@ -98,7 +125,9 @@ def test_uniform_per_channel_scales_and_clamping():
 def test_zero_tensor_quantizes_exactly():
     q = uniform_quantize(torch.zeros(3, 2), 8, symmetric=True, axis=0)
     assert torch.equal(q.dequantize(), torch.zeros(3, 2, dtype=torch.float64))
-    assert torch.equal(apot_quantize(torch.zeros(2, 2), 4).dequantize(), torch.zeros(2, 2, dtype=torch.float64))
+    assert torch.equal(
+        apot_quantize(torch.zeros(2, 2), 4).dequantize(), torch.zeros(2, 2, dtype=torch.float64)
+    )
 
 
 def test_per_channel_mse():
@@ -161,7 +190,9 @@ def test_per_tensor_shares_one_scale():
 
 
 def test_asymmetric_clamps_at_code_limits():
-    q = quantize_with(torch.tensor([-1.0, 0.0, 300.0]), torch.tensor(1.0), torch.tensor(3), 8, symmetric=False)
+    q = quantize_with(
+        torch.tensor([-1.0, 0.0, 300.0]), torch.tensor(1.0), torch.tensor(3), 8, symmetric=False
+    )
     assert q.codes.tolist() == [2, 3, 255]
 
 

@@ -1,10 +1,11 @@
 """DRAM channel semantics: burst rounding, pipelined latency, FIFO serialisation (REQUIRED test)."""
 
+from sim_fixtures import m2vit_spec
+
 from archsim.sim.dma import Dma
 from archsim.sim.dram import Dram
 from archsim.sim.kernel import CountingEnvironment, seconds_to_ps
 from archsim.sim.noc import Interconnect
-from sim_fixtures import m2vit_spec
 
 SPEC = m2vit_spec()
 

@@ -4,11 +4,11 @@ import itertools
 import math
 
 import pytest
+from sim_fixtures import conv, depthwise, eltwise, pointwise
 
 from archsim.graph.ir import Layer, OpKind
 from archsim.graph.opkinds import work_dims
 from archsim.sim.latency import compute_cycles, depthwise_cycles, mac_array_cycles, vector_cycles
-from sim_fixtures import depthwise, eltwise, pointwise, conv
 
 
 def test_mac_array_formula_by_hand():

@@ -4,11 +4,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from sim_fixtures import depthwise, eltwise, m2vit_spec, pointwise
 
 from archsim.graph.ir import Layer, OpKind
 from archsim.sim import MappingError
 from archsim.sim.mapping import map_layer
-from sim_fixtures import depthwise, eltwise, m2vit_spec, pointwise
 
 SPEC = m2vit_spec()
 
@@ -37,7 +37,9 @@ def test_mixed_pointwise_splits_filters_between_mpma_and_sat():
     mask = np.array([i % 4 == 0 for i in range(96)])  # 24 APoT, 72 uniform filters
     m = map_layer(pointwise("pw", 64, 96, 14, apot_mask=mask), SPEC)
     assert [(s.engine, s.mode, s.n_filters) for s in m.streams] == [
-        ("mpma", "merged", 72), ("sat", "shift_add", 24)]
+        ("mpma", "merged", 72),
+        ("sat", "shift_add", 24),
+    ]
     positions, k = 14 * 14, 64
     assert [s.ops for s in m.streams] == [72 * positions * k, 24 * positions * k]
     # weights as stored: uniform at 8 bits, APoT at 5 bits per code
@@ -64,7 +66,15 @@ def test_unsupported_layer_names_layer_bits_and_offered_modes():
     with pytest.raises(MappingError) as err:
         map_layer(pointwise("wide_pw", 16, 16, 4, weight_bits=16), SPEC)
     msg = str(err.value)
-    for needle in ("wide_pw", "conv_pointwise", "16", "uniform", "mpma.merged", "sat.shift_add", "vector.simd"):
+    for needle in (
+        "wide_pw",
+        "conv_pointwise",
+        "16",
+        "uniform",
+        "mpma.merged",
+        "sat.shift_add",
+        "vector.simd",
+    ):
         assert needle in msg
 
 

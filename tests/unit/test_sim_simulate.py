@@ -5,12 +5,12 @@ import math
 import networkx as nx
 import numpy as np
 import pytest
+from sim_fixtures import KIB, chain, depthwise, eltwise, m2vit_spec, pointwise
 
 from archsim.graph.ir import OpKind, add_layer
-from archsim.sim import simulate
 from archsim.graph.opkinds import work_dims
+from archsim.sim import simulate
 from archsim.sim.latency import compute_cycles
-from sim_fixtures import KIB, chain, depthwise, eltwise, m2vit_spec, pointwise
 
 ONE_TILE = {"min_tiles": 1, "max_tiles": 1}
 
@@ -58,8 +58,10 @@ def _independent_pair():
 def test_independent_layers_on_different_engines_overlap():
     spec = m2vit_spec()
     both = simulate(_independent_pair(), spec)
-    alone = [simulate(chain(pointwise("pw", 128, 128, 14)), spec),
-             simulate(chain(eltwise("act", OpKind.ACTIVATION, (1, 256, 14, 14))), spec)]
+    alone = [
+        simulate(chain(pointwise("pw", 128, 128, 14)), spec),
+        simulate(chain(eltwise("act", OpKind.ACTIVATION, (1, 256, 14, 14))), spec),
+    ]
     assert both.latency_cycles < sum(r.latency_cycles for r in alone)
     assert both.layers[0].start_cycle == both.layers[1].start_cycle == 0
 
@@ -89,9 +91,14 @@ def test_mixed_layer_runs_both_engines_concurrently():
 def test_spilling_an_intermediate_adds_its_write_and_read_back():
     a, b = pointwise("a", 64, 64, 8), pointwise("b", 64, 64, 8)
     onchip = simulate(chain(a, b), m2vit_spec())
-    small = m2vit_spec(buffers=(m2vit_spec().buffers[0],
-                                m2vit_spec().buffers[1].__class__(**{**m2vit_spec().buffers[1].__dict__,
-                                                                    "capacity_bytes": 8 * KIB})))
+    small = m2vit_spec(
+        buffers=(
+            m2vit_spec().buffers[0],
+            m2vit_spec()
+            .buffers[1]
+            .__class__(**{**m2vit_spec().buffers[1].__dict__, "capacity_bytes": 8 * KIB}),
+        )
+    )
     spilled = simulate(chain(pointwise("a", 64, 64, 8), pointwise("b", 64, 64, 8)), small)
     intermediate = a.output_bytes  # 4 KiB: a multiple of the burst
     assert spilled.dram["bytes_written"] - onchip.dram["bytes_written"] == intermediate
@@ -99,9 +106,14 @@ def test_spilling_an_intermediate_adds_its_write_and_read_back():
 
 
 def _mid_graph():
-    layers_ = [pointwise("pw1", 32, 128, 28, epilogue=("bias", "hardswish")), depthwise("dw", 128, 28),
-               pointwise("pw2", 128, 32, 28, apot_mask=np.arange(32) % 3 == 0), eltwise("add", OpKind.ADD, (1, 32, 28, 28), 2),
-               pointwise("pw3", 32, 256, 28), eltwise("pool", OpKind.POOL, (1, 256, 28, 28))]
+    layers_ = [
+        pointwise("pw1", 32, 128, 28, epilogue=("bias", "hardswish")),
+        depthwise("dw", 128, 28),
+        pointwise("pw2", 128, 32, 28, apot_mask=np.arange(32) % 3 == 0),
+        eltwise("add", OpKind.ADD, (1, 32, 28, 28), 2),
+        pointwise("pw3", 32, 256, 28),
+        eltwise("pool", OpKind.POOL, (1, 256, 28, 28)),
+    ]
     return chain(*layers_)
 
 
@@ -115,10 +127,20 @@ def test_result_fields_and_energy_breakdown_sum():
     r = simulate(_mid_graph(), spec, workload={"model": "mid"})
     assert r.workload == {"model": "mid"}
     assert r.arch == {"name": spec.name, "sha256": None, "clock_hz": spec.clock_hz}  # built in code: no YAML
-    assert set(r.energy_breakdown_j) == {"mpma", "sat", "vector", "weight_buffer", "act_buffer", "dram",
-                                          "interconnect", "static"}
+    assert set(r.energy_breakdown_j) == {
+        "mpma",
+        "sat",
+        "vector",
+        "weight_buffer",
+        "act_buffer",
+        "dram",
+        "interconnect",
+        "static",
+    }
     assert math.isclose(sum(r.energy_breakdown_j.values()), r.energy_j, rel_tol=1e-12)
-    assert math.isclose(sum(l.energy_j for l in r.layers) + r.energy_breakdown_j["static"], r.energy_j, rel_tol=1e-12)
+    assert math.isclose(
+        sum(l.energy_j for l in r.layers) + r.energy_breakdown_j["static"], r.energy_j, rel_tol=1e-12
+    )
     assert r.edp_js == pytest.approx(r.energy_j * r.latency_s)
     assert r.events > 0 and all(c["held"] for c in r.checks.values())
     assert {"latency_ge_roofline", "dram_bandwidth_le_peak", "energy_ge_lower_bound"} <= set(r.checks)
@@ -139,22 +161,40 @@ def test_epilogue_energy_charged_to_vector_unit():
 def test_static_energy_is_power_times_latency():
     spec = m2vit_spec()
     r = simulate(_mid_graph(), spec)
-    watts = (sum(e.leakage_power.value for e in spec.engines) + sum(b.leakage_power.value for b in spec.buffers)
-             + spec.dram.background_power.value)
+    watts = (
+        sum(e.leakage_power.value for e in spec.engines)
+        + sum(b.leakage_power.value for b in spec.buffers)
+        + spec.dram.background_power.value
+    )
     assert r.energy_breakdown_j["static"] == pytest.approx(watts * r.latency_s)
 
 
 def test_latency_non_increasing_in_dram_bandwidth_and_buffer_size():
     spec = m2vit_spec()
     base = simulate(_mid_graph(), spec).latency_cycles
-    faster = simulate(_mid_graph(), spec.with_changes(
-        dram=spec.dram.__class__(**{**spec.dram.__dict__, "peak_bandwidth_bytes_per_s": 38.4e9}))).latency_cycles
+    faster = simulate(
+        _mid_graph(),
+        spec.with_changes(
+            dram=spec.dram.__class__(**{**spec.dram.__dict__, "peak_bandwidth_bytes_per_s": 38.4e9})
+        ),
+    ).latency_cycles
     act = spec.buffers[1]
     for small_kib, big_kib in [(64, 128), (128, 512), (512, 2048)]:
-        small = simulate(_mid_graph(), spec.with_changes(buffers=(spec.buffers[0], act.__class__(
-            **{**act.__dict__, "capacity_bytes": small_kib * KIB}))))
-        big = simulate(_mid_graph(), spec.with_changes(buffers=(spec.buffers[0], act.__class__(
-            **{**act.__dict__, "capacity_bytes": big_kib * KIB}))))
+        small = simulate(
+            _mid_graph(),
+            spec.with_changes(
+                buffers=(
+                    spec.buffers[0],
+                    act.__class__(**{**act.__dict__, "capacity_bytes": small_kib * KIB}),
+                )
+            ),
+        )
+        big = simulate(
+            _mid_graph(),
+            spec.with_changes(
+                buffers=(spec.buffers[0], act.__class__(**{**act.__dict__, "capacity_bytes": big_kib * KIB}))
+            ),
+        )
         assert big.latency_cycles <= small.latency_cycles
     assert faster <= base
 

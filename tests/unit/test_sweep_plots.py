@@ -66,9 +66,15 @@ def test_sensitivity_lines_are_one_per_setting_of_the_other_keys(folder):
 def test_plot_sweep_writes_every_figure_deterministically(folder, tmp_path):
     paths = plot_sweep(folder, tmp_path / "a", ("png", "svg"))
     assert [p.name for p in paths] == [
-        "pareto_latency_energy.png", "pareto_latency_energy.svg", "edp_vs_budget.png", "edp_vs_budget.svg",
-        "sensitivity_engines.sat.rows.png", "sensitivity_engines.sat.rows.svg",
-        "sensitivity_dram.peak_bandwidth.png", "sensitivity_dram.peak_bandwidth.svg"]
+        "pareto_latency_energy.png",
+        "pareto_latency_energy.svg",
+        "edp_vs_budget.png",
+        "edp_vs_budget.svg",
+        "sensitivity_engines.sat.rows.png",
+        "sensitivity_engines.sat.rows.svg",
+        "sensitivity_dram.peak_bandwidth.png",
+        "sensitivity_dram.peak_bandwidth.svg",
+    ]
     again = plot_sweep(folder, tmp_path / "b", ("png", "svg"))
     for path in again:  # identical tables give identical files (for the same formats: docs/plots.md)
         assert path.read_bytes() == (tmp_path / "a" / path.name).read_bytes()

@@ -14,7 +14,9 @@ from archsim.sim import simulate
 from archsim.sweep import LocalPool, execute, load_sweep, read_table
 
 BASE = "workload: efficientvit_b0\narch: m2vit\n"
-GRID = BASE + """\
+GRID = (
+    BASE
+    + """\
 metrics: [latency_s, energy_j, edp_js, engines.*.utilization, dram.bytes_read]
 derived:
   budget: {expr: "arch.engines.mpma.rows * arch.engines.mpma.modes.merged.lanes
@@ -25,6 +27,7 @@ grid:
   engines.sat.rows: [16, 32]
   dram.peak_bandwidth: ["4.8 GB/s", "19.2 GB/s"]
 """
+)
 
 
 def _sweep(tmp_path, text=GRID, name="s.yaml"):
@@ -46,7 +49,11 @@ def test_every_point_is_recorded_with_its_metrics_and_derived_columns(tmp_path):
     assert (outcome.points, outcome.ran, outcome.skipped, outcome.failed) == (4, 4, 0, [])
     rows = _rows(out)
     assert [(int(r["engines.sat.rows"]), r["dram.peak_bandwidth"]) for r in rows] == [
-        (16, "4.8 GB/s"), (16, "19.2 GB/s"), (32, "4.8 GB/s"), (32, "19.2 GB/s")]
+        (16, "4.8 GB/s"),
+        (16, "19.2 GB/s"),
+        (32, "4.8 GB/s"),
+        (32, "19.2 GB/s"),
+    ]
     graph = toy_build("m2q")[1]
     for row in rows:
         assert row["status"] == "ok" and row["error"] == ""
@@ -55,21 +62,31 @@ def test_every_point_is_recorded_with_its_metrics_and_derived_columns(tmp_path):
         record = json.loads((out / "points" / f"{row['hash']}.json").read_text())
         assert record["params"]["engines.sat.rows"] == int(row["engines.sat.rows"])
         result = record["result"]
-        assert result["arch"]["overrides"] == {"engines.sat.rows": int(row["engines.sat.rows"]),
-                                               "dram.peak_bandwidth": row["dram.peak_bandwidth"]}
+        assert result["arch"]["overrides"] == {
+            "engines.sat.rows": int(row["engines.sat.rows"]),
+            "dram.peak_bandwidth": row["dram.peak_bandwidth"],
+        }
         assert float(row["latency_s"]) == result["latency_s"] and float(row["edp_js"]) == result["edp_js"]
         assert float(row["engines.sat.utilization"]) == result["engines"]["sat"]["utilization"]
         assert int(row["dram.bytes_read"]) == result["dram"]["bytes_read"]
         # the same numbers as simulating the overridden architecture directly
-        spec = flow.load_arch("m2vit", (), [overrides.parse_set(f"engines.sat.rows={row['engines.sat.rows']}"),
-                                            overrides.parse_set(f"dram.peak_bandwidth={row['dram.peak_bandwidth']}")])
+        spec = flow.load_arch(
+            "m2vit",
+            (),
+            [
+                overrides.parse_set(f"engines.sat.rows={row['engines.sat.rows']}"),
+                overrides.parse_set(f"dram.peak_bandwidth={row['dram.peak_bandwidth']}"),
+            ],
+        )
         assert simulate(graph, spec, values=False).latency_cycles == result["latency_cycles"]
     # more DRAM bandwidth never makes a point slower (a modelling invariant, docs/modelling.md)
     assert float(rows[1]["latency_s"]) <= float(rows[0]["latency_s"])
     assert float(rows[3]["latency_s"]) <= float(rows[2]["latency_s"])
     units = json.loads((out / "columns.json").read_text())
     assert units["latency_s"] == "s" and units["budget"] == "8x8-multiplier equivalents"
-    assert units["engines.mpma.utilization"] == "busy cycles / total cycles" and units["dram.bytes_read"] == "B"
+    assert (
+        units["engines.mpma.utilization"] == "busy cycles / total cycles" and units["dram.bytes_read"] == "B"
+    )
     assert (out / "sweep.yaml").read_text() == GRID
 
 
@@ -88,8 +105,10 @@ def test_a_point_with_an_invalid_value_is_recorded_as_failed_and_the_others_comp
 
 
 def test_a_failing_simulation_and_a_failing_formula_are_recorded(tmp_path):
-    s = _sweep(tmp_path, BASE + "derived: {x: {expr: arch.engines.nope.rows, unit: rows}}\n"
-                                "grid: {engines.sat.rows: [16]}\n")
+    s = _sweep(
+        tmp_path,
+        BASE + "derived: {x: {expr: arch.engines.nope.rows, unit: rows}}\ngrid: {engines.sat.rows: [16]}\n",
+    )
     out = tmp_path / "out"
     assert execute(s, out, Counting(), graphs=toy_graphs()).failed == [0]
     (row,) = _rows(out)
@@ -145,12 +164,25 @@ def test_failed_points_run_again_and_each_workload_is_built_once(tmp_path):
 
 
 def test_the_api_returns_the_table_as_a_dataframe(tmp_path):
-    df = sweep.run(tmp_path / "s.yaml" if (tmp_path / "s.yaml").write_text(GRID) else None, tmp_path / "out",
-                   workers=1, graphs=toy_graphs())
+    df = sweep.run(
+        tmp_path / "s.yaml" if (tmp_path / "s.yaml").write_text(GRID) else None,
+        tmp_path / "out",
+        workers=1,
+        graphs=toy_graphs(),
+    )
     assert list(df["point"]) == [0, 1, 2, 3] and df["latency_s"].dtype == float
     assert df.equals(read_table(tmp_path / "out"))
-    assert list(df.columns[:9]) == ["point", "block", "hash", "status", "error", "workload", "arch",
-                                    "engines.sat.rows", "dram.peak_bandwidth"]
+    assert list(df.columns[:9]) == [
+        "point",
+        "block",
+        "hash",
+        "status",
+        "error",
+        "workload",
+        "arch",
+        "engines.sat.rows",
+        "dram.peak_bandwidth",
+    ]
 
 
 def test_a_local_pool_and_a_dask_local_cluster_give_the_rows_of_this_process(tmp_path):
@@ -175,7 +207,9 @@ def test_an_existing_dask_scheduler_is_reached_by_its_address(tmp_path):
         executor = sweep.executor_for(scheduler=cluster.scheduler_address)
         assert executor.name == f"Dask scheduler {cluster.scheduler_address}"
         execute(s, tmp_path / "there", executor, graphs=toy_graphs())
-    assert (tmp_path / "there" / "results.csv").read_bytes() == (tmp_path / "here" / "results.csv").read_bytes()
+    assert (tmp_path / "there" / "results.csv").read_bytes() == (
+        tmp_path / "here" / "results.csv"
+    ).read_bytes()
 
 
 def test_a_killed_worker_loses_only_the_point_it_ran(tmp_path, monkeypatch):
@@ -188,5 +222,9 @@ def test_a_killed_worker_loses_only_the_point_it_ran(tmp_path, monkeypatch):
     outcome = execute(s, tmp_path / "out2", LocalPool(2, function=dying), graphs=toy_graphs())
     assert outcome.failed == [2]
     row = _rows(tmp_path / "out2")[2]
-    assert row["error"] == "its worker process died each of the 3 times it ran alone (killed, or out of memory)"
-    assert len(list(tmp_path.glob("kill-*"))) == 1 + 1 + 3  # the first test's, in the pool, then alone 3 times
+    assert (
+        row["error"] == "its worker process died each of the 3 times it ran alone (killed, or out of memory)"
+    )
+    assert (
+        len(list(tmp_path.glob("kill-*"))) == 1 + 1 + 3
+    )  # the first test's, in the pool, then alone 3 times

@@ -43,8 +43,9 @@ def test_saved_graph_simulates_with_values_without_torch(tmp_path):
     path = save_graph(graph, tmp_path / "toy.archsim-graph")
     script = tmp_path / "run.py"
     script.write_text(BLOCK_TORCH + RUN)
-    done = subprocess.run([sys.executable, str(script), str(path), str(M2VIT)], capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, str(script), str(path), str(M2VIT)], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr
     after = json.loads(done.stdout)
     assert after["functional"]["outputs"] == before.functional["outputs"]  # the same logits

@@ -17,6 +17,7 @@ from fractions import Fraction
 import networkx as nx
 import numpy as np
 import pytest
+from sim_fixtures import KIB, depthwise, eltwise, m2vit_spec, pointwise
 
 from archsim.graph.ir import OpKind, add_layer
 from archsim.report import trace_layout as tl
@@ -26,7 +27,6 @@ from archsim.report.vcd import high_intervals, read_vcd, to_vcd, vcd_signals, wr
 from archsim.report.writers import to_json
 from archsim.sim import simulate
 from archsim.sim.trace import LayerInfo, Slice, Tracer
-from sim_fixtures import KIB, depthwise, eltwise, m2vit_spec, pointwise
 
 PERIOD_PS = 5000  # 200 MHz fixture clock
 
@@ -46,8 +46,9 @@ def small_buffers():
     """The fixture with a 64 KiB activation buffer: every intermediate spills to DRAM."""
     spec = m2vit_spec()
     act = spec.buffer_for("activations").name
-    return spec.with_changes(buffers=tuple(replace(b, capacity_bytes=64 * KIB) if b.name == act else b
-                                           for b in spec.buffers))
+    return spec.with_changes(
+        buffers=tuple(replace(b, capacity_bytes=64 * KIB) if b.name == act else b for b in spec.buffers)
+    )
 
 
 def traced(graph=None, spec=None):
@@ -72,8 +73,11 @@ def ps(ts) -> int:
 def names(events):
     """pid -> process name, (pid, tid) -> thread name."""
     procs = {e["pid"]: e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "process_name"}
-    threads = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
-               if e["ph"] == "M" and e["name"] == "thread_name"}
+    threads = {
+        (e["pid"], e["tid"]): e["args"]["name"]
+        for e in events
+        if e["ph"] == "M" and e["name"] == "thread_name"
+    }
     return procs, threads
 
 
@@ -250,13 +254,18 @@ def test_aggregate_has_one_slice_per_layer_and_engine_mode():
     tiles = parse(to_trace_json(tracer))["traceEvents"]
     doc = parse(to_trace_json(tracer, aggregate=True))
     procs, _ = names(doc["traceEvents"])
-    compute = [(procs[pid], b) for (pid, _), sl in slices_by_thread(doc["traceEvents"]).items()
-               for _, _, b in sl if b["cat"] == "compute"]
+    compute = [
+        (procs[pid], b)
+        for (pid, _), sl in slices_by_thread(doc["traceEvents"]).items()
+        for _, _, b in sl
+        if b["cat"] == "compute"
+    ]
     keys = [(proc, b["args"]["layer"], b["args"]["mode"]) for proc, b in compute]
     assert len(keys) == len(set(keys))
     assert ("top.sat", "pw1", "shift_add") in keys and ("top.mpma", "dw", "single") in keys
     pw1_sat = next(b for proc, b in compute if proc == "top.sat" and b["name"] == "pw1")
     assert pw1_sat["args"]["tiles"] == 16 and pw1_sat["args"]["cycles"] == 560
+
     def begins(events):
         return sum(e["ph"] == "B" for e in events)
 
@@ -270,7 +279,7 @@ def test_counters_buffer_occupancy_bandwidth_and_utilisation():
     series = defaultdict(list)
     for e in doc["traceEvents"]:
         if e["ph"] == "C":
-            (key, value), = e["args"].items()
+            ((key, value),) = e["args"].items()
             series[(procs[e["pid"]], e["name"], key)].append((ps(e["ts"]), value))
     wbuf = series[("top.weight_buffer", "occupancy", "bytes")]
     assert wbuf[-1][1] == 0 and max(v for _, v in wbuf) <= 256 * KIB and max(v for _, v in wbuf) > 0
@@ -299,8 +308,10 @@ def test_trace_files_are_deterministic_and_name_no_paths(tmp_path):
 
 
 def test_lanes_keep_overlapping_activities_apart():
-    s = [Slice("top.dma.read", "transfer", n, n, a, b) for n, a, b in
-         (("a", 0, 10), ("b", 5, 15), ("c", 10, 20), ("d", 12, 13), ("e", 15, 16))]
+    s = [
+        Slice("top.dma.read", "transfer", n, n, a, b)
+        for n, a, b in (("a", 0, 10), ("b", 5, 15), ("c", 10, 20), ("d", 12, 13), ("e", 15, 16))
+    ]
     lanes = tl.assign_lanes(s)
     assert [[x.name for x in lane] for lane in lanes] == [["a", "c"], ["b", "e"], ["d"]]
 
@@ -337,14 +348,21 @@ class HandTracer(Tracer):
 
 def test_a_layer_without_compute_slices_anchors_its_flows_on_its_span():
     """Layer b ran no tile on any engine (no work), so the flow from a ends on b's span."""
-    tracer = HandTracer([Slice("top.e.m", "compute", "a[0]", "a", 0, 10, {"layer": "a", "busy_ps": 10}),
-                         Slice("top.layers", "layer", "a", "a", 0, 10),
-                         Slice("top.layers", "layer", "b", "b", 10, 12)],
-                        {"top.e.m": [(0, 10, 1, "a")], "top.layers": [(0, 10, 0, "a"), (10, 12, 0, "b")]},
-                        {"top.e.m": "engine", "top.layers": "layer"}, 12)
+    tracer = HandTracer(
+        [
+            Slice("top.e.m", "compute", "a[0]", "a", 0, 10, {"layer": "a", "busy_ps": 10}),
+            Slice("top.layers", "layer", "a", "a", 0, 10),
+            Slice("top.layers", "layer", "b", "b", 10, 12),
+        ],
+        {"top.e.m": [(0, 10, 1, "a")], "top.layers": [(0, 10, 0, "a"), (10, 12, 0, "b")]},
+        {"top.e.m": "engine", "top.layers": "layer"},
+        12,
+    )
     tracer.engines = {"top.e": {"kind": "vector", "op": "vector_ops", "modes": ["m"]}}
-    tracer.layers = {n: LayerInfo(n, "add", i, ("top.e",), "m", 1, p) for i, (n, p) in
-                     enumerate((("a", ()), ("b", ("a",))))}
+    tracer.layers = {
+        n: LayerInfo(n, "add", i, ("top.e",), "m", 1, p)
+        for i, (n, p) in enumerate((("a", ()), ("b", ("a",))))
+    }
     events = parse(to_trace_json(tracer))["traceEvents"]
     procs, threads = names(events)
     flow = {e["ph"]: e for e in events if e["ph"] in "sf"}

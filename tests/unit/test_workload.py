@@ -111,7 +111,13 @@ def test_bundled_names_resolve_from_elsewhere(tmp_path, monkeypatch):
 def test_name_and_defaults(tmp_path):
     wl = load_workload(write(tmp_path, "model: b3\n", "minimal.yaml"))
     assert (wl.name, wl.model, wl.resolution, wl.batch, wl.policy, wl.seed) == (
-        "minimal", "efficientvit_b3", 224, 1, "m2q", 0)
+        "minimal",
+        "efficientvit_b3",
+        224,
+        1,
+        "m2q",
+        0,
+    )
     assert wl.calibration == Calibration() and wl.checkpoint is None
     named = load_workload(write(tmp_path, "name: custom\nmodel: EfficientViT-B0\n"))
     assert named.name == "custom" and named.model == "efficientvit_b0"
@@ -123,8 +129,9 @@ def test_paths_relative_to_the_file(tmp_path):
     sub.mkdir()
     (sub / "weights.pth").write_bytes(b"x")
     (sub / "images").mkdir()
-    wl = load_workload(write(sub, VALID.replace("source: synthetic", "source: images")
-                             + "checkpoint: weights.pth\n"))
+    wl = load_workload(
+        write(sub, VALID.replace("source: synthetic", "source: images") + "checkpoint: weights.pth\n")
+    )
     assert wl.checkpoint == str((sub / "weights.pth").resolve())
     assert wl.calibration.source == str((sub / "images").resolve()) and not wl.calibration.is_synthetic
 
@@ -151,11 +158,15 @@ def test_checkpoint_override_relative_to_cwd(tmp_path, monkeypatch):
 
 def test_override_errors():
     msg = error_of("efficientvit_b1", resolution=250)
-    assert msg.endswith("efficientvit_b1.yaml (with overrides resolution=250): resolution: 250: must be an integer "
-                        "multiple of 32 in [64, 1024]"), msg
+    assert msg.endswith(
+        "efficientvit_b1.yaml (with overrides resolution=250): resolution: 250: must be an integer "
+        "multiple of 32 in [64, 1024]"
+    ), msg
     msg = error_of("efficientvit_b1", resoluton=256)
-    assert msg.endswith("(with overrides resoluton=256): resoluton: unknown key; did you mean 'resolution'? allowed: "
-                        "name, description, model, resolution, batch, policy, seed, calibration, checkpoint"), msg
+    assert msg.endswith(
+        "(with overrides resoluton=256): resoluton: unknown key; did you mean 'resolution'? allowed: "
+        "name, description, model, resolution, batch, policy, seed, calibration, checkpoint"
+    ), msg
     msg = error_of("efficientvit_b1", calibration={"sample": 3})
     assert "calibration.sample: unknown key; did you mean 'samples'?" in msg
 
@@ -166,30 +177,64 @@ def test_override_errors():
 @pytest.mark.parametrize(
     "old, new, expected",
     [
-        ("model: efficientvit_b1", "model: efficientvit_b7",
-         "1: model: 'efficientvit_b7': unknown model; did you mean 'efficientvit_b3'? allowed: efficientvit_b0, "
-         "efficientvit_b1, efficientvit_b2, efficientvit_b3, or b0..b3"),
-        ("resolution: 224", "resolution: 250", "2: resolution: 250: must be an integer multiple of 32 in [64, 1024]"),
-        ("resolution: 224", "resolution: 32", "2: resolution: 32: must be an integer multiple of 32 in [64, 1024]"),
+        (
+            "model: efficientvit_b1",
+            "model: efficientvit_b7",
+            "1: model: 'efficientvit_b7': unknown model; did you mean 'efficientvit_b3'? allowed: efficientvit_b0, "
+            "efficientvit_b1, efficientvit_b2, efficientvit_b3, or b0..b3",
+        ),
+        (
+            "resolution: 224",
+            "resolution: 250",
+            "2: resolution: 250: must be an integer multiple of 32 in [64, 1024]",
+        ),
+        (
+            "resolution: 224",
+            "resolution: 32",
+            "2: resolution: 32: must be an integer multiple of 32 in [64, 1024]",
+        ),
         ("resolution: 224", "resolution: 2048", "2: resolution: 2048: must be an integer multiple of 32"),
         ("resolution: 224", "resolution: '224'", "2: resolution: '224': must be an integer multiple of 32"),
         ("resolution: 224", "resolution: 224.0", "2: resolution: 224.0: must be an integer multiple of 32"),
         ("batch: 1", "batch: 0", "3: batch: 0: must be an integer >= 1"),
         ("batch: 1", "batch: true", "3: batch: True: must be an integer >= 1"),
-        ("policy: m2q", "policy: m2qq", "4: policy: 'm2qq': unknown policy; did you mean 'm2q'? allowed: all_apot, "
-                                        "fp32, m2q, m2q_adaround"),
+        (
+            "policy: m2q",
+            "policy: m2qq",
+            "4: policy: 'm2qq': unknown policy; did you mean 'm2q'? allowed: all_apot, "
+            "fp32, m2q, m2q_adaround",
+        ),
         ("policy: m2q", "policy: M2Q", "4: policy: 'M2Q': unknown policy; did you mean 'm2q'?"),
         ("seed: 0", "seed: -1", "5: seed: -1: must be an integer in [0, 9223372036844775807]"),
         ("seed: 0", "seed: 1.5", "5: seed: 1.5: must be an integer in [0, "),
         ("samples: 32", "samples: 0", "7: calibration.samples: 0: must be an integer >= 1"),
         ("batch_size: 8", "batch_size: x", "8: calibration.batch_size: 'x': must be an integer >= 1"),
-        ("source: synthetic", "source: no/such/dir", "9: calibration.source: 'no/such/dir': does not exist (resolved "
-                                                     "to "),
-        ("seed: 0", "seed: 0\nresoluton: 256", "6: resoluton: unknown key; did you mean 'resolution'? allowed: name, "),
-        ("samples: 32", "samples: 32\n  sampels: 3", "8: calibration.sampels: unknown key; did you mean 'samples'? "
-                                                     "allowed: samples, batch_size, source"),
-        ("seed: 0", "seed: 0\ncheckpoint: missing.pth", "6: checkpoint: 'missing.pth': does not exist (resolved to "),
-        ("seed: 0", "seed: 0\nseed: 1", "6: seed: duplicated key (first at line 5); YAML would silently keep only"),
+        (
+            "source: synthetic",
+            "source: no/such/dir",
+            "9: calibration.source: 'no/such/dir': does not exist (resolved to ",
+        ),
+        (
+            "seed: 0",
+            "seed: 0\nresoluton: 256",
+            "6: resoluton: unknown key; did you mean 'resolution'? allowed: name, ",
+        ),
+        (
+            "samples: 32",
+            "samples: 32\n  sampels: 3",
+            "8: calibration.sampels: unknown key; did you mean 'samples'? "
+            "allowed: samples, batch_size, source",
+        ),
+        (
+            "seed: 0",
+            "seed: 0\ncheckpoint: missing.pth",
+            "6: checkpoint: 'missing.pth': does not exist (resolved to ",
+        ),
+        (
+            "seed: 0",
+            "seed: 0\nseed: 1",
+            "6: seed: duplicated key (first at line 5); YAML would silently keep only",
+        ),
     ],
 )
 def test_validation_errors_name_file_line_field_value_allowed(tmp_path, old, new, expected):
@@ -255,8 +300,10 @@ def test_errors_are_value_errors():
 
 
 def test_config_does_not_import_torch():
-    code = ("import sys; from archsim.workload import load_workload; "
-            "load_workload('efficientvit_b1'); assert 'torch' not in sys.modules")
+    code = (
+        "import sys; from archsim.workload import load_workload; "
+        "load_workload('efficientvit_b1'); assert 'torch' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_WORKLOADS.parent)
 
 
@@ -280,7 +327,8 @@ def test_synthetic_batches_shapes_and_seed():
 
 
 @pytest.mark.parametrize(
-    "args", [(0, 8, 64, 0), (8, 0, 64, 0), (8, 8, 0, 0), (8, 8, 64, 1.0), (True, 8, 64, 0)])
+    "args", [(0, 8, 64, 0), (8, 0, 64, 0), (8, 8, 0, 0), (8, 8, 64, 1.0), (True, 8, 64, 0)]
+)
 def test_synthetic_batches_argument_errors(args):
     with pytest.raises(ValueError):
         synthetic_batches(*args)
