@@ -43,8 +43,8 @@ def main() -> None:
     graph = flow.build_workload_graph(workload)
     print(f"{args.model} on {args.arch}: {graph.number_of_nodes()} layers, median of {args.repeat} runs")
     for values in (False, True):
-        base, result = timed(lambda: simulate(graph, spec, values=values), args.repeat)
-        wall, tracer = timed(lambda: _traced(graph, spec, values), args.repeat)
+        base, result = timed(lambda values=values: simulate(graph, spec, values=values), args.repeat)
+        wall, tracer = timed(lambda values=values: _traced(graph, spec, values), args.repeat)
         print(
             f"\nvalues {'on' if values else 'off'}: no tracer {base * 1e3:.1f} ms "
             f"({result.events} events, {sum(layer.tiles for layer in result.layers)} tiles); "
@@ -59,7 +59,7 @@ def main() -> None:
         )
         for what, write, suffix in files:
             path = Path(tmp) / f"t.{suffix}"
-            wall_w, _ = timed(lambda: write(tracer, path), max(1, args.repeat // 2))
+            wall_w, _ = timed(lambda write=write, path=path: write(tracer, path), max(1, args.repeat // 2))
             print(f"{what:22s} written in {wall_w * 1e3:6.1f} ms, {path.stat().st_size / 1e6:6.2f} MB")
 
 

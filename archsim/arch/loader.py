@@ -305,7 +305,7 @@ def _cross_checks(
 ) -> list[Problem]:
     problems = _mapping_problems(model, doc) + _dram_problems(model, spec, doc) + _noc_problems(spec, doc)
     for engine_name, engine in model.engines.items():
-        for mode_name, mode in engine.modes.items():
+        for mode_name, _mode in engine.modes.items():
             dataflow = spec.engine(engine_name).mode(mode_name).dataflow
             where = ("engines", engine_name, "modes", mode_name, "dataflow")
             for field, problem in dataflow.check():

@@ -48,7 +48,8 @@ def assign_lanes(slices: list[Slice]) -> list[list[Slice]]:
     for i in order:
         s = slices[i]
         start = round_ps(s.start)
-        for k, end in enumerate(ends):
+        # k is used after the loop (the first free lane, else a new one), so B007 does not apply
+        for k, end in enumerate(ends):  # noqa: B007
             if end <= start:
                 break
         else:

@@ -64,7 +64,7 @@ from archsim.arch.dram import (  # noqa: F401  (the configuration, re-exported f
     BankedDramConfig,
     DramConfigError,
 )
-from archsim.arch.dram_presets import DramEnergy, DramOrganization
+from archsim.arch.dram_presets import DramEnergy, DramOrganization, DramTiming
 from archsim.sim.kernel import CountingEnvironment, Module
 
 NEVER = -(10**15)  # "no such command yet": far enough in the past that no constraint binds

@@ -88,7 +88,7 @@ def conv_dims(layer) -> dict:
     fy, fx = layer.kernel
     sy, sx = layer.stride
     top, bottom, left, right = layer.padding  # (top, bottom, left, right) since graph schema 2
-    py, px = top, left
+    px = left
     if sy != sx or len({top, bottom, left, right}) != 1:
         raise ValueError(f"{layer.name}: non-square stride/padding {layer.stride}/{layer.padding}")
     g = layer.groups

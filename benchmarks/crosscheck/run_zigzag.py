@@ -75,7 +75,9 @@ def _ports(read_alloc: list[str], write_alloc: list[str], bw_bits: int) -> list[
 
 
 def hardware() -> dict:
-    per_b = lambda pj_per_b, bw_bits: pj_per_b * bw_bits / 8  # pJ per access of bw_bits
+    def per_b(pj_per_b, bw_bits):  # pJ per access of bw_bits
+        return pj_per_b * bw_bits / 8
+
     dram_bits = P.DRAM_BYTES_PER_CYCLE * 8
     return {
         "name": "peer32_ws",

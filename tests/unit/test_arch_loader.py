@@ -108,8 +108,8 @@ TEXT = M2VIT.read_text()
 def line_of(text: str, needle: str, start: str | None = None) -> int:
     """1-based line of the first line containing ``needle`` (after the line containing ``start``)."""
     lines = text.splitlines()
-    first = 0 if start is None else next(i for i, l in enumerate(lines) if start in l)
-    return next(i for i, l in enumerate(lines) if i >= first and needle in l) + 1
+    first = 0 if start is None else next(i for i, line in enumerate(lines) if start in line)
+    return next(i for i, line in enumerate(lines) if i >= first and needle in line) + 1
 
 
 def mutate(old: str, new: str, start: str | None = None, text: str = TEXT) -> str:
@@ -325,7 +325,7 @@ def test_missing_baseline_file(tmp_path):
 
 
 def _value_lines():
-    return [i for i, l in enumerate(TEXT.splitlines()) if re.match(r"^\s+\w+: \S", l)]
+    return [i for i, line in enumerate(TEXT.splitlines()) if re.match(r"^\s+\w+: \S", line)]
 
 
 def test_no_mutation_escapes_as_a_raw_python_error(tmp_path):

@@ -91,7 +91,7 @@ def test_within_one_code_of_float64_and_almost_always_identical(n, setting):
     g_mean, g_std, b_std, eps = setting
     rng = np.random.default_rng(n + int(10 * g_std))
     total = same = 0
-    for trial in range(4):
+    for _trial in range(4):
         codes, zp_in = random_codes(rng, 16, n)
         s_in = float(rng.uniform(0.005, 0.2))
         gamma, beta = rng.normal(g_mean, g_std, n), rng.normal(0, b_std, n)

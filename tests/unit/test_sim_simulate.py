@@ -139,7 +139,7 @@ def test_result_fields_and_energy_breakdown_sum():
     }
     assert math.isclose(sum(r.energy_breakdown_j.values()), r.energy_j, rel_tol=1e-12)
     assert math.isclose(
-        sum(l.energy_j for l in r.layers) + r.energy_breakdown_j["static"], r.energy_j, rel_tol=1e-12
+        sum(layer.energy_j for layer in r.layers) + r.energy_breakdown_j["static"], r.energy_j, rel_tol=1e-12
     )
     assert r.edp_js == pytest.approx(r.energy_j * r.latency_s)
     assert r.events > 0 and all(c["held"] for c in r.checks.values())
