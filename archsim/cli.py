@@ -140,7 +140,8 @@ sweep file.
 PLOT_EXAMPLES = """\
 examples:
   archsim plot sweeps/b1                     # a sweep DIR: Pareto fronts, EDP vs derived columns, sensitivity
-  archsim plot r.json --out figures/         # one result (and its baseline): gantt, utilisation, energy, roofline
+  archsim plot r.json --out figures/         # one result (and its baseline): gantt, utilisation, \
+energy, roofline
   archsim plot a.json b.json --format svg    # two results: also their per-layer comparison
 
 A sweep's figures go to DIR/plots/ unless --out is given; result figures go to --out (default
@@ -809,7 +810,8 @@ def _targets(ref: str, kind: str, search: list[str]) -> list[tuple[str, Path]]:
             resources.unknown(kinds[0], ref, search)
             if len(kinds) == 1
             else ConfigError(
-                f"{ref!r}: no workload, architecture config or policy has this name (`archsim list` shows them)"
+                f"{ref!r}: no workload, architecture config or policy has this name "
+                "(`archsim list` shows them)"
             )
         )
     return hits

@@ -66,13 +66,15 @@ def main() -> None:
     )
     print(f"extract graph            {extract_s:.3f} s (once)")
     print(
-        f"integer model set-up     {best_of(args.repeat, lambda: IntegerModel(quantized.folded, graph)):.3f} s"
+        f"integer model set-up     "
+        f"{best_of(args.repeat, lambda: IntegerModel(quantized.folded, graph)):.3f} s"
     )
     print(f"integer model forward    {best_of(args.repeat, lambda: integer_model(x)):.3f} s")
     with torch.no_grad():
         print(f"fake-quant forward       {best_of(args.repeat, lambda: quantized(x)):.3f} s")
     print(
-        f"layer agreement (1 img)  {best_of(args.repeat, lambda: layer_agreement(quantized, integer_model, x[:1])):.3f} s"
+        f"layer agreement (1 img)  "
+        f"{best_of(args.repeat, lambda: layer_agreement(quantized, integer_model, x[:1])):.3f} s"
     )
 
 

@@ -142,7 +142,8 @@ def main() -> None:
     )
     print(
         f"latency {result.latency_s * 1e3:.3f} ms  energy {result.energy_j * 1e3:.3f} mJ  "
-        f"EDP {result.edp_js:.3e} J*s  DRAM {(result.dram['bytes_read'] + result.dram['bytes_written']) / 1e6:.2f} MB"
+        f"EDP {result.edp_js:.3e} J*s  "
+        f"DRAM {(result.dram['bytes_read'] + result.dram['bytes_written']) / 1e6:.2f} MB"
     )
     print("utilization", {k: round(v.utilization, 3) for k, v in result.engines.items()})
     print(f"wall time {wall:.3f} s")

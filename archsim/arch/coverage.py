@@ -51,12 +51,18 @@ def describe_need(need: Need) -> str:
     scheme_text = {Scheme.APOT: "APoT", Scheme.UNIFORM: "uniform", Scheme.FLOAT: "float"}[need.scheme]
     if need.weight_bits is None:
         return f"{need.kind.value} with {need.act_bits}-bit {scheme_text} operands"
-    return f"{need.kind.value} with {need.weight_bits}-bit {scheme_text} filters and {need.act_bits}-bit activations"
+    return (
+        f"{need.kind.value} with {need.weight_bits}-bit {scheme_text} filters "
+        f"and {need.act_bits}-bit activations"
+    )
 
 
 def _describe_mode(engine: EngineSpec, mode: EngineMode) -> str:
     schemes = ", ".join(sorted(s.value for s in mode.schemes))
-    return f"{engine.name}.{mode.name} [{schemes}; weights <= {mode.weight_bits} bit, acts <= {mode.act_bits} bit]"
+    return (
+        f"{engine.name}.{mode.name} [{schemes}; "
+        f"weights <= {mode.weight_bits} bit, acts <= {mode.act_bits} bit]"
+    )
 
 
 def check_supports(spec: ArchSpec, needs: Iterable[Need]) -> list[str]:

@@ -238,7 +238,9 @@ PRESETS: dict[str, Dataflow] = {
             matmul=_u("P", "F", "C"),
             fill="fold",
             fill_cycles="R + L - 2",
-            source="[I] output-stationary systolic array: operands skewed in from two edges, R + L - 2 per fold",
+            source=(
+                "[I] output-stationary systolic array: operands skewed in from two edges, R + L - 2 per fold"
+            ),
         ),
         Dataflow(
             "rpe",

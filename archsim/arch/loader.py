@@ -328,8 +328,8 @@ def _cross_checks(
             Problem(
                 doc.line_of(("engines",)),
                 "engines",
-                f"no engine mode lists op kind(s) {names}, which EfficientViT graphs contain; add each to some "
-                f"mode's op_kinds (op kinds: {', '.join(k.value for k in OpKind)})",
+                f"no engine mode lists op kind(s) {names}, which EfficientViT graphs contain; "
+                f"add each to some mode's op_kinds (op kinds: {', '.join(k.value for k in OpKind)})",
             )
         )
     if model.baseline is not None:

@@ -362,8 +362,8 @@ class MappingModel(StrictModel):
     split: Annotated[str, choice(MAPPING_SPLITS, "split rule")] = Field(
         "balanced",
         description="balanced: a splittable layer's filters go to every engine that can run them, in "
-        "the proportions with the fewest cycles (the Trio-ViT 'use all PEs' and M2-ViT scheme splits are special "
-        "cases); by_scheme: each scheme's filters on its one fastest mode",
+        "the proportions with the fewest cycles (the Trio-ViT 'use all PEs' and M2-ViT scheme splits are "
+        "special cases); by_scheme: each scheme's filters on its one fastest mode",
     )
     overrides: list[MappingOverrideModel] = Field(
         default_factory=list,

@@ -111,7 +111,10 @@ def split_number_unit(text: str) -> tuple[float, str]:
     return float(match.group(1)), match.group(2)
 
 
-_KNOWN = "Hz, s, B (KB=1000 B, KiB=1024 B), B/s, B/cycle, cycle, J, J/B, W with prefixes f p n u m k M G T Ki Mi Gi"
+_KNOWN = (
+    "Hz, s, B (KB=1000 B, KiB=1024 B), B/s, B/cycle, cycle, J, J/B, W "
+    "with prefixes f p n u m k M G T Ki Mi Gi"
+)
 
 
 @lru_cache(maxsize=256)

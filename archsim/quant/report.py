@@ -204,7 +204,8 @@ def format_report(report: dict) -> str:
     """A readable text version of :func:`quality_report`: model-level numbers, then the tables."""
     m = report["model"]
     lines = [
-        f"policy {m['policy']}: {m.get('computed_by', 'quantized model')} output vs fp32 on {m['samples']} image(s)",
+        f"policy {m['policy']}: {m.get('computed_by', 'quantized model')} output vs fp32 "
+        f"on {m['samples']} image(s)",
         f"  output SQNR        {_fmt(m['output_sqnr_db'], '.2f')} dB",
         f"  cosine similarity  {m['cosine']:.4f} (mean over images)",
         f"  top-1 agreement    {100 * m['top1_agreement']:.1f} %",
@@ -269,7 +270,8 @@ def format_report(report: dict) -> str:
     if outputs:
         lines += [
             "",
-            "layer outputs (integer model vs fp32, first image; codes vs the fake-quant model on its inputs):",
+            "layer outputs (integer model vs fp32, first image; "
+            "codes vs the fake-quant model on its inputs):",
         ]
         lines += _table(
             ["layer", "kind", "out bits", "output SQNR [dB]", "max diff", "identical [%]"],

@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(sources, ref, layer_order(), args.markdown, bounds))
     if bounds:
         print(
-            "! = below the layer's lower bound max(MACs / 1024, compulsory DRAM bytes / 16 B/cycle): impossible"
+            "! = below the layer's lower bound max(MACs / 1024, compulsory DRAM bytes / 16 B/cycle): "
+            "impossible"
         )
     return 0
 

@@ -39,8 +39,9 @@ LAYERS = [
         "pointwise_compute_bound",
         "stages.2.blocks.1.local_module.main.point_conv",
         (
-            "512->128 at 14x14: the pointwise conv with the highest MACs per DRAM byte (67 MAC/B > the 64 MAC/B "
-            "ridge of 1024 MAC/cycle over 16 B/cycle); 64 weight folds of 196 positions each"
+            "512->128 at 14x14: the pointwise conv with the highest MACs per DRAM byte "
+            "(67 MAC/B > the 64 MAC/B ridge of 1024 MAC/cycle over 16 B/cycle); "
+            "64 weight folds of 196 positions each"
         ),
     ),
     (
@@ -65,7 +66,8 @@ LAYERS = [
     (
         "attention_matmul",
         "stages.2.blocks.1.context_module.main.matmul",
-        "ReLU linear attention k^T v (v padded with a ones row): 16 heads of (16x196)(196x17), int8 in, int32 out",
+        "ReLU linear attention k^T v (v padded with a ones row): "
+        "16 heads of (16x196)(196x17), int8 in, int32 out",
     ),
     ("fc", "head.classifier.4", "the classifier 1600->1000 for one image: every weight used once"),
 ]
@@ -188,9 +190,12 @@ def main() -> int:
         "policy": POLICY,
         "resolution": workload.resolution,
         "batch": workload.batch,
-        "source": "archsim graph (build_graph on load_workload(efficientvit_b1, policy=uniform_w8a8_plain))",
+        "source": (
+            "archsim graph (build_graph on load_workload(efficientvit_b1, policy=uniform_w8a8_plain))"
+        ),
         "conventions": {
-            "conv": "O[n][g][k][oy][ox] += W[g][k][c][fy][fx] * I[n][g][c][oy*stride+fy-padding][ox*stride+fx-padding];"
+            "conv": "O[n][g][k][oy][ox] += W[g][k][c][fy][fx] * "
+            "I[n][g][c][oy*stride+fy-padding][ox*stride+fx-padding];"
             " C and K are total channels (per group: C/groups, K/groups); IX, IY unpadded input size",
             "matmul": "O[b][m][n] += A[b][m][k] * B[b][k][n]; b = batch x heads",
             "linear": "a 1x1 conv on a 1x1 map (C in features, K out features, N positions) = GEMM M=N",

@@ -172,8 +172,9 @@ def main() -> int:
         r = evaluate(layer)
         results[layer["name"]] = r | {"role": layer["role"]}
         print(
-            f"{layer['role']:24s} cycles {r['cycles']:>9d} (array {r['array_cycles_pipelined']}, serial design "
-            f"{r['cycles_serial_design']}, DRAM {r['dram_cycles']}, folds {r['folds']} x T {r['T']})  "
+            f"{layer['role']:24s} cycles {r['cycles']:>9d} (array {r['array_cycles_pipelined']}, "
+            f"serial design {r['cycles_serial_design']}, DRAM {r['dram_cycles']}, "
+            f"folds {r['folds']} x T {r['T']})  "
             f"energy {r['energy_j'] * 1e6:8.3f} uJ"
         )
     model = (

@@ -65,7 +65,8 @@ def main() -> None:
             ),
         }
         print(
-            f"{entry['role']:>24} {name:<52} {result.latency_cycles:>9,} cycles {result.energy_j * 1e6:9.2f} uJ"
+            f"{entry['role']:>24} {name:<52} {result.latency_cycles:>9,} cycles "
+            f"{result.energy_j * 1e6:9.2f} uJ"
         )
     path = peer32.write_result("archsim", {"config": ARCH, "layers": out})
     print(f"wrote {path}")

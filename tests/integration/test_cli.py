@@ -165,8 +165,8 @@ def test_a_policy_the_arch_cannot_run_gives_a_way_forward_that_works(tmp_path, c
     assert "bundled policies that run on 'uniform_int8': uniform_w8a8, uniform_w8a8_plain" in err
     command = err.strip().splitlines()[-1]
     assert (
-        command
-        == f"run one: archsim run efficientvit_b0 uniform_int8 --out {tmp_path / 'r.json'} --policy uniform_w8a8"
+        command == f"run one: archsim run efficientvit_b0 uniform_int8 --out {tmp_path / 'r.json'} "
+        "--policy uniform_w8a8"
     )
     assert main(command.split()[3:]) == 0  # the suggested command runs
     assert json.loads((tmp_path / "r.json").read_text())["workload"]["policy"] == "uniform_w8a8"

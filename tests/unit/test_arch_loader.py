@@ -151,8 +151,8 @@ def test_wrong_dimension(tmp_path):
     message, path = error_for(tmp_path, bad)
     line = line_of(bad, "19.2 MHz")
     assert (
-        message
-        == f"{path}:{line}: dram.peak_bandwidth: '19.2 MHz': expected a bandwidth like '19.2 GB/s', not a frequency"
+        message == f"{path}:{line}: dram.peak_bandwidth: '19.2 MHz': "
+        "expected a bandwidth like '19.2 GB/s', not a frequency"
     )
 
 
@@ -434,8 +434,9 @@ def test_a_relative_baseline_path_that_is_missing_suggests_the_name(tmp_path):
     with pytest.raises(ArchConfigError) as err:
         load_arch(path)
     assert str(err.value) == (
-        f"{path}:{line_of(TEXT, 'baseline: {')}: baseline.arch: 'uniform_int8.yaml': file not found (looked for "
-        f"{tmp_path / 'uniform_int8.yaml'}); an architecture config named 'uniform_int8' exists: give the name "
+        f"{path}:{line_of(TEXT, 'baseline: {')}: baseline.arch: 'uniform_int8.yaml': "
+        f"file not found (looked for {tmp_path / 'uniform_int8.yaml'}); "
+        "an architecture config named 'uniform_int8' exists: give the name "
         "uniform_int8 instead of a path; allowed: a name (`archsim list`) or a path relative to this file"
     )
 

@@ -381,9 +381,15 @@ def test_checkpoint_refuses_arbitrary_pickles(tmp_path):
 # mit-han-lab EfficientViTCls names (efficientvit/models/efficientvit/{backbone,cls}.py, models/nn/ops.py)
 MIT_TO_TIMM = {
     "backbone.input_stem.op_list.0.conv.weight": "stem.in_conv.conv.weight",
-    "backbone.input_stem.op_list.1.main.depth_conv.norm.running_var": "stem.res0.main.depth_conv.norm.running_var",
-    "backbone.stages.0.op_list.0.main.inverted_conv.conv.weight": "stages.0.blocks.0.main.inverted_conv.conv.weight",
-    "backbone.stages.2.op_list.1.context_module.main.aggreg.0.1.weight": "stages.2.blocks.1.context_module.main.aggreg.0.1.weight",
+    "backbone.input_stem.op_list.1.main.depth_conv.norm.running_var": (
+        "stem.res0.main.depth_conv.norm.running_var"
+    ),
+    "backbone.stages.0.op_list.0.main.inverted_conv.conv.weight": (
+        "stages.0.blocks.0.main.inverted_conv.conv.weight"
+    ),
+    "backbone.stages.2.op_list.1.context_module.main.aggreg.0.1.weight": (
+        "stages.2.blocks.1.context_module.main.aggreg.0.1.weight"
+    ),
     "head.op_list.0.norm.bias": "head.in_conv.norm.bias",
     "head.op_list.2.linear.weight": "head.classifier.0.weight",
     "head.op_list.2.norm.weight": "head.classifier.1.weight",

@@ -145,8 +145,8 @@ pointwise: {bits: 8, mixed_apot: true, apot_bits: 4, select_bits: 4}
         (
             "mixed_apot: true,",
             "mixed_apot: true, per_channel: false,",
-            ":6: pointwise.per_channel: False: APoT filters need per-channel scales (allowed: true when mixed_apot or "
-            "apot_only)",
+            ":6: pointwise.per_channel: False: APoT filters need per-channel scales "
+            "(allowed: true when mixed_apot or apot_only)",
         ),
         (
             "act_bits: 8",

@@ -180,8 +180,8 @@ def test_override_errors():
         (
             "model: efficientvit_b1",
             "model: efficientvit_b7",
-            "1: model: 'efficientvit_b7': unknown model; did you mean 'efficientvit_b3'? allowed: efficientvit_b0, "
-            "efficientvit_b1, efficientvit_b2, efficientvit_b3, or b0..b3",
+            "1: model: 'efficientvit_b7': unknown model; did you mean 'efficientvit_b3'? "
+            "allowed: efficientvit_b0, efficientvit_b1, efficientvit_b2, efficientvit_b3, or b0..b3",
         ),
         (
             "resolution: 224",
