@@ -1,4 +1,5 @@
-"""Dataflow as data: how an engine mode unrolls each op family's loops (the declaration; cycles: archsim.sim.latency).
+"""Dataflow as data: how an engine mode unrolls each op family's loops
+(the declaration; cycles: archsim.sim.latency).
 
 Loop dimensions of one tile (from :class:`archsim.graph.opkinds.WorkDims`):
 
@@ -69,7 +70,8 @@ _ALLOWED_CALLS = {"max": max, "min": min}
 
 
 def check_formula(text) -> ast.AST:
-    """Parse a cycles formula of R, L and pipeline (integers, + - * //, unary -, max(), min()); raise FormulaError."""
+    """Parse a cycles formula of R, L and pipeline (integers, + - * //, unary -, max(), min());
+    raise FormulaError."""
     if isinstance(text, bool) or not isinstance(text, (str, int)):
         raise FormulaError("must be a formula of R, L and pipeline, e.g. '2*R + L - 2', or an integer")
     try:

@@ -136,7 +136,8 @@ def _norm_module(gm, g: Group) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _output_refinements(grouped: GroupedGraph, layer_attrs: dict[str, dict]) -> dict[str, OutputRefinement]:
-    """Producer -> its refinement's divisor / shift maps in its own output layout (the lists index the consumer)."""
+    """Producer -> its refinement's divisor / shift maps in its own output layout
+    (the lists index the consumer)."""
     producers = {name: a for name, a in layer_attrs.items() if ATTR_OUTPUT_CONSUMER in a}
     if not producers:
         return {}

@@ -38,7 +38,8 @@ def channel_broadcast(per_channel: np.ndarray, kind: OpKind, ndim: int) -> np.nd
 def mac_acc_scale(
     kind: OpKind, operand_maps: list[np.ndarray], weight_scale: np.ndarray | None
 ) -> np.ndarray | None:
-    """Accumulator scale of a MAC layer: per output channel (weighted) or a map broadcastable to the output (matmul)."""
+    """Accumulator scale of a MAC layer: per output channel (weighted)
+    or a map broadcastable to the output (matmul)."""
     if kind == OpKind.MATMUL:
         return matmul_acc_scale(*operand_maps)
     if kind.has_weights and weight_scale is not None:
@@ -47,7 +48,8 @@ def mac_acc_scale(
 
 
 def operand_scale_maps(grouped: GroupedGraph, quantized) -> dict[str, list[np.ndarray]]:
-    """Per group, the scale of every element of each operand (8-bit: the producer's scale; wide: its acc scale).
+    """Per group, the scale of every element of each operand
+    (8-bit: the producer's scale; wide: its acc scale).
 
     ``quantized``: a QuantizedModel (its ``activations``, ``weights`` and ``wide``); ``grouped``
     must be a trace without inserted quantizers (extraction's, or a fresh trace of the folded model).

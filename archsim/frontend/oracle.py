@@ -21,7 +21,8 @@ ORACLE_NAME = "IntegerModel (torch oracle, archsim.quant.integer_model)"
 
 
 def oracle_values(quantized, graph: nx.DiGraph, image: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Every layer's integers (and the input codes) computed by the oracle on ``image`` (default: the run's)."""
+    """Every layer's integers (and the input codes) computed by the oracle on ``image``
+    (default: the run's)."""
     if image is None:
         image, _ = default_input(graph)
     with torch.no_grad():

@@ -91,7 +91,8 @@ def trace_scale_maps(
 
 
 def trace_index_maps(grouped: GroupedGraph, producers: set[str]) -> dict[str, list[np.ndarray]]:
-    """For every group, per operand: the flat index into a ``producers`` output of each element (NaN elsewhere).
+    """For every group, per operand: the flat index into a ``producers`` output of each element
+    (NaN elsewhere).
 
     The same propagation as the scale maps, with a producer's output numbered 0..n-1 instead of
     filled with its scale: it tells where a consumer's input element sits in its producer's

@@ -88,11 +88,13 @@ class Arithmetic:
 
     # -- MACs ---------------------------------------------------------------------------
     def load_weights(self, weights: np.ndarray):
-        """(F, K) integer weight codes of one filter chunk, as the engine holds them while positions stream."""
+        """(F, K) integer weight codes of one filter chunk,
+        as the engine holds them while positions stream."""
         return _Weights(weights)
 
     def dot(self, loaded, columns: np.ndarray, column_max: int) -> np.ndarray:
-        """Loaded (F, K) weights x (K, P) activation codes (|code| <= column_max) -> (F, P) int64 accumulators."""
+        """Loaded (F, K) weights x (K, P) activation codes (|code| <= column_max)
+        -> (F, P) int64 accumulators."""
         return _exact_product(loaded, columns, column_max * loaded.l1)
 
     def channel_dot(self, loaded, windows: np.ndarray, column_max: int) -> np.ndarray:
@@ -141,7 +143,8 @@ class ShiftAddArithmetic(Arithmetic):
 
     @staticmethod
     def planes(weights: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        """[(e, S_e)]: S_e[f, k] in {-1, 0, 1} is sign(w) where |w| has bit e set; at most two bits per code."""
+        """[(e, S_e)]: S_e[f, k] in {-1, 0, 1} is sign(w) where |w| has bit e set;
+        at most two bits per code."""
         w = np.asarray(weights, dtype=np.int64)
         magnitude = np.abs(w)
         bits = np.zeros(w.shape, dtype=np.int64)

@@ -105,7 +105,8 @@ def quantize_input(graph: nx.DiGraph, image: np.ndarray) -> np.ndarray:
 
 
 def default_input(graph: nx.DiGraph) -> tuple[np.ndarray, dict]:
-    """(float32 image, its description) of a run without an input of its own (see DEFAULT_INPUT_SEED_OFFSET)."""
+    """(float32 image, its description) of a run without an input of its own
+    (see DEFAULT_INPUT_SEED_OFFSET)."""
     seed = int(graph.graph.get("seed", 0)) + DEFAULT_INPUT_SEED_OFFSET
     image = np.random.default_rng(seed).standard_normal(input_shape(graph)).astype(np.float32)
     return image, {"source": "synthetic", "distribution": "N(0, 1), numpy PCG64", "seed": seed}
@@ -134,7 +135,8 @@ class _LayerState:
 
 
 class Executor:
-    """Integer execution of ``graph``; ``values[name]`` is each finished layer's output (and ``values["input"]``)."""
+    """Integer execution of ``graph``; ``values[name]`` is each finished layer's output
+    (and ``values["input"]``)."""
 
     def __init__(self, graph: nx.DiGraph):
         why = missing_integer_parameters(graph)
@@ -188,7 +190,8 @@ class Executor:
     def compute(
         self, name: str, arithmetic: Arithmetic, filters: np.ndarray | None, positions: tuple[int, int]
     ) -> None:
-        """One tile: output ``filters`` (None: all) x ``positions`` [p0, p1) of the plan's domain, on ``arithmetic``."""
+        """One tile: output ``filters`` (None: all) x ``positions`` [p0, p1)
+        of the plan's domain, on ``arithmetic``."""
         state = self.states.get(name)
         if state is None:
             self.begin_layer(name)

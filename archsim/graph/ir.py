@@ -130,7 +130,8 @@ class DivAttrs:
 
 @dataclass(frozen=True)
 class NormAttrs:
-    eps: float  # LayerNorm's epsilon, in real units (the integer rule carries it as QuantInfo.norm_params.eps_int)
+    # LayerNorm's epsilon, in real units (the integer rule carries it as QuantInfo.norm_params.eps_int)
+    eps: float
 
 
 @dataclass(eq=False)
@@ -185,9 +186,9 @@ class QuantInfo:
     requant_offset: np.ndarray | None = None
     rounding: Rounding = Rounding.HALF_AWAY_FROM_ZERO  # of every requantization of this layer
     bias_int: np.ndarray | None = None  # int64[out]: round(bias / (s_in s_w)) - zp_in * sum_k w_int
-    acc_scale: np.ndarray | None = (
-        None  # MAC layers: real = acc * acc_scale; float64[out] (weighted) or a map broadcastable to the output (matmul)
-    )
+    # MAC layers: real = acc * acc_scale; float64[out] (weighted) or a map broadcastable to the
+    # output (matmul)
+    acc_scale: np.ndarray | None = None
     in_acc_scales: tuple[
         np.ndarray | None, ...
     ] = ()  # per input port: the scale map of a wide input (None: 8-bit)

@@ -28,7 +28,8 @@ from archsim.numerics.apot import apot_code_terms, apot_level_codes, apot_unit_e
 
 
 class Rounding(str, Enum):
-    """The rounding rule of a requantizer, named in the graph (QuantInfo.rounding) and in docs/quantization.md."""
+    """The rounding rule of a requantizer, named in the graph (QuantInfo.rounding)
+    and in docs/quantization.md."""
 
     HALF_AWAY_FROM_ZERO = (
         "half_away_from_zero"  # [choice] every requantizer: one rounding, ties away from zero
@@ -245,7 +246,8 @@ ACTIVATIONS = {
 def activation_lut(
     name: str, s_in: float, zp_in: int, s_out: float, zp_out: int, bits: int = 8
 ) -> np.ndarray:
-    """int64[2^bits]: the codes of ``name`` applied to every input code, f((c - zp_in) s_in) quantized (exact)."""
+    """int64[2^bits]: the codes of ``name`` applied to every input code,
+    f((c - zp_in) s_in) quantized (exact)."""
     if name not in ACTIVATIONS:
         raise NotImplementedError(
             f"no integer rule for activation {name!r} (supported: {', '.join(ACTIVATIONS)})"
@@ -272,7 +274,8 @@ def hardswish_lut(
     out_divisor: float = 1.0,
     in_bits: int | None = None,
 ) -> np.ndarray:
-    """int64[2^in_bits]: lut[c] = clamp(round((hardswish((c - zp_in) s_in) - out_offset) / out_divisor / s_out) + zp_out).
+    """int64[2^in_bits]:
+    lut[c] = clamp(round((hardswish((c - zp_in) s_in) - out_offset) / out_divisor / s_out) + zp_out).
 
     ``bits``: output code bits (and input bits unless ``in_bits`` is given).
     ``out_offset`` / ``out_divisor``: one channel's Trio-ViT filter shift / channel migration
@@ -312,7 +315,8 @@ def hardswish_tables(
     out_bits: int,
     lut_in_bits: int,
 ) -> np.ndarray:
-    """A fused Hardswish's tables, one row of 2^lut_in_bits output codes per output channel (int64[C or 1, 2^b]).
+    """A fused Hardswish's tables, one row of 2^lut_in_bits output codes per output channel
+    (int64[C or 1, 2^b]).
 
     Channel c reads its pre-activation on its own input grid (``lut_in_scale[c]``, ``lut_in_zero_point[c]``)
     and writes the stored tensor ``(hardswish(x) - shift[c]) / divisor[c]`` on the output grid
@@ -368,7 +372,8 @@ def add_channel_params(sa: float, sb: float, s_out: float, divisor=1.0, offset=0
 
 
 def add_requant_fixed(a, za, b, zb, m_a, m_b, shift, offset_int, z_out, bits: int = 8) -> np.ndarray:
-    """clamp(z_out + round(((a - za) m_a + (b - zb) m_b - offset_int) / 2^shift)): the add from graph parameters.
+    """clamp(z_out + round(((a - za) m_a + (b - zb) m_b - offset_int) / 2^shift)):
+    the add from graph parameters.
 
     Parameters broadcast against the codes (per element maps from :func:`add_channel_params`).
     |terms| < 2^9 * 2^31 and |offset_int| < 2^50 for offsets below 2^18 codes: int64 throughout.
@@ -389,7 +394,8 @@ EPS_FRACTION_BITS = 8
 
 
 def division_eps_int(eps: float, den_scale) -> np.ndarray:
-    """eps in units of s_den / 2^EPS_FRACTION_BITS, at least 1 so a zero denominator never divides [choice]."""
+    """eps in units of s_den / 2^EPS_FRACTION_BITS,
+    at least 1 so a zero denominator never divides [choice]."""
     return np.maximum(
         round_half_away(eps / np.asarray(den_scale, dtype=np.float64) * 2.0**EPS_FRACTION_BITS), 1
     )
@@ -406,7 +412,8 @@ def fixed_denominator(den, eps_int) -> np.ndarray:
 
 
 def offset_fixed(offset, s_out: float, fraction_bits: int = OFFSET_FRACTION_BITS) -> np.ndarray:
-    """A real output offset in output codes with ``fraction_bits`` fraction bits: round(offset / s_out * 2^F)."""
+    """A real output offset in output codes with ``fraction_bits`` fraction bits:
+    round(offset / s_out * 2^F)."""
     return round_half_away(np.asarray(offset, dtype=np.float64) / s_out * 2.0**fraction_bits)
 
 

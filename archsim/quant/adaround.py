@@ -209,7 +209,8 @@ def adaround_layer(
     settings: AdaRoundSettings,
     nearest: torch.Tensor,
 ) -> tuple[torch.Tensor, dict]:
-    """Optimised codes (the weight's shape) and the sampled output MSE with ``nearest`` codes and with them."""
+    """Optimised codes (the weight's shape) and the sampled output MSE with ``nearest`` codes
+    and with them."""
     s = scale.float().reshape((-1,) + (1,) * (weight.dim() - 1))
     w = weight.detach().float()
     lo_f, step = lo.float(), (hi - lo).float()

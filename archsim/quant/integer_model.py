@@ -82,7 +82,8 @@ def _channel_shape(kind: OpKind, ndim: int) -> list[int]:
 
 
 class IntegerModel:
-    """``model(x)`` -> logits (float64) of the integer datapath; ``run(x)`` also returns every layer's integers.
+    """``model(x)`` -> logits (float64) of the integer datapath;
+    ``run(x)`` also returns every layer's integers.
 
     ``folded``: the BN-folded float model the graph was extracted from (only its structure is
     used: the fx trace and the conv geometry); ``graph``: the quantized graph
@@ -123,7 +124,8 @@ class IntegerModel:
         return out, interp.integers
 
     def producer_layout(self, name: str, codes: np.ndarray) -> np.ndarray:
-        """Codes of layer ``name`` given in its consumer's layout (a refined producer's stored tensor) -> its own."""
+        """Codes of layer ``name`` given in its consumer's layout (a refined producer's stored tensor)
+        -> its own."""
         codes = np.asarray(codes)
         shape = (codes.shape[0],) + self.grouped.shapes[self.grouped.group(name).output.name][
             1:

@@ -75,7 +75,8 @@ class QuantizedModel:
         return self.module(x)
 
     def activation_codes(self, x: torch.Tensor) -> dict[str, np.ndarray]:
-        """The fake-quant model's 8-bit codes at every activation point on input ``x`` (key as in ``activations``).
+        """The fake-quant model's 8-bit codes at every activation point on input ``x``
+        (key as in ``activations``).
 
         A producer refined for its consumer (Trio-ViT) is observed where its quantizer sits: after
         the per-channel shift / division, in the consumer's layout.

@@ -114,7 +114,8 @@ def top1_accuracy(
 
 
 def layer_output_rows(quantized: QuantizedModel, integer_model, image: torch.Tensor) -> list[dict]:
-    """Per layer (model order): the integer model's output against fp32, and its codes against the fake-quant model.
+    """Per layer (model order): the integer model's output against fp32,
+    and its codes against the fake-quant model.
 
     ``output_sqnr_db``: integer model and float model each run freely on ``image`` (where the
     error enters and how it builds up); ``max_diff`` / ``identical``: each 8-bit layer on the

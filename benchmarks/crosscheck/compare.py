@@ -7,7 +7,8 @@ results file. The archsim file is JSON mapping each layer name (as in layers.jso
 {"cycles": <int, 1 GHz cycles>, "energy_j": <float, joules>}; the mapping may also sit under a "layers" key.
 With the archsim file present every ratio is tool / archsim; without it the peer tools are printed side by
 side with ratios to the hand-derived array (hand_ws.py). A "!" marks cycles below the layer's lower bound,
-max(MACs / 1024, compulsory DRAM bytes / 16 B/cycle): a figure no 32x32 array on one 16 B/cycle port can reach.
+max(MACs / 1024, compulsory DRAM bytes / 16 B/cycle): a figure no 32x32 array on one 16 B/cycle port
+can reach.
 
 Plain Python (json only): runs in either environment.
 """

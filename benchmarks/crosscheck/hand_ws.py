@@ -15,17 +15,18 @@ Mapping (the classic WS array, as peer32_ws asks):
 
 Array timing of one fold, by the systolic wavefront (inputs skewed one cycle per row, moving one column per
 cycle; partial sums moving down one row per cycle and leaving at the bottom of the 32 rows):
-  weight shift-in R cycles (one row per cycle), then the last of T inputs enters the last row R - 1 cycles after
-  the first, crosses C - 1 columns and its sum leaves R rows down: R + (R - 1) + T + (C - 1) ... the
+  weight shift-in R cycles (one row per cycle), then the last of T inputs enters the last row R - 1 cycles
+  after the first, crosses C - 1 columns and its sum leaves R rows down: R + (R - 1) + T + (C - 1) ... the
   familiar 2R + C + T - 2 (SCALE-Sim's per-fold count; R = C = 32, the physical array, because partial
   sums leave at the bottom row and weights shift in from the top whatever part of the array is used).
 Two designs:
   serial   : each fold pays the full 2R + C + T - 2 (weights not double-buffered: SCALE-Sim's model);
-  pipelined: weights double-buffered in the PEs (TPU v1: "the matrix unit holds one 64 KiB tile of weights plus
-             one for double-buffering, to hide the 256 cycles it takes to shift a tile in" [S, Jouppi et al.,
-             ISCA 2017, sec. 2]; Gemmini's WS PEs likewise hold two weight registers [S, Genc et al., DAC 2021]):
-             the next fold's weights shift in while this fold streams, and folds follow each other without
-             draining, so a fold costs max(T, R) and the fill/drain 2R + C - 2 is paid once per layer.
+  pipelined: weights double-buffered in the PEs (TPU v1: "the matrix unit holds one 64 KiB tile of weights
+             plus one for double-buffering, to hide the 256 cycles it takes to shift a tile in" [S, Jouppi
+             et al., ISCA 2017, sec. 2]; Gemmini's WS PEs likewise hold two weight registers [S, Genc et
+             al., DAC 2021]): the next fold's weights shift in while this fold streams, and folds follow
+             each other without draining, so a fold costs max(T, R) and the fill/drain 2R + C - 2 is paid
+             once per layer.
   The reference ("hand") is the pipelined design: that is how real WS arrays are built.
 
 Memory, same on both: a 256 KiB weight buffer and a 256 KiB activation buffer, one 16 B/cycle DRAM port, all
@@ -35,13 +36,15 @@ transfers double-buffered against compute. Every layer here can be tiled so each
   layer cycles = max(array cycles, DRAM cycles) + prologue + epilogue,
   prologue = the first fold's weights and its first 32 positions' inputs (rows-used x cols-used + 32 x
   rows-used bytes) / 16 B/cycle (the wavefront cannot start before them; later inputs stream behind it),
-  epilogue = the last 32 positions' outputs / 16 B/cycle (written after the array finishes). Inputs are the padded extent the outputs touch, (O - 1) * S + F per side, as in SCALE-Sim.
+  epilogue = the last 32 positions' outputs / 16 B/cycle (written after the array finishes).
+  Inputs are the padded extent the outputs touch, (O - 1) * S + F per side, as in SCALE-Sim.
 
 Energy (pJ): MAC 0.2 per MAC; SRAM 1 per byte read or written; DRAM 100 per byte. Counted bytes:
   weight buffer: each weight read once into the array (it stays for all T positions of its fold), plus its
   DRAM fill write;
   activation buffer: im2col input reads, one per (output position, kernel tap, channel) that lands on a
-  real pixel, repeated for each column fold (no sliding-window reuse in a WS array's input path); partial sums: with more than one row fold each output's int32 partial sum is written after
+  real pixel, repeated for each column fold (no sliding-window reuse in a WS array's input path);
+  partial sums: with more than one row fold each output's int32 partial sum is written after
   every row fold but the last and read back before every row fold but the first (4 B each); final outputs
   written once at out_bits; plus DRAM fills (inputs) and drains (outputs);
   the PE registers are part of the MAC price (peer32_ws gives no register energy).

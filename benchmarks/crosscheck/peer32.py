@@ -20,10 +20,10 @@ CLOCK_HZ = 1e9  # 1 GHz [choice, issue]
 BYTES_PER_WORD = 1  # INT8 operands [choice, issue]
 
 # On-chip buffers. peer32_ws says "256 KiB buffers"; the split used in every tool here is one 256 KiB weight
-# buffer and one 256 KiB activation buffer shared by inputs and outputs [choice]: archsim's presets have exactly
-# these two (weight_buffer, act_buffer), ZigZag expresses it directly (one SRAM for W, one for I and O), and
-# SCALE-Sim, which has three SRAMs (ifmap, filter, ofmap), gets filter 256 KiB and the activation 256 KiB split
-# 128 KiB ifmap + 128 KiB ofmap.
+# buffer and one 256 KiB activation buffer shared by inputs and outputs [choice]: archsim's presets have
+# exactly these two (weight_buffer, act_buffer), ZigZag expresses it directly (one SRAM for W, one for I
+# and O), and SCALE-Sim, which has three SRAMs (ifmap, filter, ofmap), gets filter 256 KiB and the
+# activation 256 KiB split 128 KiB ifmap + 128 KiB ofmap.
 WEIGHT_BUFFER_B = 256 * 1024
 ACT_BUFFER_B = 256 * 1024
 

@@ -4,11 +4,11 @@ Run with the project's virtual environment, after extract_layers.py:
 
     .venv/bin/python benchmarks/crosscheck/run_archsim.py
 
-Each layer is taken from archsim's own B1 graph (policy uniform_w8a8_plain, as extract_layers.py builds it) and
-simulated alone: its inputs read from DRAM, its weights from DRAM, its output written to DRAM (peer32_ws has
-memory.residency layer_by_layer and no static power), values off. Writes results/archsim.json in the format
-compare.py reads: name -> {cycles, energy_j, by_component_j, dram_bytes, mode, tiles}. ``energy_j`` excludes
-nothing: peer32_ws has no static or interconnect energy, so it is the layer's dynamic energy.
+Each layer is taken from archsim's own B1 graph (policy uniform_w8a8_plain, as extract_layers.py builds it)
+and simulated alone: its inputs read from DRAM, its weights from DRAM, its output written to DRAM (peer32_ws
+has memory.residency layer_by_layer and no static power), values off. Writes results/archsim.json in the
+format compare.py reads: name -> {cycles, energy_j, by_component_j, dram_bytes, mode, tiles}. ``energy_j``
+excludes nothing: peer32_ws has no static or interconnect energy, so it is the layer's dynamic energy.
 """
 
 from __future__ import annotations

@@ -27,8 +27,9 @@ scalesim/scale_config.py, topology_utils.py, single_layer_sim.py, compute/systol
 - energy: SCALE-Sim has no energy model. Energy here = MACs x 0.2 pJ + SRAM bytes x 1 pJ + DRAM bytes x 100 pJ
   from SCALE-Sim's reported access counts: SRAM bytes = array-side reads and writes it reports (ifmap reads,
   filter reads, ofmap writes) + DRAM-side fills and drains (each DRAM byte read is written into an SRAM, each
-  DRAM byte written is read out of one); DRAM bytes = its DRAM read and write counts. Outputs wider than 8 bits
-  (int32 for the matmul and the FC) scale the ofmap counts by out_bits / 8; SCALE-Sim's timing is for 1 B words.
+  DRAM byte written is read out of one); DRAM bytes = its DRAM read and write counts. Outputs wider than
+  8 bits (int32 for the matmul and the FC) scale the ofmap counts by out_bits / 8; SCALE-Sim's timing is
+  for 1 B words.
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ def hardware() -> dict:
     return {
         "name": "peer32_ws",
         "memories": {
-            "reg_w": {  # two 8-bit weight registers: double-buffered, the next fold's weight shifts in meanwhile
+            # two 8-bit weight registers: double-buffered, the next fold's weight shifts in meanwhile
+            "reg_w": {
                 "size": 2 * 8,
                 "r_cost": 0,
                 "w_cost": 0,
@@ -148,7 +149,8 @@ def hardware() -> dict:
                 "area": 0,
                 "latency": 1,
                 "operands": ["I1", "O"],
-                # inputs and partial sums on separate ports, as a real array's input buffer and accumulators are
+                # inputs and partial sums on separate ports, as a real array's
+                # input buffer and accumulators are
                 "ports": _ports(["I1, tl"], ["I1, fh"], ACT_SRAM_BITS_PER_CYCLE)
                 + [
                     dict(p, name=p["name"].replace("_1", "_2"))

@@ -1,4 +1,5 @@
-"""End to end: every bundled EfficientViT on both reference configs, through the same flow as `archsim run`."""
+"""End to end: every bundled EfficientViT on both reference configs,
+through the same flow as `archsim run`."""
 
 from __future__ import annotations
 

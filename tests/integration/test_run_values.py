@@ -1,4 +1,5 @@
-"""`archsim run` computes values by default; --check, --dump-values and --no-functional behave as documented."""
+"""`archsim run` computes values by default;
+--check, --dump-values and --no-functional behave as documented."""
 
 from __future__ import annotations
 

@@ -197,7 +197,8 @@ def test_a_split_is_never_slower_than_either_engine_alone(rows, lanes, filters):
 
 
 def test_split_values_are_computed_on_both_engines():
-    """uniform_int8's R-PE also runs pointwise layers (Trio-ViT "use all PEs"): each array computes its filters."""
+    """uniform_int8's R-PE also runs pointwise layers (Trio-ViT "use all PEs"):
+    each array computes its filters."""
     from toy_fixtures import toy_build
 
     from archsim.arch.loader import load_arch
@@ -250,8 +251,9 @@ def test_layer_by_layer_residency_sends_every_tensor_through_dram():
 
 
 def test_tiles_cover_whole_rows_and_read_their_halo():
-    """A 3x3 stride-1 depthwise conv on 16 channels of 8x8 (padding 1), inputs from DRAM, two tiles of 4 output
-    rows: rows [0, 4) read input rows [0, 5) and rows [4, 8) read [3, 8): 10 input rows of 8 x 16 B, not 8."""
+    """A 3x3 stride-1 depthwise conv on 16 channels of 8x8 (padding 1), inputs from DRAM, two tiles of 4
+    output rows: rows [0, 4) read input rows [0, 5) and rows [4, 8) read [3, 8): 10 input rows of 8 x 16 B,
+    not 8."""
     from archsim.sim.mapping import map_layer as _map
     from archsim.sim.plan import halo_rows, plan_layer
 

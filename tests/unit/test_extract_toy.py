@@ -314,7 +314,8 @@ def test_fp32_graph_has_no_integer_parameters(fp32_graph):
 
 
 def _integer_layer_vs_fake_quant(q, layer):
-    """Run one weighted layer in integers from the graph's parameters; return (integer codes, fake-quant codes)."""
+    """Run one weighted layer in integers from the graph's parameters;
+    return (integer codes, fake-quant codes)."""
     from archsim.numerics import integer as qi
 
     info = layer.quant

@@ -64,7 +64,8 @@ def test_every_layer_within_one_code_of_the_fake_quant_model_on_the_same_inputs(
 
 
 def test_conv_matches_an_independent_codes_and_padding_computation(built):
-    """Codes padded with the input zero point, conv with weight_int, + bias_int, requantize (the spec as written)."""
+    """Codes padded with the input zero point, conv with weight_int, + bias_int, requantize
+    (the spec as written)."""
     q, graph, model = built
     reference = q.activation_codes(_input())
     forced = {k: v for k, v in reference.items() if k in model.layers}

@@ -381,7 +381,8 @@ def test_shift_centres_the_stored_tensor_and_migration_balances_channels():
 
 
 def test_log2_denominator_in_the_fake_quant_division():
-    """After calibration the denominator is rounded to a power of two in its integer units (the spec's rule)."""
+    """After calibration the denominator is rounded to a power of two in its integer units
+    (the spec's rule)."""
     from archsim.quant.transforms import Log2Denominator
 
     batch = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(10))

@@ -1,4 +1,5 @@
-"""The toy EfficientViT (tests/unit/test_extract_toy.py) quantized and extracted once per policy, shared by tests."""
+"""The toy EfficientViT (tests/unit/test_extract_toy.py) quantized and extracted once per policy,
+shared by tests."""
 
 from __future__ import annotations
 
