@@ -373,10 +373,12 @@ class MappingModel(StrictModel):
 
 class MemoryModel(StrictModel):
     residency: Annotated[str, choice(RESIDENCY_POLICIES, "residency policy")] = Field(
-        "fit",
-        description="fit: a tensor stays on chip when its producer's and consumers' working sets fit half "
-        "the activation buffer; layer_by_layer: every layer reads its inputs from DRAM and writes its output "
-        "to DRAM (the schedule other tools assume)",
+        "live",
+        description="live: a layer's output is reserved in the activation buffer's resident half as "
+        "the layer starts if it fits then, and freed after its last reader; otherwise it spills to DRAM "
+        "(the result says why); fit: the static rule (a tensor stays on chip when its producer's and "
+        "consumers' working sets fit the resident half, ignoring what else is live); layer_by_layer: every "
+        "layer reads its inputs from DRAM and writes its output to DRAM (the schedule other tools assume)",
     )
 
 

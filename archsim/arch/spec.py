@@ -38,7 +38,7 @@ class EnergyEntry:
 
 
 MAPPING_SPLITS = ("balanced", "by_scheme")
-RESIDENCY_POLICIES = ("fit", "layer_by_layer")
+RESIDENCY_POLICIES = ("live", "fit", "layer_by_layer")
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ class MappingSpec:
 
 @dataclass(frozen=True)
 class MemorySpec:
-    residency: str = "fit"  # RESIDENCY_POLICIES
+    residency: str = "live"  # RESIDENCY_POLICIES
 
 
 @dataclass(frozen=True)

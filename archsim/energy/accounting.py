@@ -5,7 +5,8 @@ Formulas (docs/modelling.md, "Energy"):
   vector ops on the vector unit); a layer's fused epilogue costs 1 vector op per output
   element per epilogue op, charged to the vector engine's energy entry (its time is
   hidden in the producing engine's pipeline);
-- buffers: bytes x read/write J/B under the operand-reuse model of :func:`buffer_traffic`;
+- buffers: bytes x read/write J/B, the bytes of archsim.sim.traffic (each tile's engine-side reads and
+  writes under its dataflow's reuse, plus the DMA's);
 - DRAM: bytes read/written (burst-rounded) x J/B; interconnect: bytes moved x J/B;
 - static: (engine + buffer leakage + DRAM background + device static power) x total latency.
 """
@@ -13,31 +14,15 @@ Formulas (docs/modelling.md, "Energy"):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 from archsim.arch.spec import ArchSpec, EnergyEntry, EngineKind, EngineMode
 from archsim.graph.access import relu_steps
-from archsim.graph.ir import VECTOR_KINDS, Layer, OpKind
+from archsim.graph.ir import Layer, OpKind
+from archsim.sim.traffic import BufferTraffic
 
 STATIC_KEY = "static"
 DRAM_KEY = "dram"
 NOC_KEY = "interconnect"
-
-
-@dataclass
-class BufferTraffic:
-    """Bytes read from / written to each buffer by one layer."""
-
-    reads: dict[str, int] = field(default_factory=dict)
-    writes: dict[str, int] = field(default_factory=dict)
-
-    def add(self, buffer: str, reads: int = 0, writes: int = 0) -> None:
-        self.reads[buffer] = self.reads.get(buffer, 0) + reads
-        self.writes[buffer] = self.writes.get(buffer, 0) + writes
-
-    @property
-    def total(self) -> int:
-        return sum(self.reads.values()) + sum(self.writes.values())
 
 
 def epilogue_mode(spec: ArchSpec) -> EngineMode | None:
@@ -56,41 +41,6 @@ def epilogue_engine(spec: ArchSpec) -> str | None:
         if engine.kind == EngineKind.VECTOR:
             return engine.name
     return None
-
-
-def buffer_traffic(
-    layer: Layer, streams, spec: ArchSpec, dram_in_bytes: int, dram_out_bytes: int, weight_load_bytes: int
-) -> BufferTraffic:
-    """Operand-reuse model [choice]: per stream on an engine with R rows,
-    weights are read once per block of R output positions (kept in PE registers across them),
-    inputs once per block of R filters (depthwise and vector: once), outputs written once.
-    DMA traffic adds buffer writes (data arriving) and reads (data leaving)."""
-    wbuf = spec.buffer_for("weights").name if layer.kind.has_weights else None
-    abuf = spec.buffer_for("activations").name
-    t = BufferTraffic()
-    in_bytes = layer.input_bytes
-    for s in streams:
-        rows = spec.engine(s.engine).rows
-        positions = s.dims.positions
-        if layer.kind in VECTOR_KINDS:
-            t.add(abuf, reads=in_bytes)
-        elif layer.kind == OpKind.CONV_DEPTHWISE:
-            t.add(wbuf, reads=s.weight_bytes * math.ceil(positions / rows))
-            t.add(abuf, reads=in_bytes)
-        elif layer.kind == OpKind.MATMUL:  # operand B plays the weights' role
-            a_bytes, b_bytes = layer.operand_bytes(0), layer.operand_bytes(1)
-            t.add(
-                abuf, reads=a_bytes * math.ceil(s.dims.filters / rows) + b_bytes * math.ceil(positions / rows)
-            )
-        else:
-            t.add(wbuf, reads=s.weight_bytes * math.ceil(positions / rows))
-            t.add(
-                abuf, reads=in_bytes * math.ceil(s.dims.filters / rows)
-            )  # per group: its slice, ceil(F/R) times
-    t.add(abuf, writes=layer.output_bytes + dram_in_bytes, reads=dram_out_bytes)
-    if wbuf is not None:
-        t.add(wbuf, writes=weight_load_bytes)
-    return t
 
 
 def layer_energy(

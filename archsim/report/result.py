@@ -30,6 +30,12 @@ class LayerResult:
     # engine name -> busy cycles of this layer's tiles on it; below end - start when the engine stalls
     # inside the layer (waiting for DMA, a tile slot, or the other half of a split layer)
     engine_busy_cycles: dict[str, int] = field(default_factory=dict)
+    output: str = ""  # where its output went: on_chip (the activation buffer) or dram
+    placement: str = ""  # why (archsim.sim.scheduler: the residency policy's reason, or what spilled it)
+    # the resource it kept busiest (archsim.sim.stalls.bound): compute, dram, interconnect or buffer; and the
+    # time of its busiest stream by cause over the layer's span (busy + causes = the layer's duration)
+    bound: str = ""
+    stall_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def cycles(self) -> int:
@@ -44,6 +50,8 @@ class EngineResult:
     macs: int  # MACs, shift-adds or vector ops executed
     peak_ops_per_cycle: int
     achieved_ops_per_cycle: float  # over its busy time
+    # the run's latency split (archsim.sim.stalls): busy plus the stall of each cause sum to latency_s
+    stall_s: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -60,6 +68,8 @@ class SimResult:
     engines: dict[str, EngineResult]
     layers: list[LayerResult]
     dram: dict = field(default_factory=dict)  # bytes read/written, achieved bandwidth
+    # buffer -> capacity, each region's capacity and peak occupancy, the whole buffer's peak (bytes)
+    buffers: dict = field(default_factory=dict)
     events: int = 0  # SimPy events processed
     checks: dict = field(default_factory=dict)  # lower bounds and whether they held
     provenance: dict = field(default_factory=dict)  # energy entry -> source
@@ -79,5 +89,8 @@ class SimResult:
             "layers.engine_busy_cycles": "cycles",
             "layers.energy_j": "J",
             "engines.busy_cycles": "cycles",
+            "engines.stall_s": "s",
+            "layers.stall_s": "s",
+            "buffers": "B",
         }
         return d

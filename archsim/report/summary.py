@@ -89,6 +89,26 @@ def summarize(result: SimResult, top_layers: int = 8) -> str:
             ["engine", "busy cycles", "utilization", "ops", "ops/cycle while busy / fastest-mode peak"], rows
         )
     )
+    stalled = [e for e in result.engines.values() if e.stall_s]
+    if stalled:
+        causes = [c for c in stalled[0].stall_s if any(e.stall_s.get(c) for e in stalled)]
+        lines += ["", 'engine time by cause (busy + stalls = latency; docs/modelling.md "Stalls")']
+        rows = [
+            [e.name, format_si(e.busy_cycles / result.clock_hz, "s")]
+            + [format_si(e.stall_s.get(c, 0.0), "s") for c in causes]
+            for e in stalled
+        ]
+        lines.append(_table(["engine", "busy", *causes], rows))
+        bounds: dict[str, int] = {}
+        for layer in result.layers:
+            if layer.bound:
+                bounds[layer.bound] = bounds.get(layer.bound, 0) + 1
+        spilled = sum(1 for layer in result.layers if layer.output == "dram")
+        lines.append(
+            "layers bound by "
+            + ", ".join(f"{b} {n}" for b, n in sorted(bounds.items(), key=lambda kv: -kv[1]))
+            + f"; outputs to DRAM {spilled} of {len(result.layers)}"
+        )
     lines += ["", f"top {top_layers} layers by time"]
     ranked = sorted(result.layers, key=lambda layer: (-(layer.end_cycle - layer.start_cycle), layer.name))
     rows = [
@@ -99,10 +119,12 @@ def summarize(result: SimResult, top_layers: int = 8) -> str:
             f"{layer.end_cycle - layer.start_cycle:,}",
             f"{layer.macs:,}",
             format_si(layer.energy_j, "J"),
+            layer.bound,
+            layer.output,
         ]
         for layer in ranked[:top_layers]
     ]
-    lines.append(_table(["layer", "kind", "engines", "cycles", "MACs", "energy"], rows))
+    lines.append(_table(["layer", "kind", "engines", "cycles", "MACs", "energy", "bound", "output"], rows))
     lines += ["", _values_line(result)]
     if "functional" in result.checks and result.checks["functional"].get("layers"):
         from archsim.functional.compare import format_check

@@ -10,8 +10,8 @@ rationals, rounded to the nearest ps). Scopes follow the module tree (``top.mpma
 - ``top.dma.read_active`` / ``write_active`` (wire): at least one transfer in flight;
   ``reads_in_flight`` / ``writes_in_flight`` (integer): how many;
 - ``top.dram.ch<k>.busy``, ``top.noc.link<k>.busy`` (wire): the channel carries a reservation's data;
-- ``top.<weight buffer>.occupancy`` (integer, bytes) and ``top.<activation buffer>.tile_slots``
-  (integer, slots in use): the buffer counters.
+- ``top.<buffer>.<region>`` (integer, bytes: ``weights``, ``resident``, ``staging``) and
+  ``top.<activation buffer>.tile_slots`` (integer, slots in use): the buffer counters.
 
 The header's ``$date`` is fixed text, never the wall time, so identical runs give identical files.
 """

@@ -100,7 +100,8 @@ def _engines(spec: ArchSpec, layer: Layer) -> list[EngineSpec]:
 def _fastest(
     engines: list[EngineSpec], dims: WorkDims, groups: list[FilterGroup], n_filters: int | None = None
 ):
-    """The (engine, mode, cycles) accepting every group with the fewest cycles for ``n_filters`` (default all).
+    """The (engine, mode, cycles) accepting every group with the fewest cycles for ``n_filters``
+    (default all).
 
     Ties: lower energy per op, then spec order (the first of equal keys is kept).
     """
@@ -135,8 +136,9 @@ def _no_mode(spec: ArchSpec, layer: Layer, groups: list[FilterGroup], pinned: bo
     )
     where = " among the engines its mapping override allows" if pinned else ""
     return MappingError(
-        f"layer {layer.name!r} (kind {layer.kind.value}, weight_bits {layer.weight_bits}, act_bits {layer.act_bits}, "
-        f"needs {needs}) fits no engine mode of {spec.name!r}{where}; the arch offers: {_describe_modes(spec)}"
+        f"layer {layer.name!r} (kind {layer.kind.value}, weight_bits {layer.weight_bits}, "
+        f"act_bits {layer.act_bits}, needs {needs}) fits no engine mode of {spec.name!r}{where}; "
+        f"the arch offers: {_describe_modes(spec)}"
     )
 
 

@@ -19,9 +19,12 @@ from archsim.sim import checks as chk
 from archsim.sim.dram_banked import BankedDram
 from archsim.sim.kernel import PS_PER_S, CountingEnvironment, bytes_per_ps
 from archsim.sim.mapping import map_graph
-from archsim.sim.plan import compulsory_dram_bytes, plan_graph
+from archsim.sim.plan import Planner, compulsory_dram_bytes
 from archsim.sim.scheduler import Scheduler
+from archsim.sim.stalls import CAUSES, engine_stalls, layer_stalls
+from archsim.sim.stalls import bound as stalls_bound
 from archsim.sim.top import Top
+from archsim.sim.traffic import layer_traffic
 from archsim.sim.values import TileValues
 
 # [choice] BLAS threads while tiles compute their values: the per-tile products are small, and on this
@@ -58,7 +61,7 @@ def simulate(
         raise ValueError("simulate: the graph has a cycle; a dataflow graph must be acyclic")
     period = spec.clock_period_ps
     mappings = map_graph(graph, spec)
-    plans = plan_graph(graph, spec, mappings)
+    planner = Planner(graph, spec, mappings)
 
     tile_values, functional = None, {"computed": False, "reason": "values off (--no-functional)"}
     why_not = missing_integer_parameters(graph) if values else None
@@ -69,7 +72,7 @@ def simulate(
         if image is None:
             image, input_desc = default_input(graph)
         codes = quantize_input(graph, image)
-        tile_values = TileValues(graph, spec, plans, codes, arithmetic)
+        tile_values = TileValues(graph, spec, mappings, codes, arithmetic)
         functional = {
             "computed": True,
             "input": {**input_desc, "shape": list(codes.shape), "sha256": digest(codes)},
@@ -78,14 +81,15 @@ def simulate(
     env = CountingEnvironment()
     top = Top(env, spec, tracer)
     if tracer is not None:
-        tracer.start(top, graph, plans)
-    scheduler = Scheduler(env, top, graph, plans, tile_values)
+        tracer.start(top, graph, mappings, planner.index)
+    scheduler = Scheduler(env, top, graph, planner, tile_values)
     scheduler.start()
     with threadpool_limits(limits=FUNCTIONAL_BLAS_THREADS, user_api="blas"):
         env.run()
     unfinished = [n for n, ev in scheduler.done.items() if not ev.triggered]
     if unfinished:
         raise chk.InvariantError(f"simulation stalled with unfinished layers: {unfinished[:5]}")
+    plans = scheduler.plans
 
     latency_ps = max(r.end_ps for r in scheduler.records.values())
     latency_s = latency_ps / PS_PER_S
@@ -94,6 +98,7 @@ def simulate(
         tracer.finish(latency_ps)
 
     layer_results, dynamic = _layer_results(graph, spec, plans, scheduler, period)
+    stalls = engine_stalls({n: r.times for n, r in scheduler.records.items()}, latency_ps, list(top.engines))
     static_j = accounting.static_power_w(spec) * latency_s
     breakdown = {key: 0.0 for key in accounting.breakdown_keys(spec)}
     for lr in layer_results:
@@ -102,9 +107,10 @@ def simulate(
     breakdown[accounting.STATIC_KEY] = static_j
     energy = sum(breakdown.values())
 
-    engines = _engine_results(top, plans, latency_cycles, period)
+    engines = _engine_results(top, plans, latency_cycles, period, stalls)
     dram = _dram_stats(top, spec, latency_ps)
     checks = _checks(graph, spec, plans, top, latency_ps, energy, dynamic, period)
+    checks.update(_time_checks(stalls, latency_ps))
     chk.raise_on_violation(checks)
     if tile_values is not None:
         functional.update(_functional_summary(graph, tile_values))
@@ -121,6 +127,7 @@ def simulate(
         engines=engines,
         layers=layer_results,
         dram=dram,
+        buffers=_buffer_stats(top),
         events=env.events_processed,
         checks=checks,
         provenance=accounting.provenance(spec),
@@ -157,7 +164,8 @@ def dram_moved_bytes(top: Top) -> int:
 
 
 def _dram_stats(top: Top, spec: ArchSpec, latency_ps: int) -> dict:
-    """The result's ``dram`` block: bytes, bandwidth, and with the banked model row hits, commands, refresh."""
+    """The result's ``dram`` block: bytes, bandwidth, and with the banked model row hits, commands,
+    refresh."""
     latency_s = latency_ps / PS_PER_S
     if isinstance(top.dram, BankedDram):
         out = top.dram.stats(until_ps=latency_ps).to_dict()
@@ -186,9 +194,9 @@ def _layer_results(graph, spec, plans, scheduler, period):
     for layer in layers(graph):
         plan, rec = plans[layer.name], scheduler.records[layer.name]
         streams = plan.mapping.streams
-        traffic = accounting.buffer_traffic(
-            layer, streams, spec, rec.dram_input_bytes, rec.dram_write_bytes, rec.weight_load_bytes
-        )
+        by_cause = layer_stalls(rec.times)
+        bound = stalls_bound(_demands(spec, plan, rec))
+        traffic = layer_traffic(plan, spec, rec.dram_input_bytes, rec.dram_write_bytes, rec.weight_load_bytes)
         noc_bytes = rec.dram_read_bytes + rec.dram_write_bytes
         parts = accounting.layer_energy(
             layer,
@@ -223,6 +231,10 @@ def _layer_results(graph, spec, plans, scheduler, period):
                 tiles=len(plan.tiles),
                 mapping=plan.mapping.reason,
                 engine_busy_cycles=_engine_busy_cycles(streams, rec.stream_busy_ps, period),
+                output="on_chip" if rec.output_on_chip else "dram",
+                placement=rec.placement,
+                bound=bound,
+                stall_s={cause: ps / PS_PER_S for cause, ps in by_cause.items()},
             )
         )
     return results, op_energy
@@ -236,7 +248,55 @@ def _engine_busy_cycles(streams, stream_busy_ps: list[int], period: int) -> dict
     return out
 
 
-def _engine_results(top, plans, latency_cycles, period) -> dict[str, EngineResult]:
+def _demands(spec: ArchSpec, plan, rec) -> dict[str, float]:
+    """Seconds each resource needed for one layer: compute (its busiest stream), DRAM and interconnect (its
+    bytes at peak bandwidth), buffer (its busiest engine port's bytes at the port width)."""
+    moved = rec.dram_read_bytes + rec.dram_write_bytes
+    port: dict[str, int] = {}
+    for tile in plan.tiles:
+        for stream_port in tile.port:
+            for buffer, reads, writes in stream_port:
+                port[buffer] = port.get(buffer, 0) + reads + writes
+    clock = spec.clock_hz
+    widths = {b.name: b.bandwidth_bytes_per_cycle for b in spec.buffers}
+    return {
+        "compute": max(rec.stream_busy_ps, default=0) / PS_PER_S,
+        "dram": moved / spec.dram.peak_bandwidth_bytes_per_s,
+        "interconnect": moved / (spec.interconnect.bandwidth_bytes_per_cycle * clock),
+        "buffer": max((n / (widths[b] * clock) for b, n in port.items()), default=0.0),
+    }
+
+
+def _buffer_stats(top: Top) -> dict:
+    """Buffer -> its capacity, each region's capacity and peak occupancy, and the whole buffer's peak (B)."""
+    out = {}
+    for name, buf in sorted(top.buffers.items()):
+        out[name] = {
+            "capacity_bytes": buf.spec.capacity_bytes,
+            "peak_occupancy_bytes": buf.peak_total,
+            "regions": {
+                r: {"capacity_bytes": buf.capacity[r], "peak_bytes": buf.peak[r]}
+                for r in sorted(buf.capacity)
+            },
+        }
+    return out
+
+
+def _time_checks(stalls: dict, latency_ps: int) -> dict:
+    """Every engine's busy time plus its stalls by cause is the run's latency, exactly."""
+    out = {}
+    for engine, parts in stalls.items():
+        total = sum(parts.values())
+        out[f"{engine}_time_accounted"] = {
+            "value": total / PS_PER_S,
+            "bound": latency_ps / PS_PER_S,
+            "unit": "s",
+            "held": total == latency_ps,
+        }
+    return out
+
+
+def _engine_results(top, plans, latency_cycles, period, stalls) -> dict[str, EngineResult]:
     out = {}
     for name, engine in top.engines.items():
         used = {s.mode for p in plans.values() for s in p.mapping.streams if s.engine == name}
@@ -252,6 +312,7 @@ def _engine_results(top, plans, latency_cycles, period) -> dict[str, EngineResul
             macs=engine.ops,
             peak_ops_per_cycle=peak,
             achieved_ops_per_cycle=engine.ops / busy_cycles if busy_cycles else 0.0,
+            stall_s={c: stalls[name][c] / PS_PER_S for c in CAUSES},
         )
     return out
 

@@ -10,6 +10,7 @@ from archsim.sim.dram_banked import BankedDram
 from archsim.sim.engine import Engine
 from archsim.sim.kernel import CountingEnvironment, Module
 from archsim.sim.noc import Interconnect
+from archsim.sim.plan import regions
 
 
 class Top(Module):
@@ -24,7 +25,14 @@ class Top(Module):
                 f"{spec.name}: engine and buffer names must be unique and not dram/noc/dma: {names}"
             )
         self.engines = {e.name: Engine(env, e, self) for e in spec.engines}
-        self.buffers = {b.name: Buffer(env, b, self) for b in spec.buffers}
+        self.regions = regions(spec)
+        act, wb = spec.buffer_for("activations").name, spec.buffer_for("weights").name
+        capacities = {b.name: {} for b in spec.buffers}
+        capacities[act].update(resident=self.regions.resident, staging=self.regions.staging)
+        capacities[wb]["weights"] = self.regions.weights
+        self.buffers = {
+            b.name: Buffer(env, b, capacities[b.name], self.period_ps, self) for b in spec.buffers
+        }
         self.dram = (
             BankedDram(env, spec.dram.banked, self)
             if spec.dram.model == "banked"
@@ -32,6 +40,7 @@ class Top(Module):
         )
         self.noc = Interconnect(env, spec.interconnect, self.period_ps, self)
         self.dma = Dma(env, self.dram, self.noc, self)
-        self.weight_buffer = self.buffers[spec.buffer_for("weights").name]
+        self.weight_buffer = self.buffers[wb]
+        self.act_buffer = self.buffers[act]
         self.dma.weight_node = spec.buffer_for("weights").name
         self.dma.act_node = spec.buffer_for("activations").name

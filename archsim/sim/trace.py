@@ -14,8 +14,9 @@ within its module (a writer shows the module as a process and the activity as a 
   ``top.noc.link<k>``: interconnect link k: the reservation of each transfer's data (never overlap);
 - ``top.layers``: every layer from its start (all producers done) to its end (last write-back done).
 
-**Counters**: ``occupy`` keeps a running level per track: ``top.<weight buffer>.occupancy`` (bytes
-held by weight chunks) and ``top.<activation buffer>.tile_slots`` (tile slots in use, all layers).
+**Counters**: ``occupy`` keeps a running level per track: ``top.<buffer>.<region>`` (bytes held in
+each region of archsim.sim.buffers: ``weights``, ``resident``, ``staging``) and
+``top.<activation buffer>.tile_slots`` (tile slots in use, all layers).
 
 **Time** is integer picoseconds (simulation time). Channel reservations are exact rationals
 (bytes / bandwidth); they are kept exact here and rounded to the nearest ps only by writers.
@@ -73,7 +74,7 @@ class Tracer:
         self.engines: dict[str, dict] = {}  # engine path -> {kind, op, modes}
         self.meta: dict = {}
         self.latency_ps = 0
-        self._tiles: list[tuple] = []  # (plan, stream, tile, ready, start, end)
+        self._tiles: list[tuple] = []  # (plan, stream, tile, ready, start, end, release)
         self._transfers: list[tuple] = []  # (track, kind, start, end, bytes, write, tag)
         self._spans: list[tuple] = []  # (plan, start, end)
         self._level: dict[str, int] = {}
@@ -81,8 +82,9 @@ class Tracer:
 
     # -- set-up and end, called by simulate() ----------------------------------------------------
 
-    def start(self, top, graph, plans) -> None:
-        """Before the run: the module tree, engine kinds and each layer's mapping (plain data)."""
+    def start(self, top, graph, mappings, index) -> None:
+        """Before the run: the module tree, engine kinds and each layer's mapping (plain data); ``index``:
+        layer -> topological index. A layer's tile count is known once it is planned, as it starts."""
         spec = top.spec
         self.meta = {
             "arch": spec.name,
@@ -97,15 +99,15 @@ class Tracer:
                 "op": OP_NAMES.get(kind, "ops"),
                 "modes": [m.name for m in engine.spec.modes],
             }
-        for name, plan in sorted(plans.items(), key=lambda kv: kv[1].index):
-            streams = plan.mapping.streams
+        for name in sorted(mappings, key=index.get):
+            mapping = mappings[name]
             self.layers[name] = LayerInfo(
                 name,
                 graph.nodes[name]["layer"].kind.value,
-                plan.index,
-                tuple(top.engines[s.engine].path for s in streams),
-                plan.mapping.mode_label,
-                len(plan.tiles),
+                index[name],
+                tuple(top.engines[s.engine].path for s in mapping.streams),
+                mapping.mode_label,
+                0,
             )
 
     def finish(self, latency_ps: int) -> None:
@@ -115,9 +117,12 @@ class Tracer:
 
     # -- called by the modules as activities end -----------------------------------------------
 
-    def compute(self, plan, stream: int, tile: int, ready_ps: int, start_ps: int, end_ps: int) -> None:
-        """A stream's tile held its engine over [start, end); it was loaded and waiting from ``ready``."""
-        self._tiles.append((plan, stream, tile, ready_ps, start_ps, end_ps))
+    def compute(
+        self, plan, stream: int, tile: int, ready_ps: int, start_ps: int, end_ps: int, release_ps: int
+    ) -> None:
+        """A stream's tile computed on its engine over [start, end) and held it until ``release`` (waiting for
+        a buffer port); it was loaded and waiting from ``ready``."""
+        self._tiles.append((plan, stream, tile, ready_ps, start_ps, end_ps, release_ps))
 
     def dma(self, track: str, start_ps: int, end_ps: int, nbytes: int, tag) -> None:
         """A DMA transfer from request to completion; ``nbytes`` burst-rounded; tag = (layer, tile, data)."""
@@ -139,6 +144,7 @@ class Tracer:
     def layer(self, plan, start_ps: int, end_ps: int, producers) -> None:
         """A layer ran from ``start`` (its producers done) to ``end`` (its last write-back done)."""
         self.layers[plan.name].producers = tuple(producers)
+        self.layers[plan.name].tiles = len(plan.tiles)
         self._spans.append((plan, start_ps, end_ps))
 
     # -- what writers read ------------------------------------------------------------------------
@@ -149,7 +155,7 @@ class Tracer:
         transfer, 0 for a layer span), in the order they ended."""
         if self._intervals is None:
             out: dict[str, list] = {}
-            for plan, s, t, _, start, end in self._tiles:
+            for plan, s, t, _, start, end, _ in self._tiles:
                 track = self._engine_track(plan, s)
                 out.setdefault(track, []).append((start, end, plan.tiles[t].ops[s], plan.name))
             for track, _, start, end, nbytes, _, tag in self._transfers:
@@ -189,7 +195,7 @@ class Tracer:
     def _engine_track(self, plan, stream: int) -> str:
         return f"{self.layers[plan.name].engines[stream]}.{plan.mapping.streams[stream].mode}"
 
-    def _tile_slice(self, plan, s: int, t: int, ready: int, start: int, end: int) -> Slice:
+    def _tile_slice(self, plan, s: int, t: int, ready: int, start: int, end: int, release: int) -> Slice:
         mode, tile = plan.mapping.streams[s].mode, plan.tiles[t]
         op = self.engines[self.layers[plan.name].engines[s]]["op"]
         args = {
@@ -200,6 +206,7 @@ class Tracer:
             "cycles": tile.cycles[s],
             op: tile.ops[s],
             "busy_ps": end - start,
+            "port_wait_ps": release - end,
             "wait_ps": start - ready,
             "tiles": 1,
             "positions": list(tile.positions),
@@ -231,6 +238,7 @@ SUMMED = (
     "vector_ops",
     "ops",
     "busy_ps",
+    "port_wait_ps",
     "wait_ps",
     "tiles",
     "bytes",

@@ -20,7 +20,7 @@ from archsim.arch.spec import ArchSpec
 from archsim.functional.arithmetic import Arithmetic, arithmetic_for
 from archsim.functional.executor import Executor
 from archsim.graph.ir import layers
-from archsim.sim.mapping import stream_filters
+from archsim.sim.mapping import LayerMapping, stream_filters
 from archsim.sim.plan import LayerPlan
 
 
@@ -29,7 +29,7 @@ class TileValues:
         self,
         graph: nx.DiGraph,
         spec: ArchSpec,
-        plans: dict[str, LayerPlan],
+        mappings: dict[str, LayerMapping],
         input_codes: np.ndarray,
         arithmetic: dict[str, Arithmetic] | None = None,
     ):
@@ -38,7 +38,7 @@ class TileValues:
         self.arithmetic = {e.name: arithmetic_for(e.kind) for e in spec.engines}
         self.arithmetic.update(arithmetic or {})
         self.filters = {
-            layer.name: [stream_filters(layer, s) for s in plans[layer.name].mapping.streams]
+            layer.name: [stream_filters(layer, s) for s in mappings[layer.name].streams]
             for layer in layers(graph)
         }
 

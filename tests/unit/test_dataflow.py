@@ -37,7 +37,10 @@ def _spec(dataflow: str, **params):
     merged = mpma.mode("merged")
     mode = replace(merged, op_kinds=MAC_KINDS, dataflow=PRESETS[dataflow])
     engines = tuple(replace(e, modes=(mode,)) if e.name == "mpma" else e for e in spec.engines)
-    return spec.with_changes(engines=engines)
+    # a 1 MiB activation buffer: one tile's DRAM-streamed bytes fit a third of its staging half
+    mib = 1024 * 1024
+    buffers = tuple(replace(b, capacity_bytes=mib) if b.name == "act_buffer" else b for b in spec.buffers)
+    return spec.with_changes(engines=engines, buffers=buffers)
 
 
 def _busy(layer: Layer, dataflow: str) -> int:
@@ -252,8 +255,9 @@ def test_layer_by_layer_residency_sends_every_tensor_through_dram():
 
 def test_tiles_cover_whole_rows_and_read_their_halo():
     """A 3x3 stride-1 depthwise conv on 16 channels of 8x8 (padding 1), inputs from DRAM, two tiles of 4
-    output rows: rows [0, 4) read input rows [0, 5) and rows [4, 8) read [3, 8): 10 input rows of 8 x 16 B,
-    not 8."""
+    output rows: rows [0, 4) read input rows [0, 5) and rows [4, 8) read [3, 8): the engine reads 10 input
+    rows of 8 x 16 B from the buffer, not 8; from DRAM the second tile reads only rows [5, 8), the halo rows
+    [3, 5) staying staged from the first."""
     from archsim.sim.mapping import map_layer as _map
     from archsim.sim.plan import halo_rows, plan_layer
 
@@ -262,7 +266,9 @@ def test_tiles_cover_whole_rows_and_read_their_halo():
     plan = plan_layer(layer, 0, _map(layer, spec), spec, dram_in=layer.input_bytes, output_to_dram=True)
     assert [t.positions for t in plan.tiles] == [(0, 32), (32, 64)]  # whole rows of 8 pixels
     assert [halo_rows(layer, t.positions) for t in plan.tiles] == [5, 5]
-    assert [t.input_bytes for t in plan.tiles] == [5 * 8 * 16, 5 * 8 * 16]
+    assert [t.input_bytes for t in plan.tiles] == [5 * 8 * 16, 3 * 8 * 16]  # every DRAM byte once
+    engine_reads = [dict((b, r) for b, r, _ in t.port[0])["act_buffer"] for t in plan.tiles]
+    assert engine_reads == [5 * 8 * 16, 5 * 8 * 16]  # the halo, re-read from the buffer
     assert sum(t.output_bytes for t in plan.tiles) == layer.output_bytes
     strided = Layer(
         "s2",

@@ -7,26 +7,30 @@ from archsim.energy import accounting
 from archsim.sim import InvariantError
 from archsim.sim.checks import check, raise_on_violation
 from archsim.sim.mapping import map_layer
-from archsim.sim.plan import split_units
+from archsim.sim.plan import plan_layer, split_units
+from archsim.sim.traffic import layer_traffic
 
 SPEC = m2vit_spec()
 
 
 def test_layer_energy_by_hand():
     layer = pointwise("pw", 64, 64, 8)
-    streams = map_layer(layer, SPEC).streams
-    traffic = accounting.buffer_traffic(
-        layer, streams, SPEC, dram_in_bytes=4096, dram_out_bytes=4096, weight_load_bytes=4096
-    )
-    # weights (4096 B) re-read once per 32-position block: 64 positions -> 2 reads
-    assert traffic.reads["weight_buffer"] == 4096 * 2
-    # inputs re-read once per 32-filter block: 64 filters -> 2; plus the output read by the write-back DMA
+    spec = m2vit_spec(params={"min_tiles": 1, "max_tiles": 1})
+    mapping = map_layer(layer, spec)
+    streams = mapping.streams
+    plan = plan_layer(layer, 0, mapping, spec, dram_in=4096, output_to_dram=True)
+    assert len(plan.tiles) == 1
+    traffic = layer_traffic(plan, spec, dram_in_bytes=4096, dram_out_bytes=4096, weight_load_bytes=4096)
+    # the MPMA's mat dataflow: filters on the rows, the reduction on the lanes, positions streamed. Weights
+    # stay in the PEs while the 64 positions stream: read once; inputs are broadcast across the lanes but not
+    # the rows: read once per 32-filter fold, 64 filters -> 2; plus the output read by the write-back DMA
+    assert traffic.reads["weight_buffer"] == 4096
     assert traffic.reads["act_buffer"] == 4096 * 2 + 4096
     assert traffic.writes == {"act_buffer": 4096 + 4096, "weight_buffer": 4096}
     e = accounting.layer_energy(layer, streams, SPEC, traffic, 8192, 4096, 12288)
     pj = 1e-12
     assert e["mpma"] == pytest.approx(64 * 64 * 64 * 2.5 * pj)
-    assert e["weight_buffer"] == pytest.approx((8192 + 4096) * 1.5 * pj)
+    assert e["weight_buffer"] == pytest.approx((4096 + 4096) * 1.5 * pj)
     assert e["act_buffer"] == pytest.approx((12288 + 8192) * 1.5 * pj)
     assert e["dram"] == pytest.approx(8192 * 160 * pj + 4096 * 150 * pj)
     assert e["interconnect"] == pytest.approx(12288 * 1.0 * pj)

@@ -96,13 +96,15 @@ def test_spilling_an_intermediate_adds_its_write_and_read_back():
             m2vit_spec().buffers[0],
             m2vit_spec()
             .buffers[1]
-            .__class__(**{**m2vit_spec().buffers[1].__dict__, "capacity_bytes": 8 * KIB}),
+            .__class__(**{**m2vit_spec().buffers[1].__dict__, "capacity_bytes": 6 * KIB}),
         )
     )
     spilled = simulate(chain(pointwise("a", 64, 64, 8), pointwise("b", 64, 64, 8)), small)
-    intermediate = a.output_bytes  # 4 KiB: a multiple of the burst
+    intermediate = a.output_bytes  # 4 KiB: a multiple of the burst, more than the 3 KiB resident half
     assert spilled.dram["bytes_written"] - onchip.dram["bytes_written"] == intermediate
     assert spilled.dram["bytes_read"] - onchip.dram["bytes_read"] == intermediate
+    assert spilled.layers[0].output == "dram" and onchip.layers[0].output == "on_chip"
+    assert spilled.layers[0].placement == ("spilled: 4096 B exceed the 3072 B resident share of act_buffer")
 
 
 def _mid_graph():

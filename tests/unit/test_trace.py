@@ -211,17 +211,19 @@ def test_trace_json_structure(aggregate):
 def test_engine_slices_sum_exactly_to_busy_time(aggregate):
     result, tracer = traced()
     doc = parse(to_trace_json(tracer, aggregate=aggregate))
-    if aggregate:  # spans cover stalls between tiles: the busy time is in their args
-        procs, _ = names(doc["traceEvents"])
-        busy = defaultdict(lambda: defaultdict(int))
-        for (pid, _), sl in slices_by_thread(doc["traceEvents"]).items():
-            for _, _, b in sl:
-                if b["cat"] == "compute":
-                    busy[procs[pid]][b["args"]["layer"]] += int(b["args"]["busy_ps"])
-    else:
-        busy = engine_busy_ps(doc)
+    procs, _ = names(doc["traceEvents"])
+    busy = defaultdict(lambda: defaultdict(int))  # from the slices' args: closed-form compute
+    port = defaultdict(int)  # ps tiles held their engine waiting for a buffer port
+    for (pid, _), sl in slices_by_thread(doc["traceEvents"]).items():
+        for _, _, b in sl:
+            if b["cat"] == "compute":
+                busy[procs[pid]][b["args"]["layer"]] += int(b["args"]["busy_ps"])
+                port[procs[pid]] += int(b["args"]["port_wait_ps"])
+    if not aggregate:  # a tile's slice is its compute (aggregate spans cover the stalls between tiles)
+        assert engine_busy_ps(doc) == busy
     for name, engine in result.engines.items():
         assert sum(busy[f"top.{name}"].values()) == engine.busy_cycles * PERIOD_PS
+        assert port[f"top.{name}"] == round(engine.stall_s["buffer_port"] * 1e12)
     for layer in result.layers:
         for engine, cycles in layer.engine_busy_cycles.items():
             assert busy[f"top.{engine}"][layer.name] == cycles * PERIOD_PS
@@ -281,8 +283,13 @@ def test_counters_buffer_occupancy_bandwidth_and_utilisation():
         if e["ph"] == "C":
             ((key, value),) = e["args"].items()
             series[(procs[e["pid"]], e["name"], key)].append((ps(e["ts"]), value))
-    wbuf = series[("top.weight_buffer", "occupancy", "bytes")]
+    wbuf = series[("top.weight_buffer", "weights", "bytes")]
     assert wbuf[-1][1] == 0 and max(v for _, v in wbuf) <= 256 * KIB and max(v for _, v in wbuf) > 0
+    for region in ("resident", "staging"):  # live regions: within their capacity, empty at the end
+        level = series[("top.act_buffer", region, "bytes")]
+        capacity = result.buffers["act_buffer"]["regions"][region]["capacity_bytes"]
+        assert level[-1][1] == 0 and 0 < max(v for _, v in level) <= capacity, region
+        assert max(v for _, v in level) == result.buffers["act_buffer"]["regions"][region]["peak_bytes"]
     slots = series[("top.act_buffer", "tile_slots", "slots")]
     assert slots[-1][1] == 0 and max(v for _, v in slots) <= 2 * 2  # two slots a layer, <= 2 layers at once
     width, latency = doc["otherData"]["counter_bin_ps"], doc["otherData"]["latency_ps"]
@@ -395,7 +402,7 @@ def test_vcd_reads_back_with_pyvcd_and_its_busy_intervals_equal_the_trace(tmp_pa
     assert high_intervals(back["top.dma.write_active"]) == merged(dma["write"])
     layers = [v for _, v in back["top.sat.layer"] if v]
     assert list(dict.fromkeys(layers)) == ["pw1", "pw2"]
-    occupancy = back["top.weight_buffer.occupancy"]
+    occupancy = back["top.weight_buffer.weights"]
     assert occupancy[-1][1] == 0 and max(v for _, v in occupancy) > 0
     assert back["top.act_buffer.tile_slots"][-1][1] == 0
     assert set(back) == set(vcd_signals(tracer))
