@@ -503,6 +503,19 @@ def choice(values: Sequence[str], what: str):
     return BeforeValidator(check)
 
 
+def switch(what: str):
+    """``on`` or ``off``; YAML's unquoted on / off / true / false (read as booleans) are accepted."""
+
+    def check(value: object) -> str:
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if value in ("on", "off"):
+            return value
+        raise ValueError(f"{what} must be on or off (allowed: on, off; YAML true / false mean on / off)")
+
+    return BeforeValidator(check)
+
+
 def nonempty_text(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be a non-empty string")

@@ -157,7 +157,7 @@ def _build(model: ArchModel, doc: Document) -> ArchSpec:
                 for o in model.mapping.overrides
             ),
         ),
-        memory=MemorySpec(residency=model.memory.residency),
+        memory=MemorySpec(residency=model.memory.residency, fusion=model.memory.fusion),
         static_power=ref(model.static_power),
         baseline=baseline,
     )

@@ -25,7 +25,16 @@ from archsim.arch.dram_presets import PRESETS as DRAM_PRESETS
 from archsim.arch.interconnect import TOPOLOGIES
 from archsim.arch.spec import MAPPING_SPLITS, RESIDENCY_POLICIES, EngineKind
 from archsim.arch.units import DIMENSIONS, UnitError, parse_any, parse_quantity, whole
-from archsim.configfile import StrictModel, choice, did_you_mean, integer, nonempty_text, number, text
+from archsim.configfile import (
+    StrictModel,
+    choice,
+    did_you_mean,
+    integer,
+    nonempty_text,
+    number,
+    switch,
+    text,
+)
 from archsim.graph.ir import OpKind, Scheme
 
 ENERGY_DIMENSIONS = ("energy", "energy per byte", "power")  # what an energy-table entry may be
@@ -379,6 +388,14 @@ class MemoryModel(StrictModel):
         "(the result says why); fit: the static rule (a tensor stays on chip when its producer's and "
         "consumers' working sets fit the resident half, ignoring what else is live); layer_by_layer: every "
         "layer reads its inputs from DRAM and writes its output to DRAM (the schedule other tools assume)",
+    )
+    fusion: Annotated[str, switch("fusion")] = Field(
+        "off",
+        description="on: a depthwise conv and the 1x1 conv that alone reads it run as one pipeline (DW->PW "
+        "fusion, Trio-ViT / M2-ViT) where that is estimated faster: the pointwise starts on finished rows, "
+        "the intermediate lives in a two-tile window of the resident share instead of whole in the buffer "
+        'or DRAM, and each run says per pair whether it fused and why (docs/modelling.md "DW->PW '
+        'fusion"); off: a layer waits for its producer to finish',
     )
 
 

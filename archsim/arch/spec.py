@@ -207,6 +207,7 @@ class MappingSpec:
 @dataclass(frozen=True)
 class MemorySpec:
     residency: str = "live"  # RESIDENCY_POLICIES
+    fusion: str = "off"  # on | off: DW->PW fusion (archsim.sim.fusion)
 
 
 @dataclass(frozen=True)

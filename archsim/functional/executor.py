@@ -132,6 +132,7 @@ class _LayerState:
     out2d: np.ndarray  # the canonical (filters, positions) layout of the output
     done: np.ndarray  # bool, same shape: computed
     cache: dict = field(default_factory=dict)
+    feeds: list = field(default_factory=list)  # (operand, fused producer's state, zero point)
 
 
 class Executor:
@@ -161,16 +162,24 @@ class Executor:
         self.values[INPUT] = codes
 
     # -- layers ---------------------------------------------------------------------------
-    def begin_layer(self, name: str) -> None:
-        """Assemble the layer's operands from its (finished) producers."""
+    def begin_layer(self, name: str, live: frozenset[str] = frozenset()) -> None:
+        """Assemble the layer's operands from its (finished) producers; a producer in ``live`` (fused, still
+        running) is read tile by tile as its rows are needed (:meth:`feed`)."""
         layer = self.layers[name]
         q = layer.quant
-        operands = []
+        operands, feeds = [], []
         for k, operand in enumerate(layer.operands):
             sources = []
             for p in operand.ports:
                 producer = layer.producers[p]
                 key = INPUT if producer is None else producer
+                if key in live:
+                    if operand.program or len(operand.ports) != 1:
+                        raise FunctionalError(f"{name}: a fused operand must read its producer as it is")
+                    zero_point = q.in_zero_points[p]
+                    feeds.append((k, self.states[key], int(zero_point)))
+                    sources.append(np.zeros(self.layers[key].out_shape, dtype=np.int64))
+                    continue
                 if key not in self.values:
                     raise FunctionalError(
                         f"{name}: operand {k} reads {key!r}, which has not been computed "
@@ -185,7 +194,31 @@ class Executor:
             operands,
             np.zeros((filters, positions), dtype=np.int64),
             np.zeros((filters, positions), dtype=bool),
+            feeds=feeds,
         )
+
+    def feed(self, name: str, positions: tuple[int, int]) -> None:
+        """Copy the rows positions [p0, p1) read from each fused producer (a 1x1 stride-1 conv reads the same
+        positions of its producer), after checking the producer computed them all."""
+        state = self.states.get(name)
+        if state is None or not state.feeds:
+            return
+        p0, p1 = positions
+        for k, producer, zero_point in state.feeds:
+            if not producer.done[:, p0:p1].all():
+                raise FunctionalError(
+                    f"{name}: reads positions [{p0}, {p1}) of {producer.layer.name} before they were "
+                    f"computed "
+                    "(the fused schedule ran ahead of its producer)"
+                )
+            n, c, h, w = producer.layer.out_shape
+            operand, plane = state.operands[k], h * w
+            for image in range(p0 // plane, (p1 - 1) // plane + 1):
+                a, b = max(p0, image * plane), min(p1, (image + 1) * plane)
+                rows = operand[image].reshape(c, plane)  # a view: operand[image] is contiguous
+                rows[:, a - image * plane : b - image * plane] = producer.out2d[:, a:b] - zero_point
+        state.cache.pop("padded", None)  # built from the operand: rebuilt with the new rows by the next tile
+        state.cache.pop("column_max", None)
 
     def compute(
         self, name: str, arithmetic: Arithmetic, filters: np.ndarray | None, positions: tuple[int, int]

@@ -36,6 +36,7 @@ class LayerResult:
     # time of its busiest stream by cause over the layer's span (busy + causes = the layer's duration)
     bound: str = ""
     stall_s: dict[str, float] = field(default_factory=dict)
+    fusion: str = ""  # a DW->PW pair's member (memory.fusion on): fused with whom, or why not
 
     @property
     def cycles(self) -> int:

@@ -109,6 +109,17 @@ def summarize(result: SimResult, top_layers: int = 8) -> str:
             + ", ".join(f"{b} {n}" for b, n in sorted(bounds.items(), key=lambda kv: -kv[1]))
             + f"; outputs to DRAM {spilled} of {len(result.layers)}"
         )
+        pairs = [  # one line per pair: its producer's
+            layer
+            for layer in result.layers
+            if layer.fusion.startswith(("fused into", "unfused with"))
+            and " its producer " not in layer.fusion
+        ]
+        if pairs:
+            fused = sum(1 for layer in pairs if layer.fusion.startswith("fused into"))
+            lines.append(
+                f"DW->PW fusion: {fused} of {len(pairs)} eligible pairs fused (layers[].fusion says why)"
+            )
     lines += ["", f"top {top_layers} layers by time"]
     ranked = sorted(result.layers, key=lambda layer: (-(layer.end_cycle - layer.start_cycle), layer.name))
     rows = [

@@ -299,14 +299,36 @@ def _describe(streams: tuple[Stream, ...]) -> str:
     return ", ".join(f"{s.engine}.{s.mode} {s.n_filters} filters {s.cycles:,} cy" for s in streams)
 
 
-def map_layer(layer: Layer, spec: ArchSpec) -> LayerMapping:
-    """Choose engine(s), mode(s) and filters for one layer; raise MappingError when nothing fits."""
+def map_layer(layer: Layer, spec: ArchSpec, avoid: frozenset[str] = frozenset()) -> LayerMapping:
+    """Choose engine(s), mode(s) and filters for one layer; raise MappingError when nothing fits.
+
+    ``avoid``: engines to leave out when the others can run the whole layer (a fused consumer avoids its
+    producer's engines, archsim.sim.fusion); otherwise they are used as usual, and the reason says so."""
+    if avoid:
+        kept = [e.name for e in _engines(spec, layer) if e.name not in avoid]
+        if kept:
+            try:
+                mapping = _map_layer(layer, spec, kept)
+            except MappingError:
+                mapping = None
+            if mapping is not None:
+                why = f"fused: avoids {'+'.join(sorted(avoid))} (its producer's); "
+                return LayerMapping(mapping.layer, mapping.streams, why + mapping.reason)
+        mapping = _map_layer(layer, spec)
+        why = f"fused: cannot avoid {'+'.join(sorted(avoid))} (its producer's); "
+        return LayerMapping(mapping.layer, mapping.streams, why + mapping.reason)
+    return _map_layer(layer, spec)
+
+
+def _map_layer(layer: Layer, spec: ArchSpec, only: list[str] | None = None) -> LayerMapping:
     dims = work_dims(layer)
     try:
         groups = filter_groups(layer, dims)
     except ValueError as exc:
         raise MappingError(str(exc)) from exc
     engines = _engines(spec, layer)
+    if only is not None:
+        engines = [e for e in engines if e.name in only]
     pinned = spec.mapping.engines_for(layer.name, layer.kind) is not None
     if not rule(layer.kind).splittable:
         best = _fastest(engines, dims, groups)
@@ -356,5 +378,6 @@ def stream_filters(layer: Layer, stream: Stream) -> np.ndarray | None:
 
 
 def map_graph(graph: nx.DiGraph, spec: ArchSpec) -> dict[str, LayerMapping]:
-    """Map every layer, in the graph's deterministic topological order."""
+    """Map every layer, in the graph's deterministic topological order (a fused consumer is remapped as its
+    pair is decided, archsim.sim.scheduler)."""
     return {layer.name: map_layer(layer, spec) for layer in layers(graph)}

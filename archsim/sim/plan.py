@@ -210,8 +210,22 @@ def _most_chunks(layer: Layer, mapping: LayerMapping) -> int:
 
 
 def plan_layer(
-    layer: Layer, index: int, mapping: LayerMapping, spec: ArchSpec, dram_in: int, output_to_dram: bool
+    layer: Layer,
+    index: int,
+    mapping: LayerMapping,
+    spec: ArchSpec,
+    dram_in: int,
+    output_to_dram: bool,
+    fused: str | None = None,
+    position_ranges: list[tuple[int, int]] | None = None,
+    at_least: int = 1,
 ) -> LayerPlan:
+    """The tiles of one layer. ``fused`` (archsim.sim.fusion): ``producer`` or ``consumer`` of a fused pair,
+    whose weights must fit one filter chunk. A producer runs as one filter chunk cut into at least
+    ``min_tiles`` and ``at_least`` position tiles (whole output rows); a consumer takes its producer's
+    ``position_ranges`` in order, each cut into up to ``min_tiles`` filter chunks whose weights load during
+    the first position tile and stay resident (positions outer, filters inner: its first tile waits for one
+    chunk of weights, not all)."""
     min_tiles = _param(spec, "min_tiles", DEFAULT_MIN_TILES)
     max_tiles = _param(spec, "max_tiles", DEFAULT_MAX_TILES)
     region = regions(spec)
@@ -225,13 +239,19 @@ def plan_layer(
     # extra DRAM reads of the inputs (inputs on-chip, or depthwise: channels split the input)
     fit = math.ceil(weights / max(1, wcap // WEIGHT_CHUNK_SHARE)) if weights else 1
     n_f = fit
-    if weights and (dram_in == 0 or depthwise):
+    if fused:
+        if weights > wcap // WEIGHT_CHUNK_SHARE:
+            raise ValueError(f"{layer.name}: a fused layer must fit one filter chunk")
+        n_f = (
+            1 if fused == "producer" or not weights else min(min_tiles, _filter_blocks(layer, mapping, spec))
+        )
+    elif weights and (dram_in == 0 or depthwise):
         n_f = max(fit, min(min_tiles, _filter_blocks(layer, mapping, spec)))
     stream_chunks, chunk_bytes = _filter_chunks(layer, streams, spec, n_f)
     # chunks of whole row blocks are unequal: add chunks until the largest fits the half (double buffering),
     # past one row block a chunk if need be (its fold leaves rows idle; a stall on every chunk costs more)
     most = _most_chunks(layer, mapping) if weights else 1
-    while weights and max(chunk_bytes) > wcap // WEIGHT_CHUNK_SHARE and n_f < most:
+    while not fused and weights and max(chunk_bytes) > wcap // WEIGHT_CHUNK_SHARE and n_f < most:
         n_f += 1
         stream_chunks, chunk_bytes = _filter_chunks(layer, streams, spec, n_f)
     if max(chunk_bytes) > wcap:
@@ -251,6 +271,10 @@ def plan_layer(
     n_p = 1
     if streamed:
         n_p = max(max_tiles // n_f, math.ceil(streamed / max(1, region.tile_stream)))
+    if (
+        fused == "producer"
+    ):  # enough tiles to pipeline with its consumer (as many as overlap DMA with compute)
+        n_p = max(n_p, min_tiles, at_least)
     n_p = max(1, min(n_p, positions))
     pos_unit = 1 if layer.kind in VECTOR_KINDS else _unit(layer, streams[0], spec, "P")
     if layer.kind in CONV_KINDS:  # whole output rows, so a tile's input rows (with their halo) are exact
@@ -270,8 +294,12 @@ def plan_layer(
         positions,
         pos_unit,
     )
-    tiles = _tiles(*args, n_p)
-    if streamed and any(spec.engine(s.engine).mode(s.mode).dataflow.weight_load for s in streams):
+    tiles = _tiles(*args, n_p, ranges=position_ranges, positions_outer=fused == "consumer")
+    if (
+        streamed
+        and not fused
+        and any(spec.engine(s.engine).mode(s.mode).dataflow.weight_load for s in streams)
+    ):
         # an array that loads weights per fold reloads them in every position tile: choose the position
         # tiling with the shortest estimated time (docs/modelling.md "Memory model"), ties to more tiles
         least = max(1, math.ceil(streamed / max(1, region.tile_stream)))
@@ -286,8 +314,7 @@ def plan_layer(
             f"{layer.name}: its smallest tile streams {largest.input_bytes + largest.output_bytes} B through "
             f"buffer {spec.buffer_for('activations').name}, more than its {region.staging} B staging region "
             f"(the buffer less its 1/{RESIDENT_SHARE} resident share); allowed: a larger activation buffer, "
-            f"or "
-            f"more tiles (params.max_tiles)"
+            f"or more tiles (params.max_tiles)"
         )
     return LayerPlan(layer.name, index, mapping, dram_in, output_to_dram, tuple(tiles))
 
@@ -301,13 +328,30 @@ def _filter_chunks(layer: Layer, streams, spec: ArchSpec, n_f: int):
 
 
 def _tiles(
-    layer, streams, stream_chunks, chunk_bytes, spec, dram_in, output_to_dram, n_f, positions, pos_unit, n_p
+    layer,
+    streams,
+    stream_chunks,
+    chunk_bytes,
+    spec,
+    dram_in,
+    output_to_dram,
+    n_f,
+    positions,
+    pos_unit,
+    n_p,
+    ranges=None,
+    positions_outer: bool = False,
 ) -> list[Tile]:
-    """The n_f x n_p tiles: per filter chunk, its position chunks (whole units of ``pos_unit``)."""
+    """The n_f x n_p tiles: per filter chunk, its position chunks (whole units of ``pos_unit``, or the given
+    position ``ranges``); ``positions_outer``: ordered by position chunk, then filter chunk (chunk j's
+    weights still load before its first tile and free after its last)."""
     depthwise = layer.kind == OpKind.CONV_DEPTHWISE
     in_chunks = split(dram_in, n_f) if depthwise else [dram_in] * n_f
     out_chunks = split(layer.output_bytes if output_to_dram else 0, n_f)
-    pos_chunks = split_units(positions, n_p, pos_unit)
+    if ranges is not None:
+        pos_chunks = [b - a for a, b in ranges]
+    else:
+        pos_chunks = split_units(positions, n_p, pos_unit)
     n_p = len(pos_chunks)
     pos_ranges = _ranges(pos_chunks)
     filter_ranges = [_ranges([f for _, f in chunks]) for chunks in stream_chunks]
@@ -362,6 +406,8 @@ def _tiles(
                     port=tuple(port),
                 )
             )
+    if positions_outer:
+        tiles = [tiles[j * n_p + i] for i in range(n_p) for j in range(n_f)]
     return tiles
 
 
@@ -488,11 +534,31 @@ class Planner:
         self.layout = dram_layout(graph, mappings)
         self.outputs = set(graph_outputs(graph))
 
-    def plan(self, name: str, spilled: set[str], output_to_dram: bool) -> LayerPlan:
-        """Layer ``name`` with the producers in ``spilled`` read from DRAM and its output to DRAM or not."""
+    def plan(
+        self,
+        name: str,
+        spilled: set[str],
+        output_to_dram: bool,
+        fused: str | None = None,
+        position_ranges: list[tuple[int, int]] | None = None,
+        at_least: int = 1,
+        mapping: LayerMapping | None = None,
+    ) -> LayerPlan:
+        """Layer ``name`` with the producers in ``spilled`` read from DRAM and its output to DRAM or not
+        (``fused``, ``position_ranges``, ``at_least``: :func:`plan_layer`), on its mapping or ``mapping``."""
         layer = self.graph.nodes[name]["layer"]
         dram_in = dram_input_bytes(self.graph, layer, spilled)
-        plan = plan_layer(layer, self.index[name], self.mappings[name], self.spec, dram_in, output_to_dram)
+        plan = plan_layer(
+            layer,
+            self.index[name],
+            mapping or self.mappings[name],
+            self.spec,
+            dram_in,
+            output_to_dram,
+            fused,
+            position_ranges,
+            at_least,
+        )
         return with_addresses(self.graph, plan, self.layout, spilled)
 
 

@@ -18,13 +18,16 @@ reader finishes. Every step is timestamped (archsim.sim.stalls) so stalls can be
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import networkx as nx
 import simpy
 
+from archsim.sim.fusion import FUSED_WINDOW_TILES, estimate, fused_pairs, tile_outputs, window_bytes
 from archsim.sim.kernel import CountingEnvironment
-from archsim.sim.plan import TILES_IN_FLIGHT, LayerPlan, Planner, spilled_tensors
+from archsim.sim.mapping import map_layer
+from archsim.sim.plan import TILES_IN_FLIGHT, WEIGHT_CHUNK_SHARE, LayerPlan, Planner, spilled_tensors
 from archsim.sim.stalls import LayerTimes, TileTimes
 from archsim.sim.top import Top
 from archsim.sim.values import TileValues
@@ -41,6 +44,7 @@ class LayerRecord:
     stream_busy_ps: list[int] = field(default_factory=list)
     output_on_chip: bool = False  # its output stayed in the activation buffer
     placement: str = ""  # why its output went where it did
+    fusion: str = ""  # a DW->PW pair's member: fused or not, and why (archsim.sim.fusion)
     times: LayerTimes | None = None
 
 
@@ -65,6 +69,15 @@ class Scheduler:
         self.tracer = top.tracer  # archsim.sim.trace.Tracer, or None: one `if` per traced activity
         self.abuf, self.wbuf = top.act_buffer, top.weight_buffer
         self.slots_track = f"{self.abuf.path}.tile_slots"
+        # DW->PW fusion (archsim.sim.fusion): consumer -> producer; decided as the producer starts
+        self.fused = fused_pairs(graph, top.spec)
+        self.consumer_of = {p: c for c, p in self.fused.items()}
+        self.decided = {c: env.event() for c in self.fused}
+        self.window: dict[
+            str, tuple[simpy.Container, list[int], str]
+        ] = {}  # producer -> (bytes, shares, key)
+        self.tile_done: dict[str, list] = {}  # fused producer -> an event per tile, as it retires
+        self.fused_ranges: dict[str, list[tuple[int, int]]] = {}  # fused consumer -> its producer's tiles
 
     def start(self) -> None:
         for name in self.done:
@@ -101,32 +114,122 @@ class Scheduler:
 
     # -- one layer ---------------------------------------------------------------------------------------
 
+    def _fuse(self, name: str, consumer: str, spilled: set[str]) -> tuple[LayerPlan | None, str]:
+        """Decide a fused pair as its producer ``name`` starts: (the producer's fused plan, why) or (None,
+        why). The producer is cut into as many position tiles as its window needs to fit the resident share's
+        free bytes (whole output rows at most)."""
+        half = self.top.regions.weights // WEIGHT_CHUNK_SHARE
+        for layer in (name, consumer):
+            weights = sum(s.weight_bytes for s in self.planner.mappings[layer].streams)
+            if weights > half:
+                return (
+                    None,
+                    f"unfused with {consumer}: {layer}'s {weights} B of weights exceed one {half} B chunk",
+                )
+        producer = self.graph.nodes[name]["layer"]
+        rows = producer.out_shape[0] * producer.out_shape[2]  # whole output rows: the finest tiling
+        free, at_least = self.abuf.resident_free(), 1
+        while True:
+            plan = self.planner.plan(name, spilled, False, fused="producer", at_least=at_least)
+            ranges = [t.positions for t in plan.tiles]
+            shares = tile_outputs(producer, ranges)
+            window = window_bytes(shares)
+            if window <= free or len(ranges) < at_least or at_least >= rows:
+                break  # fits, or no finer tiling exists
+            need = math.ceil(FUSED_WINDOW_TILES * producer.output_bytes / max(1, free))
+            at_least = min(rows, max(len(ranges) + 1, need))
+        if window > free:
+            return (
+                None,
+                f"unfused with {consumer}: its smallest window ({FUSED_WINDOW_TILES} of {len(ranges)} tiles' "
+                f"outputs, {window} B) exceeds the {free} B resident share free",
+            )
+        # faster? (archsim.sim.fusion.estimate; unfused, the intermediate spills if it cannot stay;
+        # fused, the consumer avoids its producer's engines where the others can run it)
+        spills = name in self.static_spilled if self.policy == "fit" else producer.output_bytes > free
+        unfused = (
+            self.planner.plan(name, spilled, spills),
+            self.planner.plan(consumer, {name} if spills else set(), False),
+        )
+        avoid = frozenset(s.engine for s in plan.mapping.streams)
+        remapped = map_layer(self.graph.nodes[consumer]["layer"], self.top.spec, avoid)
+        fused = (
+            plan,
+            self.planner.plan(
+                consumer, set(), False, fused="consumer", position_ranges=ranges, mapping=remapped
+            ),
+        )
+        guess = estimate(unfused, fused, self.top.spec, producer.output_bytes if spills else 0)
+        if not guess.fuse:
+            return (
+                None,
+                f"unfused with {consumer}: not estimated faster (fused {guess.fused:,.0f} cy >= unfused "
+                f"{guess.unfused:,.0f} cy: archsim.sim.fusion.estimate)",
+            )
+        key = f"{name} -> {consumer} (window)"
+        self.abuf.allocate(key, window)
+        self.planner.mappings[consumer] = remapped
+        if self.tracer is not None:
+            self.tracer.remap(consumer, remapped, self.top)
+        self.window[name] = (simpy.Container(self.env, capacity=window, init=window), shares, key)
+        self.tile_done[name] = [self.env.event() for _ in plan.tiles]
+        self.fused_ranges[consumer] = ranges
+        return plan, (
+            f"fused into {consumer}: a {window} B window of {FUSED_WINDOW_TILES} of its {len(ranges)} tiles' "
+            f"outputs in the resident share"
+        )
+
     def _layer(self, name: str):
         env, tracer = self.env, self.tracer
         producers = sorted(self.graph.predecessors(name))
-        if producers:
+        fused_from = None
+        if name in self.fused and (yield self.decided[name]):
+            fused_from = self.fused[name]  # starts with its producer, tile by tile
+        elif producers:
             yield env.all_of([self.done[p] for p in producers])
         rec = self.records[name]
         rec.start_ps = env.now
-        to_dram, rec.placement = self._place(name)
-        rec.output_on_chip = not to_dram
-        spilled = {u for u in producers if not self.records[u].output_on_chip}
-        plan = self.plans[name] = self.planner.plan(name, spilled, to_dram)
+        spilled = {u for u in producers if not self.records[u].output_on_chip and u != fused_from}
+        plan, consumer = None, self.consumer_of.get(name)
+        if consumer is not None:
+            plan, why = self._fuse(name, consumer, spilled)
+            self.decided[consumer].succeed(plan is not None)
+            rec.fusion = why
+            self.records[consumer].fusion = (
+                f"fused with its producer {name}"
+                if plan is not None
+                else why.replace(f"unfused with {consumer}", f"unfused with its producer {name}", 1)
+            )
+            if plan is not None:
+                rec.placement, rec.output_on_chip = f"on_chip: a window to {consumer} (fused)", True
+        if plan is None:
+            to_dram, rec.placement = self._place(name)
+            rec.output_on_chip = not to_dram
+            role = "consumer" if fused_from else None
+            ranges = self.fused_ranges.get(name) if fused_from else None
+            plan = self.planner.plan(name, spilled, to_dram, fused=role, position_ranges=ranges)
+        self.plans[name] = plan
         streams = plan.mapping.streams
         rec.stream_busy_ps = [0] * len(streams)
         rec.times = LayerTimes(env.now, env.now, tuple(s.engine for s in streams), [])
         if self.values is not None:
-            self.values.begin(plan)
+            self.values.begin(plan, frozenset({fused_from}) if fused_from else frozenset())
         n = len(plan.tiles)
         loaded = [env.event() for _ in range(n)]
         computed = [[env.event() for _ in streams] for _ in range(n)]
         slots = simpy.Container(env, capacity=TILES_IN_FLIGHT, init=TILES_IN_FLIGHT)
-        env.process(self._loader(plan, rec, slots, loaded))
+        env.process(self._loader(plan, rec, slots, loaded, fused_from))
         for s in range(len(streams)):
             env.process(self._compute(plan, rec, s, loaded, computed))
         writes = []
         for t, tile in enumerate(plan.tiles):
             yield env.all_of(computed[t])
+            if name in self.tile_done:  # a fused producer: its consumer's tile t may start
+                self.tile_done[name][t].succeed()
+            last_of_rows = t + 1 == n or plan.tiles[t + 1].positions != tile.positions
+            if fused_from and last_of_rows:  # the producer tile's rows are consumed: back to the window
+                window, shares, _ = self.window[fused_from]
+                yield window.put(shares[self._row_tile(fused_from, tile)])
             yield slots.put(1)
             if tracer is not None:
                 tracer.occupy(self.slots_track, env.now, -1, "slots")
@@ -145,11 +248,18 @@ class Scheduler:
             self.readers_left[u] -= 1
             if self.readers_left[u] == 0 and u in self.abuf.held:
                 self.abuf.release(u)
+        if fused_from:
+            self.abuf.release(self.window[fused_from][2])
         if tracer is not None:
             tracer.layer(plan, rec.start_ps, rec.end_ps, producers)
         if self.values is not None:
             self.values.end(plan)
         self.done[name].succeed()
+
+    def _row_tile(self, producer: str, tile) -> int:
+        """The index of the fused producer's tile whose output rows a consumer tile reads (the same
+        positions)."""
+        return self.fused_ranges[self.consumer_of[producer]].index(tile.positions)
 
     def _write_back(self, plan: LayerPlan, t: int):
         tile = plan.tiles[t]
@@ -162,14 +272,19 @@ class Scheduler:
         self.abuf.gave("staging", tile.output_bytes)
         return moved
 
-    def _loader(self, plan: LayerPlan, rec: LayerRecord, slots, loaded):
+    def _loader(self, plan: LayerPlan, rec: LayerRecord, slots, loaded, fused_from: str | None):
         env, dma, tracer = self.env, self.top.dma, self.tracer
         n_streams = len(plan.mapping.streams)
+        window = self.window.get(plan.name)
         for t, tile in enumerate(plan.tiles):
-            times = TileTimes(
-                env.now, env.now, 0, 0, 0, [None] * n_streams, [None] * n_streams, [None] * n_streams
-            )
+            none = [None] * n_streams
+            times = TileTimes(env.now, env.now, 0, 0, 0, list(none), list(none), list(none))
             rec.times.tiles.append(times)
+            if fused_from:  # the rows it reads: its producer's tile with the same positions
+                yield self.tile_done[fused_from][self._row_tile(fused_from, tile)]
+                times.producer = env.now
+            if window is not None:  # a fused producer: room in the window for its outputs (backpressure)
+                yield window[0].get(window[1][t])
             yield slots.get(1)
             if tracer is not None:
                 tracer.occupy(self.slots_track, env.now, 1, "slots")

@@ -233,6 +233,7 @@ def _layer_results(graph, spec, plans, scheduler, period):
                 engine_busy_cycles=_engine_busy_cycles(streams, rec.stream_busy_ps, period),
                 output="on_chip" if rec.output_on_chip else "dram",
                 placement=rec.placement,
+                fusion=rec.fusion,
                 bound=bound,
                 stall_s={cause: ps / PS_PER_S for cause, ps in by_cause.items()},
             )

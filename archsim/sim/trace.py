@@ -141,6 +141,12 @@ class Tracer:
             self.units[track] = unit
         self.levels[track].append((time_ps, level))
 
+    def remap(self, name: str, mapping, top) -> None:
+        """A layer's engines changed before it started (a fused consumer avoids its producer's engines)."""
+        info = self.layers[name]
+        info.engines = tuple(top.engines[s.engine].path for s in mapping.streams)
+        info.mode = mapping.mode_label
+
     def layer(self, plan, start_ps: int, end_ps: int, producers) -> None:
         """A layer ran from ``start`` (its producers done) to ``end`` (its last write-back done)."""
         self.layers[plan.name].producers = tuple(producers)

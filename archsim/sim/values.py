@@ -37,19 +37,24 @@ class TileValues:
         self.executor.set_input(input_codes)
         self.arithmetic = {e.name: arithmetic_for(e.kind) for e in spec.engines}
         self.arithmetic.update(arithmetic or {})
-        self.filters = {
-            layer.name: [stream_filters(layer, s) for s in mappings[layer.name].streams]
-            for layer in layers(graph)
-        }
+        self.layers = {layer.name: layer for layer in layers(graph)}
+        self.filters: dict[
+            str, list
+        ] = {}  # per layer, as it starts: its streams' filters (its plan's mapping)
 
-    def begin(self, plan: LayerPlan) -> None:
-        self.executor.begin_layer(plan.name)
+    def begin(self, plan: LayerPlan, live: frozenset[str] = frozenset()) -> None:
+        """The layer starts; ``live``: fused producers still running, whose rows each tile reads as it
+        starts."""
+        layer = self.layers[plan.name]
+        self.filters[plan.name] = [stream_filters(layer, s) for s in plan.mapping.streams]
+        self.executor.begin_layer(plan.name, live)
 
     def tile(self, plan: LayerPlan, stream: int, tile: int) -> None:
         t = plan.tiles[tile]
         f0, f1 = t.filters[stream]
         index = self.filters[plan.name][stream]
         engine = plan.mapping.streams[stream].engine
+        self.executor.feed(plan.name, t.positions)  # a fused consumer: its producer's rows, checked finished
         self.executor.compute(
             plan.name, self.arithmetic[engine], None if index is None else index[f0:f1], t.positions
         )
