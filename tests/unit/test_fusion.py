@@ -4,7 +4,9 @@ the consumer's remapping, and the YAML switch."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 import networkx as nx
@@ -88,6 +90,16 @@ def test_a_fused_pair_on_two_engines_pipelines_at_the_hand_derived_busy_times():
     assert startup < 16 * 13  # less than the whole producer, which unfused precedes the consumer
     assert on.latency_cycles == pytest.approx(64 * 35 + startup, abs=1)
     assert on.latency_cycles < off.latency_cycles
+    # the finish time by hand (cycles of 5 ns; DRAM: 60 ns = 12 cycles head latency, 96 B/cycle, 64 B bursts;
+    # one 2-cycle interconnect hop). dw tile 0 reads its 288 B of 4-bit weights (5 bursts, 320 B) and its two
+    # input rows (2 x 16 x 64 B = 2048 B), then computes 13 cycles. pw's loader asks for its first weight
+    # chunk (16 filters x 64 x 4 bit = 512 B) as dw tile 0 retires (the DRAM has finished dw tile 1's row by
+    # then); the SAT then runs 64 tiles of 35 cycles back to back, and the last tile's 16 x 16 outputs (256 B)
+    # go to DRAM.
+    dw_tile0 = Fraction(12) + Fraction(320 + 2048, 96) + 2 + 13
+    pw_start = dw_tile0 + 12 + Fraction(512, 96) + 2
+    finish = pw_start + 64 * 35 + 12 + Fraction(256, 96) + 2
+    assert pw_start == 71 and on.latency_cycles == math.ceil(finish) == 2328
     # the intermediate never reaches DRAM, and its window is two rows of 16 pixels x 64 channels
     assert dw.dram_write_bytes == 0 and dw.output == "on_chip"
     assert by_name(off)["pw"].dram_read_bytes == pw.dram_read_bytes  # the pw reads only its weights
