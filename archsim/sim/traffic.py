@@ -130,3 +130,104 @@ def layer_traffic(plan, spec: ArchSpec, dram_in_bytes: int, dram_out_bytes: int,
     if weight_load_bytes:
         t.add(spec.buffer_for("weights").name, writes=weight_load_bytes)
     return t
+
+
+# -- port accesses, as a real array makes them (energy only; docs/modelling.md "Energy") ---------------
+
+# [S] int32 partial sums between the array and the buffer (ZigZag and the hand model, benchmarks/crosscheck)
+ACC_BITS = 32
+
+
+@dataclass(frozen=True)
+class AccessStream:
+    """One operand's traffic through one buffer port in one tile: ``nbytes`` useful bytes moved in accesses
+    of ``word`` useful bytes each (at most the port width); what an access costs is the whole port's."""
+
+    buffer: str
+    operand: str  # weights | inputs | outputs | psums (partial sums) | dma
+    write: bool
+    nbytes: int
+    word: int  # useful bytes per access, 1 <= word <= port width
+
+    def accesses(self) -> int:
+        """ceil(bytes / useful bytes per access)."""
+        return -(-self.nbytes // self.word) if self.nbytes else 0
+
+
+def per_cycle_elements(dims: WorkDims, family: Family, unrolling, rows: int, lanes: int, operand: str) -> int:
+    """Elements of ``operand`` one array cycle touches: over the rows and the lanes groups, the extent of the
+    dims that index it (min(group's bound, its width)); a group that does not index it broadcasts (1)."""
+    bounds = loop_bounds(dims, family)
+    indexed = OPERAND_DIMS[family][operand]
+    n = 1
+    for group, width in ((unrolling.rows, rows), (unrolling.lanes, lanes)):
+        own = [d for d in group if d in indexed]
+        if own:
+            n *= min(width, math.prod(bounds[d] for d in own))
+    return n
+
+
+def stationary(unrolling, family: Family, operand: str) -> bool:
+    """True when no streamed dim indexes ``operand``: it stays in the PEs for the fold and is loaded once."""
+    return bool(unrolling.stream) and not set(unrolling.stream) & OPERAND_DIMS[family][operand]
+
+
+def psum_folds(dims: WorkDims, family: Family, unrolling, rows: int, lanes: int) -> int:
+    """Folds that revisit each output: > 1 when the reduction is split over folds (its partial sums leave the
+    array and come back, :func:`tile_accesses`)."""
+    return revisits(dims, family, unrolling, rows, lanes, "outputs")
+
+
+def tile_accesses(
+    layer: Layer,
+    spec: ArchSpec,
+    stream,
+    dims: WorkDims,
+    weight_bytes: int,
+    input_bytes: int,
+    output_bytes: int,
+) -> tuple[AccessStream, ...]:
+    """The access streams of one stream's engine in one tile (the bytes of :func:`tile_port`, split by
+    operand, plus the partial sums): a streamed operand moves per cycle the elements the array touches
+    (:func:`per_cycle_elements`, x its bytes per element, at most the port width); a stationary one is loaded
+    in whole port words; outputs leave as the array produces them; partial sums of a reduction split over
+    ``f`` folds are written and read back (f - 1) times at ACC_BITS each (ZigZag, benchmarks/crosscheck)."""
+    abuf = spec.buffer_for("activations")
+    family = rule(layer.kind).family
+    width = {b.name: b.bandwidth_bytes_per_cycle for b in spec.buffers}
+    out: list[AccessStream] = []
+
+    def add(buffer: str, operand: str, write: bool, nbytes: int, word: float) -> None:
+        if nbytes:
+            out.append(AccessStream(buffer, operand, write, nbytes, max(1, min(width[buffer], int(word)))))
+
+    out_elem_bytes = layer.out_bits / 8
+    if family == Family.VECTOR:
+        lanes = spec.engine(stream.engine).mode(stream.mode).lanes
+        add(abuf.name, "inputs", False, input_bytes, lanes * layer.act_bits / 8)
+        add(abuf.name, "outputs", True, output_bytes, lanes * out_elem_bytes)
+        return tuple(out)
+    engine = spec.engine(stream.engine)
+    mode = engine.mode(stream.mode)
+    unrolling = mode.dataflow.unrolling(family)
+    rows, lanes = engine.rows, mode.lanes
+    wbuf = spec.buffer_for("weights").name if layer.kind.has_weights else abuf.name
+    w_bits = layer.weight_bits if layer.kind.has_weights and layer.weight_bits else layer.act_bits
+    elem_bits = {"weights": w_bits, "inputs": layer.act_bits, "outputs": layer.out_bits}
+    for operand, buffer, nbytes in (("weights", wbuf, weight_bytes), ("inputs", abuf.name, input_bytes)):
+        reads = nbytes * revisits(dims, family, unrolling, rows, lanes, operand)
+        if stationary(unrolling, family, operand):
+            word = width[buffer]
+        else:
+            word = per_cycle_elements(dims, family, unrolling, rows, lanes, operand) * elem_bits[operand] / 8
+        add(buffer, operand, False, reads, word)
+    out_cycle = per_cycle_elements(dims, family, unrolling, rows, lanes, "outputs")
+    add(abuf.name, "outputs", True, output_bytes, out_cycle * out_elem_bytes)
+    folds = psum_folds(dims, family, unrolling, rows, lanes)
+    if folds > 1 and output_bytes:
+        elements = math.ceil(output_bytes / out_elem_bytes)
+        psum = elements * (folds - 1) * ACC_BITS // 8
+        word = out_cycle * ACC_BITS / 8
+        add(abuf.name, "psums", True, psum, word)
+        add(abuf.name, "psums", False, psum, word)
+    return tuple(out)
