@@ -247,6 +247,14 @@ def load_table_file(path: Path) -> EnergyTable:
     )
 
 
+@lru_cache(maxsize=32)
+def written_entries(name: str) -> dict[str, tuple[str, str]]:
+    """Entry name -> (value as written, source) of the bundled table ``name``."""
+    doc = read_document(resolve_table(name), EnergyTableError, "an energy table YAML file")
+    entries = doc.data.get("entries", {}) if isinstance(doc.data, dict) else {}
+    return {k: (str(v.get("value")), str(v.get("source"))) for k, v in entries.items() if isinstance(v, dict)}
+
+
 def table_dims(name: object) -> dict[str, str | None]:
     """Entry name -> dimension of the bundled table ``name``; {} when it is not a table's name (the schema
     reports that at the ``energy_table`` field)."""

@@ -17,7 +17,8 @@ across it. An operand is fetched again for every fold that revisits it, so per t
 with the operands indexed by: weights (G, F, C, T), inputs (G, P, C, T), outputs (G, P, F) for convs;
 weights (G, T), inputs (G, P, T), outputs (G, P) for depthwise; B (F, C), A (P, C), outputs (P, F) for linear
 and matmul (a matmul's B plays the weights' role and lives in the activation buffer). Outputs are written once
-per tile; partial sums of a reduction split over folds are not counted yet (docs/modelling.md "Known gaps").
+per tile (port time); the partial sums of a reduction split over folds are energy-only accesses
+(:func:`tile_accesses`, docs/modelling.md "Energy").
 A tile's input share is the input rows its output rows read (the halo included) for a conv, else its share
 of positions; its weight share is its filter chunk's; its output share is in proportion to its ops. Vector
 kinds read their inputs and write their outputs once.

@@ -186,3 +186,17 @@ def test_table_sram_class_with_wrong_unit(tmp_path):
 def test_unknown_table_file_name_field(tmp_path):
     message, path = table_error(tmp_path, TABLE_ASIC.replace("name: asic28", "name: asic29"))
     assert f"{path}:{line_of(TABLE_ASIC, 'name: asic28')}: name: 'asic29': must be the file's stem" in message
+
+
+def test_set_of_a_table_entry_becomes_an_override():
+    from archsim.overrides import load_arch as load_with
+    from archsim.overrides import parse_set
+
+    spec = load_with(CONFIGS / "m2vit.yaml", [parse_set("energy.mac_int8.value=5 pJ")])
+    entry = spec.engine("mpma").mode("merged").energy_per_op
+    assert entry.value == pytest.approx(5e-12) and entry.origin == "override of table fpga_zcu102"
+    assert entry.source.startswith("assumed: set by an override (table fpga_zcu102: 2.5 pJ, [I] INT8 MAC")
+    both = [parse_set("energy.mac_int8.value=5 pJ"), parse_set('energy.mac_int8.source="[I] measured"')]
+    assert (
+        load_with(CONFIGS / "m2vit.yaml", both).engine("mpma").modes[0].energy_per_op.source == "[I] measured"
+    )
