@@ -119,6 +119,21 @@ def _buffer_energy(name: str, b, table: dict[str, EnergyEntry], energy_table: st
 
 
 _MISSING_ENTRY = EnergyEntry("missing", 0.0, "J/B", "missing", origin="missing")
+UNIT_LEAKAGE = "mac_unit_leakage"  # the entry engines.<e>.leakage_units multiplies
+
+
+def _unit_leakage(name: str, units: int | None, table: dict[str, EnergyEntry]) -> EnergyEntry | None:
+    """An engine's leakage as ``units`` x the table's mac_unit_leakage (None without units or entry)."""
+    per_unit = table.get(UNIT_LEAKAGE)
+    if units is None or per_unit is None:
+        return None
+    return EnergyEntry(
+        name=f"{name}.leakage",
+        value=units * per_unit.value,
+        unit="W",
+        source=f"[C] {units} MAC units x {UNIT_LEAKAGE}: {per_unit.source}",
+        origin=per_unit.origin,
+    )
 
 
 def _build(model: ArchModel, doc: Document) -> ArchSpec:
@@ -133,7 +148,7 @@ def _build(model: ArchModel, doc: Document) -> ArchSpec:
             kind=EngineKind(engine.kind),
             rows=engine.rows,
             pipeline_cycles=engine.pipeline_cycles,
-            leakage_power=ref(engine.leakage),
+            leakage_power=ref(engine.leakage) or _unit_leakage(engine_name, engine.leakage_units, table),
             register_energy=ref(engine.register_energy),
             modes=tuple(
                 EngineMode(
@@ -399,6 +414,22 @@ def _energy_problems(model: ArchModel, spec: ArchSpec, doc: Document) -> list[Pr
                     f"energy.{name}",
                     f"already an entry of energy table {model.energy_table}; to replace it, put it under "
                     "energy_overrides:",
+                )
+            )
+    for name, engine in model.engines.items():
+        where = ("engines", name, "leakage_units")
+        if engine.leakage_units is not None and engine.leakage is not None:
+            problems.append(
+                Problem(doc.line_of(where), f"engines.{name}.leakage_units", "give leakage or leakage_units")
+            )
+        elif engine.leakage_units is not None and UNIT_LEAKAGE not in table_dims(model.energy_table or "") | {
+            k: None for k in model.energy
+        }:
+            problems.append(
+                Problem(
+                    doc.line_of(where),
+                    f"engines.{name}.leakage_units",
+                    f"needs a {UNIT_LEAKAGE} entry (energy_table: asic28 has one, or add it under energy:)",
                 )
             )
     for b in spec.buffers:

@@ -268,6 +268,11 @@ class EngineModel(StrictModel):
     rows: PositiveInt = Field(description="parallel rows (output filters or pixels); 1 for vector units")
     pipeline_cycles: NonNegativeInt = Field(0, description="fill/drain latency per tile, cycles (default 0)")
     leakage: PowerRef | None = Field(None, description="energy-table entry: leakage power, W")
+    leakage_units: PositiveInt | None = Field(
+        None,
+        description="instead of leakage: MAC units that each leak the energy table's mac_unit_leakage "
+        "(leakage = units x mac_unit_leakage)",
+    )
     register_energy: EnergyPerByteRef | None = Field(
         None,
         description="energy-table entry: J per byte of PE register read or written (operands, "

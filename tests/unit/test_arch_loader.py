@@ -263,7 +263,7 @@ def test_unknown_field_lists_allowed(tmp_path):
     message, path = error_for(tmp_path, bad)
     assert (
         f"{path}:{line_of(bad, 'rowz')}: engines.sat.rowz: unknown key; did you mean 'rows'? "
-        "allowed: kind, rows, pipeline_cycles, leakage, register_energy, modes"
+        "allowed: kind, rows, pipeline_cycles, leakage, leakage_units, register_energy, modes"
     ) in message
     assert "engines.sat.rows: missing required field" in message
 

@@ -200,3 +200,14 @@ def test_set_of_a_table_entry_becomes_an_override():
     assert (
         load_with(CONFIGS / "m2vit.yaml", both).engine("mpma").modes[0].energy_per_op.source == "[I] measured"
     )
+
+
+def test_engine_leakage_from_mac_units(tmp_path):
+    text = M2VIT_ASIC.replace("    leakage: mpma_leak\n", "    leakage_units: 1024\n")
+    spec = load_arch(write(tmp_path, text))
+    leak = spec.engine("mpma").leakage_power
+    assert leak.value == pytest.approx(1024 * 4.0e-6) and leak.name == "mpma.leakage"
+    assert leak.source.startswith("[C] 1024 MAC units x mac_unit_leakage: [C] one int8 MAC unit")
+    both = M2VIT_ASIC.replace("    leakage: mpma_leak\n", "    leakage: mpma_leak\n    leakage_units: 1024\n")
+    message, path = arch_error(tmp_path, both)
+    assert f"{path}:{line_of(both, 'leakage_units')}: engines.mpma.leakage_units: give leakage or" in message
