@@ -11,9 +11,9 @@ run's energy is the sum of count x J per event over its events, exactly, and eve
   weights and the bias, so it costs nothing of its own), each priced by the vector mode's entry for its tag;
 - :func:`register_events`: PE register bits: operands per op, the accumulator read and written per adder-tree
   output, for engines whose ``register_energy`` is given (else the op energy includes them);
-- :func:`buffer_events`: buffer port accesses, each of the port's full width: ceil(bytes / useful bytes per
-  access) per access stream (archsim.sim.traffic.tile_accesses: streamed operands per cycle, stationary ones
-  in whole words, outputs, partial sums of split reductions) plus the DMA's fills and drains in whole words;
+- :func:`buffer_events`: buffer port accesses, each of the port's full width: ceil(bytes / port width) per
+  access stream (archsim.sim.traffic.tile_accesses: weights and inputs one stream per fold, outputs one per
+  output block, the partial sums of split reductions) plus the DMA's fills and drains in whole words;
 - :func:`dram_events`: the simple model's burst-rounded bytes x J/B; :func:`banked_dram_events`: the banked
   model's commands (ACT+PRE, RD, WR, REF) x J per command and its background power x time;
 - :func:`interconnect_events`: bytes x J/B on a bus (or per crossbar traversal), byte-hops x J/B on a mesh or

@@ -105,7 +105,7 @@ class Tile:
     # (archsim.sim.traffic.tile_port: the dataflow's reuse)
     port: tuple[tuple[tuple[str, int, int], ...], ...] = ()
     # per stream: its engine's access streams (archsim.sim.traffic.tile_accesses: the port bytes by operand,
-    # the useful bytes per access, and the partial sums), what the energy model prices
+    # how many streams they form, and the partial sums), what the energy model prices
     accesses: tuple[tuple, ...] = ()
 
 

@@ -141,36 +141,24 @@ ACC_BITS = 32
 
 @dataclass(frozen=True)
 class AccessStream:
-    """One operand's traffic through one buffer port in one tile: ``nbytes`` useful bytes moved in accesses
-    of ``word`` useful bytes each (at most the port width); what an access costs is the whole port's."""
+    """One operand's traffic through one buffer port in one tile: ``nbytes`` moved as ``streams`` access
+    streams of equal size (one per fold that fetches or stores it), each rounded up to whole port words:
+    a port access reads or writes the whole port, however few of its bytes are useful."""
 
     buffer: str
-    operand: str  # weights | inputs | outputs | psums (partial sums) | dma
+    operand: str  # weights | inputs | outputs | psums (partial sums)
     write: bool
     nbytes: int
-    word: int  # useful bytes per access, 1 <= word <= port width
+    streams: int  # >= 1
+    port: int  # the buffer's port width, bytes
 
     def accesses(self) -> int:
-        """ceil(bytes / useful bytes per access)."""
-        return -(-self.nbytes // self.word) if self.nbytes else 0
-
-
-def per_cycle_elements(dims: WorkDims, family: Family, unrolling, rows: int, lanes: int, operand: str) -> int:
-    """Elements of ``operand`` one array cycle touches: over the rows and the lanes groups, the extent of the
-    dims that index it (min(group's bound, its width)); a group that does not index it broadcasts (1)."""
-    bounds = loop_bounds(dims, family)
-    indexed = OPERAND_DIMS[family][operand]
-    n = 1
-    for group, width in ((unrolling.rows, rows), (unrolling.lanes, lanes)):
-        own = [d for d in group if d in indexed]
-        if own:
-            n *= min(width, math.prod(bounds[d] for d in own))
-    return n
-
-
-def stationary(unrolling, family: Family, operand: str) -> bool:
-    """True when no streamed dim indexes ``operand``: it stays in the PEs for the fold and is loaded once."""
-    return bool(unrolling.stream) and not set(unrolling.stream) & OPERAND_DIMS[family][operand]
+        """streams x ceil(ceil(bytes / streams) / port width) (an upper bound when the bytes do not split
+        evenly: each stream is counted at the largest one's size)."""
+        if not self.nbytes:
+            return 0
+        per_stream = -(-self.nbytes // self.streams)
+        return self.streams * -(-per_stream // self.port)
 
 
 def psum_folds(dims: WorkDims, family: Family, unrolling, rows: int, lanes: int) -> int:
@@ -189,46 +177,41 @@ def tile_accesses(
     output_bytes: int,
 ) -> tuple[AccessStream, ...]:
     """The access streams of one stream's engine in one tile (the bytes of :func:`tile_port`, split by
-    operand, plus the partial sums): a streamed operand moves per cycle the elements the array touches
-    (:func:`per_cycle_elements`, x its bytes per element, at most the port width); a stationary one is loaded
-    in whole port words; outputs leave as the array produces them; partial sums of a reduction split over
-    ``f`` folds are written and read back (f - 1) times at ACC_BITS each (ZigZag, benchmarks/crosscheck)."""
+    operand, plus the partial sums). Each fold of the tile (archsim.sim.latency.folds_and_stream) fetches
+    its block of the weights and the inputs: one stream each per fold; the outputs are stored once per
+    output block (folds / f, f = the folds that revisit an output); a reduction split over f > 1 folds
+    writes and reads back each output's int32 partial sum f - 1 times, one stream per fold that does
+    (ZigZag and the hand model of benchmarks/crosscheck count the same partial sums). Vector kinds: one
+    stream per operand per tile."""
+    from archsim.sim.latency import folds_and_stream
+
     abuf = spec.buffer_for("activations")
     family = rule(layer.kind).family
     width = {b.name: b.bandwidth_bytes_per_cycle for b in spec.buffers}
     out: list[AccessStream] = []
 
-    def add(buffer: str, operand: str, write: bool, nbytes: int, word: float) -> None:
+    def add(buffer: str, operand: str, write: bool, nbytes: int, streams: int) -> None:
         if nbytes:
-            out.append(AccessStream(buffer, operand, write, nbytes, max(1, min(width[buffer], int(word)))))
+            out.append(AccessStream(buffer, operand, write, nbytes, max(1, streams), width[buffer]))
 
-    out_elem_bytes = layer.out_bits / 8
     if family == Family.VECTOR:
-        lanes = spec.engine(stream.engine).mode(stream.mode).lanes
-        add(abuf.name, "inputs", False, input_bytes, lanes * layer.act_bits / 8)
-        add(abuf.name, "outputs", True, output_bytes, lanes * out_elem_bytes)
+        add(abuf.name, "inputs", False, input_bytes, 1)
+        add(abuf.name, "outputs", True, output_bytes, 1)
         return tuple(out)
     engine = spec.engine(stream.engine)
     mode = engine.mode(stream.mode)
     unrolling = mode.dataflow.unrolling(family)
     rows, lanes = engine.rows, mode.lanes
+    folds, _ = folds_and_stream(dims, family, unrolling, rows, lanes)
     wbuf = spec.buffer_for("weights").name if layer.kind.has_weights else abuf.name
-    w_bits = layer.weight_bits if layer.kind.has_weights and layer.weight_bits else layer.act_bits
-    elem_bits = {"weights": w_bits, "inputs": layer.act_bits, "outputs": layer.out_bits}
     for operand, buffer, nbytes in (("weights", wbuf, weight_bytes), ("inputs", abuf.name, input_bytes)):
-        reads = nbytes * revisits(dims, family, unrolling, rows, lanes, operand)
-        if stationary(unrolling, family, operand):
-            word = width[buffer]
-        else:
-            word = per_cycle_elements(dims, family, unrolling, rows, lanes, operand) * elem_bits[operand] / 8
-        add(buffer, operand, False, reads, word)
-    out_cycle = per_cycle_elements(dims, family, unrolling, rows, lanes, "outputs")
-    add(abuf.name, "outputs", True, output_bytes, out_cycle * out_elem_bytes)
-    folds = psum_folds(dims, family, unrolling, rows, lanes)
-    if folds > 1 and output_bytes:
-        elements = math.ceil(output_bytes / out_elem_bytes)
-        psum = elements * (folds - 1) * ACC_BITS // 8
-        word = out_cycle * ACC_BITS / 8
-        add(abuf.name, "psums", True, psum, word)
-        add(abuf.name, "psums", False, psum, word)
+        add(buffer, operand, False, nbytes * revisits(dims, family, unrolling, rows, lanes, operand), folds)
+    f = psum_folds(dims, family, unrolling, rows, lanes)
+    blocks = max(1, folds // f)
+    add(abuf.name, "outputs", True, output_bytes, blocks)
+    if f > 1 and output_bytes:
+        elements = math.ceil(output_bytes * 8 / layer.out_bits)
+        psum = elements * (f - 1) * ACC_BITS // 8
+        add(abuf.name, "psums", True, psum, blocks * (f - 1))
+        add(abuf.name, "psums", False, psum, blocks * (f - 1))
     return tuple(out)

@@ -13,7 +13,7 @@ from archsim.sim import InvariantError
 from archsim.sim.checks import check, raise_on_violation
 from archsim.sim.mapping import map_layer
 from archsim.sim.plan import plan_layer, split_units
-from archsim.sim.traffic import layer_traffic
+from archsim.sim.traffic import AccessStream, layer_traffic
 
 SPEC = m2vit_spec()
 
@@ -42,15 +42,15 @@ def test_layer_events_by_hand():
     access = 64 * 1.5 * PJ
     assert by_kind(events) == {
         ("mpma", "mac"): (64 * 64 * 64, 2.5 * PJ),
-        # weights stay in the PEs while the positions stream: loaded once, in whole 64 B words
-        ("weight_buffer", "weights_read"): (4096 // 64, access),
-        # inputs: 32 useful bytes per cycle (the lanes' reduction slice, broadcast over the rows), read once
-        # per 32-filter fold (2): 8192 B in 32 B accesses
-        ("act_buffer", "inputs_read"): (8192 // 32, access),
-        # outputs leave 32 per cycle (one per row), 1 B each
-        ("act_buffer", "outputs_write"): (4096 // 32, access),
-        # the reduction (64) spans 2 lane folds: int32 partial sums written and read back once, 32 x 4 B per
-        # cycle = 128 B, capped at the 64 B port
+        # 4 folds (2 of 32 filters x 2 of 32 reduction lanes), one stream per operand each, in 64 B words:
+        # weights 4096 B read once (stationary while the positions stream): 4 x 1024 B = 4 x 16 accesses
+        ("weight_buffer", "weights_read"): (4 * 16, access),
+        # inputs read once per 32-filter fold (2): 8192 B, 4 x 2048 B
+        ("act_buffer", "inputs_read"): (4 * 32, access),
+        # outputs stored once per output block (4 folds / 2 reduction folds): 2 x 2048 B
+        ("act_buffer", "outputs_write"): (2 * 32, access),
+        # the reduction (64) spans 2 lane folds: each output's int32 partial sum written and read back once,
+        # 4096 x 4 B each way
         ("act_buffer", "psums_write"): (4096 * 4 // 64, access),
         ("act_buffer", "psums_read"): (4096 * 4 // 64, access),
         # the DMA fills and drains in whole port words
@@ -62,6 +62,15 @@ def test_layer_events_by_hand():
         ("interconnect", "bus_byte"): (12288, 1.0 * PJ),
     }
     assert {e.coefficient for e in events if e.component == "act_buffer"} == {"abuf_read", "abuf_write"}
+
+
+def test_an_access_stream_rounds_up_to_whole_port_words():
+    """A 9-byte block on a 64 B port is a whole 64 B access: ten such streams are ten accesses."""
+    assert AccessStream("b", "weights", False, 90, 10, 64).accesses() == 10
+    assert AccessStream("b", "inputs", False, 4096, 1, 64).accesses() == 64
+    assert AccessStream("b", "inputs", False, 4097, 1, 64).accesses() == 65
+    assert AccessStream("b", "inputs", False, 100, 3, 64).accesses() == 3  # 34 B each (the largest share)
+    assert AccessStream("b", "inputs", False, 0, 3, 64).accesses() == 0
 
 
 def test_energy_is_the_sum_of_counts_times_coefficients():
