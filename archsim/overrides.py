@@ -6,7 +6,8 @@
 - ``workload.<field>`` changes the workload: ``workload.resolution``, ``workload.policy``,
   ``workload.seed``, ``workload.calibration.samples``, ... (every field of a workload YAML);
 - any other key changes the architecture: ``engines.sat.rows``, ``dram.peak_bandwidth``,
-  ``buffers.act_buffer.capacity``, ``energy.mac_int8.value``, ``params.min_tiles``, ...; an
+  ``buffers.act_buffer.capacity``, ``energy.mac_int8.value`` (an entry of a named ``energy_table``
+  becomes an ``energy_overrides`` entry: :func:`table_entry_overrides`), ``params.min_tiles``, ...; an
   explicit ``arch.`` prefix is accepted too (``arch.engines.sat.rows``). No architecture YAML has a
   top-level ``workload`` key, so the two never clash.
 
@@ -178,17 +179,53 @@ def overridden(
     """``doc`` with the overrides applied to its data; ``error`` listing every unknown key."""
     if not overrides or not isinstance(doc.data, dict):
         return doc  # a document that is not a mapping: the loader says so
-    problems = key_problems(doc.data, overrides, root)
+    data, overrides = table_entry_overrides(doc.data, overrides)
+    problems = key_problems(data, overrides, root)
     if problems:
         raise error(doc.file, problems)
     return Document(
         file=doc.file,
         path=doc.path,
         sha256=doc.sha256,
-        data=applied(doc.data, overrides),
+        data=applied(data, overrides),
         lines=doc.lines,
         problems=list(doc.problems),
     )
+
+
+def table_entry_overrides(data: dict, overrides: Sequence[Override]) -> tuple[dict, list[Override]]:
+    """``energy.<name>.<field>`` of an entry the document's named ``energy_table`` holds (and its own
+    ``energy:`` does not) is an ``energy_overrides.<name>.<field>`` of a copy of the table's entry: a
+    value set alone gets the source 'assumed: set by an override (the table's value and source)'."""
+    table_name = data.get("energy_table")
+    inline = data.get("energy") if isinstance(data.get("energy"), dict) else {}
+    wanted = [o for o in overrides if len(o.path) == 3 and o.path[0] == "energy" and o.path[1] not in inline]
+    if not isinstance(table_name, str) or not wanted:
+        return data, list(overrides)
+    from archsim.energy.tables import table_names, written_entries
+
+    if table_name not in table_names():
+        return data, list(overrides)  # the loader reports the unknown table
+    table = written_entries(table_name)
+    data = copy.deepcopy(data)
+    out = []
+    for o in overrides:
+        name = o.path[1] if o in wanted else None
+        if name is None or name not in table:
+            out.append(o)
+            continue
+        entries = data.setdefault("energy_overrides", {})
+        if not isinstance(entries, dict):
+            out.append(o)
+            continue
+        if name not in entries:
+            value, source = table[name]
+            entries[name] = {
+                "value": value,
+                "source": f"assumed: set by an override (table {table_name}: {value}, {source})",
+            }
+        out.append(Override(".".join(("energy_overrides",) + o.path[1:]), o.value, o.origin))
+    return data, out
 
 
 # -- loading with overrides ----------------------------------------------------------------------

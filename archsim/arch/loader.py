@@ -39,6 +39,7 @@ from archsim.arch.spec import (
 )
 from archsim.arch.units import parse_any
 from archsim.configfile import Document, did_you_mean, read_document, show, validate_document
+from archsim.energy.tables import load_table, sram_entries, table_dims
 from archsim.graph.ir import OpKind
 
 DEFAULT_BASELINE_POLICY = "uniform_w8a8"  # [choice] the uniform 8-bit reference policy of a baseline run
@@ -77,11 +78,66 @@ def resolve_arch(
 # -- building the spec -------------------------------------------------------------------
 
 
-def _build(model: ArchModel, doc: Document) -> ArchSpec:
+def _energy_table(model: ArchModel) -> dict[str, EnergyEntry]:
+    """The arch's energy entries: the named table's, its overrides, then the inline ``energy:``."""
     table: dict[str, EnergyEntry] = {}
-    for name, entry in model.energy.items():
-        value, _dim, unit = parse_any(entry.value, ("energy", "energy per byte", "power"))
-        table[name] = EnergyEntry(name=name, value=value, unit=unit, source=entry.source)
+    if model.energy_table is not None:
+        table.update({e.name: e for e in load_table(model.energy_table).entries})
+    for key, entries in (("override", model.energy_overrides), ("inline", model.energy)):
+        origin = f"override of table {model.energy_table}" if key == "override" else "inline"
+        for name, entry in entries.items():
+            value, _dim, unit = parse_any(entry.value, ("energy", "energy per byte", "power"))
+            table[name] = EnergyEntry(name=name, value=value, unit=unit, source=entry.source, origin=origin)
+    return table
+
+
+def _buffer_energy(name: str, b, table: dict[str, EnergyEntry], energy_table: str | None):
+    """(read, write, leakage) of a buffer: the entries it names, else the energy table's SRAM classes (and
+    its sram_leakage_per_kib x capacity in KiB); None where neither gives one (the cross-checks say so)."""
+    read = table.get(b.read_energy) if b.read_energy else None
+    write = table.get(b.write_energy) if b.write_energy else None
+    leak = table.get(b.leakage) if b.leakage else None
+    if energy_table is not None:
+        named = load_table(energy_table)
+        if read is None or write is None:
+            try:
+                sram_read, sram_write = sram_entries(named, name, b.capacity, b.bandwidth)
+            except ValueError:
+                sram_read = sram_write = None
+            read = read or sram_read
+            write = write or (sram_read and sram_write)
+        if b.leakage is None and "sram_leakage_per_kib" in named.names():
+            per_kib = named.entry("sram_leakage_per_kib")
+            leak = EnergyEntry(
+                name=f"{name}.sram_leakage",
+                value=per_kib.value * b.capacity / 1024,
+                unit="W",
+                source=f"[C] {b.capacity / 1024:g} KiB x sram_leakage_per_kib: {per_kib.source}",
+                origin=f"table {energy_table} (sram)",
+            )
+    return read, write, leak
+
+
+_MISSING_ENTRY = EnergyEntry("missing", 0.0, "J/B", "missing", origin="missing")
+UNIT_LEAKAGE = "mac_unit_leakage"  # the entry engines.<e>.leakage_units multiplies
+
+
+def _unit_leakage(name: str, units: int | None, table: dict[str, EnergyEntry]) -> EnergyEntry | None:
+    """An engine's leakage as ``units`` x the table's mac_unit_leakage (None without units or entry)."""
+    per_unit = table.get(UNIT_LEAKAGE)
+    if units is None or per_unit is None:
+        return None
+    return EnergyEntry(
+        name=f"{name}.leakage",
+        value=units * per_unit.value,
+        unit="W",
+        source=f"[C] {units} MAC units x {UNIT_LEAKAGE}: {per_unit.source}",
+        origin=per_unit.origin,
+    )
+
+
+def _build(model: ArchModel, doc: Document) -> ArchSpec:
+    table = _energy_table(model)
 
     def ref(name: str | None) -> EnergyEntry | None:
         return None if name is None else table[name]
@@ -92,7 +148,8 @@ def _build(model: ArchModel, doc: Document) -> ArchSpec:
             kind=EngineKind(engine.kind),
             rows=engine.rows,
             pipeline_cycles=engine.pipeline_cycles,
-            leakage_power=ref(engine.leakage),
+            leakage_power=ref(engine.leakage) or _unit_leakage(engine_name, engine.leakage_units, table),
+            register_energy=ref(engine.register_energy),
             modes=tuple(
                 EngineMode(
                     name=mode_name,
@@ -102,6 +159,7 @@ def _build(model: ArchModel, doc: Document) -> ArchSpec:
                     act_bits=mode.act_bits,
                     lanes=mode.lanes,
                     energy_per_op=table[mode.energy_per_op],
+                    energy_by_kind=tuple((k, table[v]) for k, v in sorted(mode.energy_by_kind.items())),
                     dataflow=_dataflow(mode.dataflow),
                 )
                 for mode_name, mode in engine.modes.items()
@@ -109,18 +167,21 @@ def _build(model: ArchModel, doc: Document) -> ArchSpec:
         )
         for engine_name, engine in model.engines.items()
     )
-    buffers = tuple(
-        BufferSpec(
-            name=name,
-            capacity_bytes=b.capacity,
-            bandwidth_bytes_per_cycle=b.bandwidth,
-            holds=frozenset(b.holds),
-            read_energy=table[b.read_energy],
-            write_energy=table[b.write_energy],
-            leakage_power=ref(b.leakage),
+    buffers = []
+    for name, b in model.buffers.items():
+        read, write, leak = _buffer_energy(name, b, table, model.energy_table)
+        buffers.append(
+            BufferSpec(
+                name=name,
+                capacity_bytes=b.capacity,
+                bandwidth_bytes_per_cycle=b.bandwidth,
+                holds=frozenset(b.holds),
+                read_energy=read or _MISSING_ENTRY,
+                write_energy=write or _MISSING_ENTRY,
+                leakage_power=leak,
+            )
         )
-        for name, b in model.buffers.items()
-    )
+    buffers = tuple(buffers)
     dram = _dram(model.dram, table, ref)
     n = model.interconnect
     noc = InterconnectSpec(
@@ -146,6 +207,7 @@ def _build(model: ArchModel, doc: Document) -> ArchSpec:
         dram=dram,
         interconnect=noc,
         energy_table=tuple(table.values()),
+        energy_table_name=model.energy_table or "",
         description=model.description.strip(),
         source_file=doc.file,
         source_sha256=doc.sha256,
@@ -173,6 +235,10 @@ def _dram(d, table, ref) -> DramSpec:
         read_energy=table[d.read_energy],
         write_energy=table[d.write_energy],
         background_power=ref(d.background_power),
+        act_energy=ref(d.act_energy),
+        read_burst_energy=ref(d.read_burst_energy),
+        write_burst_energy=ref(d.write_burst_energy),
+        refresh_energy=ref(d.refresh_energy),
     )
     if d.model == "banked" and d.preset is not None:
         preset = DRAM_PRESETS[d.preset]
@@ -300,10 +366,96 @@ def _mapping_problems(model: ArchModel, doc: Document) -> list[Problem]:
     return problems
 
 
+def _energy_problems(model: ArchModel, spec: ArchSpec, doc: Document) -> list[Problem]:
+    """An energy table is given (inline or named); overrides replace entries of the named table (same
+    dimension); inline entries do not shadow it; every buffer has read and write energy."""
+    problems: list[Problem] = []
+    named = table_dims(model.energy_table) if model.energy_table else {}
+    if model.energy_table is None and not model.energy:
+        problems.append(
+            Problem(
+                doc.line_of(("energy",)),
+                "energy",
+                "give an energy table: energy_table: <name> (a bundled table) or "
+                "energy: {name: {value, source}}",
+            )
+        )
+    if model.energy_table is None and model.energy_overrides:
+        problems.append(
+            Problem(doc.line_of(("energy_overrides",)), "energy_overrides", "only with energy_table: <name>")
+        )
+    for name, entry in model.energy_overrides.items():
+        where = ("energy_overrides", name)
+        if model.energy_table is not None and name not in named:
+            problems.append(
+                Problem(
+                    doc.line_of(where),
+                    f"energy_overrides.{name}",
+                    f"not an entry of energy table {model.energy_table}; {did_you_mean(name, named)}"
+                    "to add an entry, put it under energy:",
+                )
+            )
+        elif name in named:
+            dim = parse_any(entry.value, ("energy", "energy per byte", "power"))[1]
+            if dim != named[name]:
+                problems.append(
+                    Problem(
+                        doc.line_of(where + ("value",)),
+                        f"energy_overrides.{name}.value",
+                        f"is {dim}, but the table's {name} is {named[name]}",
+                        show(entry.value),
+                    )
+                )
+    for name in model.energy:
+        if name in named:
+            problems.append(
+                Problem(
+                    doc.line_of(("energy", name)),
+                    f"energy.{name}",
+                    f"already an entry of energy table {model.energy_table}; to replace it, put it under "
+                    "energy_overrides:",
+                )
+            )
+    for name, engine in model.engines.items():
+        where = ("engines", name, "leakage_units")
+        if engine.leakage_units is not None and engine.leakage is not None:
+            problems.append(
+                Problem(doc.line_of(where), f"engines.{name}.leakage_units", "give leakage or leakage_units")
+            )
+        elif engine.leakage_units is not None and UNIT_LEAKAGE not in table_dims(model.energy_table or "") | {
+            k: None for k in model.energy
+        }:
+            problems.append(
+                Problem(
+                    doc.line_of(where),
+                    f"engines.{name}.leakage_units",
+                    f"needs a {UNIT_LEAKAGE} entry (energy_table: asic28 has one, or add it under energy:)",
+                )
+            )
+    for b in spec.buffers:
+        for field_, entry in (("read_energy", b.read_energy), ("write_energy", b.write_energy)):
+            if entry is _MISSING_ENTRY:
+                why = "no energy_table gives SRAM classes"
+                if model.energy_table is not None:
+                    try:
+                        sram_entries(load_table(model.energy_table), b.name, b.capacity_bytes, 1)
+                    except ValueError as err:
+                        why = str(err)
+                problems.append(
+                    Problem(
+                        doc.line_of(("buffers", b.name)),
+                        f"buffers.{b.name}.{field_}",
+                        f"missing ({why}); name an energy entry in J/B",
+                    )
+                )
+    return problems
+
+
 def _cross_checks(
     model: ArchModel, spec: ArchSpec, doc: Document, search: Sequence[str | os.PathLike]
 ) -> list[Problem]:
     problems = _mapping_problems(model, doc) + _dram_problems(model, spec, doc) + _noc_problems(spec, doc)
+    problems += _energy_problems(model, spec, doc)
     for engine_name, engine in model.engines.items():
         for mode_name, _mode in engine.modes.items():
             dataflow = spec.engine(engine_name).mode(mode_name).dataflow

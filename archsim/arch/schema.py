@@ -35,7 +35,7 @@ from archsim.configfile import (
     switch,
     text,
 )
-from archsim.graph.ir import OpKind, Scheme
+from archsim.graph.ir import Epilogue, OpKind, Scheme
 
 ENERGY_DIMENSIONS = ("energy", "energy per byte", "power")  # what an energy-table entry may be
 HOLDABLE = ("weights", "activations")  # what a buffer may hold
@@ -228,6 +228,20 @@ class DataflowModel(StrictModel):
     )
 
 
+PricedKind = Annotated[
+    str, choice([k.value for k in OpKind] + [e.value for e in Epilogue], "op kind or epilogue op")
+]
+
+
+def _energy_table_name(value: object) -> str:
+    from archsim.energy.tables import table_names
+
+    names = table_names()
+    if not isinstance(value, str) or value not in names:
+        raise ValueError(f"unknown energy table; {did_you_mean(value, names)}allowed: {', '.join(names)}")
+    return value
+
+
 class ModeModel(StrictModel):
     op_kinds: list[OpKindName] = Field(min_length=1, description="op kinds this mode runs")
     schemes: list[SchemeName] = Field(
@@ -237,6 +251,11 @@ class ModeModel(StrictModel):
     act_bits: ActBits = Field(description="widest input activation accepted, bits")
     lanes: PositiveInt = Field(description="parallel MACs/ops per row per cycle in this mode")
     energy_per_op: EnergyPerOpRef = Field(description="energy-table entry: J per MAC / shift-add / vector op")
+    energy_by_kind: dict[PricedKind, EnergyPerOpRef] = Field(
+        default_factory=dict,
+        description="op kind or fused epilogue op (bias, requant, hardswish, ...) -> energy-table entry "
+        "pricing one such op in this mode (default: energy_per_op for every kind)",
+    )
     dataflow: Annotated[DataflowModel | None, BeforeValidator(_preset_or_mapping)] = Field(
         None,
         description="spatial unrolling: a preset name or {preset, conv, depthwise, linear, matmul, fill, "
@@ -249,6 +268,16 @@ class EngineModel(StrictModel):
     rows: PositiveInt = Field(description="parallel rows (output filters or pixels); 1 for vector units")
     pipeline_cycles: NonNegativeInt = Field(0, description="fill/drain latency per tile, cycles (default 0)")
     leakage: PowerRef | None = Field(None, description="energy-table entry: leakage power, W")
+    leakage_units: PositiveInt | None = Field(
+        None,
+        description="instead of leakage: MAC units that each leak the energy table's mac_unit_leakage "
+        "(leakage = units x mac_unit_leakage)",
+    )
+    register_energy: EnergyPerByteRef | None = Field(
+        None,
+        description="energy-table entry: J per byte of PE register read or written (operands, "
+        "accumulators); omit when the op energy includes the registers",
+    )
     modes: dict[str, ModeModel] = Field(min_length=1, description="operating modes by name")
 
 
@@ -256,9 +285,19 @@ class BufferModel(StrictModel):
     capacity: SizeBytes = Field(description="capacity, e.g. '256 KiB' (KB = 1000 B, KiB = 1024 B)")
     bandwidth: BytesPerCycle = Field(description="port width, e.g. '64 B/cycle'")
     holds: list[HoldName] = Field(min_length=1, description="what it stores: weights, activations")
-    read_energy: EnergyPerByteRef = Field(description="energy-table entry: J per byte read")
-    write_energy: EnergyPerByteRef = Field(description="energy-table entry: J per byte written")
-    leakage: PowerRef | None = Field(None, description="energy-table entry: leakage power, W")
+    read_energy: EnergyPerByteRef | None = Field(
+        None,
+        description="energy-table entry: J per byte read at this port width (default: the energy_table's "
+        "SRAM class for the capacity and port width)",
+    )
+    write_energy: EnergyPerByteRef | None = Field(
+        None, description="energy-table entry: J per byte written (default: as read_energy)"
+    )
+    leakage: PowerRef | None = Field(
+        None,
+        description="energy-table entry: leakage power, W (default: capacity in KiB x the energy_table's "
+        "sram_leakage_per_kib when it has one, else none)",
+    )
 
 
 class DramModel(StrictModel):
@@ -297,6 +336,18 @@ class DramModel(StrictModel):
     read_energy: EnergyPerByteRef = Field(description="energy-table entry: J per byte read, I/O included")
     write_energy: EnergyPerByteRef = Field(description="energy-table entry: J per byte written")
     background_power: PowerRef | None = Field(None, description="energy-table entry: background power, W")
+    act_energy: EnergyPerOpRef | None = Field(
+        None, description="banked: energy-table entry, J per ACT + PRE (default: the preset's)"
+    )
+    read_burst_energy: EnergyPerOpRef | None = Field(
+        None, description="banked: energy-table entry, J per RD burst (default: the preset's)"
+    )
+    write_burst_energy: EnergyPerOpRef | None = Field(
+        None, description="banked: energy-table entry, J per WR burst (default: the preset's)"
+    )
+    refresh_energy: EnergyPerOpRef | None = Field(
+        None, description="banked: energy-table entry, J per all-bank REF (default: the preset's)"
+    )
     burst: SizeBytes | None = Field(
         None,
         description="simple: burst size, e.g. '64 B' (default 64 B); banked: "
@@ -404,7 +455,19 @@ class ArchModel(StrictModel):
     description: Text = Field("", description="free text; its first line is what `archsim list` shows")
     clock: Frequency = Field(description="accelerator clock, e.g. '200 MHz' (whole ps period)")
     static_power: PowerRef | None = Field(None, description="energy-table entry: device static power, W")
-    energy: dict[str, EnergyEntryModel] = Field(min_length=1, description="the energy table")
+    energy_table: Annotated[str, BeforeValidator(_energy_table_name)] | None = Field(
+        None,
+        description="a named energy table (archsim/data/energy: asic28, fpga_zcu102) whose entries the "
+        'fields below may name (docs/configs.md "Energy tables")',
+    )
+    energy_overrides: dict[str, EnergyEntryModel] = Field(
+        default_factory=dict, description="entries of energy_table replaced: name -> {value, source}"
+    )
+    energy: dict[str, EnergyEntryModel] = Field(
+        default_factory=dict,
+        description="the inline energy table, or with energy_table the entries it lacks: "
+        "name -> {value, source}",
+    )
     engines: dict[str, EngineModel] = Field(min_length=1, description="compute engines by name")
     buffers: dict[str, BufferModel] = Field(min_length=1, description="on-chip buffers by name")
     dram: DramModel = Field(description="off-chip memory")
@@ -419,14 +482,29 @@ class ArchModel(StrictModel):
 
 
 def energy_dims(raw: object) -> dict[str, str | None]:
-    """The energy table of raw YAML data: entry name -> its dimension (None if unparseable).
+    """The energy table of raw YAML data: entry name -> its dimension (None if unparseable): the named
+    ``energy_table``'s entries, then ``energy_overrides`` and ``energy`` (which win).
 
     Computed before validation so that references can be checked in the same pass as
     everything else (all errors reported at once).
     """
-    table = raw.get("energy") if isinstance(raw, dict) else None
-    if not isinstance(table, dict):
+    from archsim.energy.tables import table_dims
+
+    if not isinstance(raw, dict):
         return {}
+    dims: dict[str, str | None] = table_dims(raw.get("energy_table"))
+    named = set(dims)
+    for key in ("energy_overrides", "energy"):
+        table = raw.get(key)
+        if isinstance(table, dict):
+            # an override keeps the table entry's dimension for the references (a different one is
+            # reported at the override itself, archsim.arch.loader)
+            found = _inline_dims(table)
+            dims.update({k: v for k, v in found.items() if key == "energy" or k not in named})
+    return dims
+
+
+def _inline_dims(table: dict) -> dict[str, str | None]:
     dims: dict[str, str | None] = {}
     for name, entry in table.items():
         value = entry.get("value") if isinstance(entry, dict) else None

@@ -35,6 +35,9 @@ class EnergyEntry:
     value: float  # J per unit of work, or W for power entries
     unit: str  # as written in the YAML, e.g. "pJ", "pJ/B", "mW"
     source: str  # citation, or "assumed: <why>"
+    # where the arch took it from: "inline" (its energy:), "table asic28", "override of table asic28",
+    # "table asic28 (sram)" (a buffer priced by the table's SRAM classes), "" when built in code
+    origin: str = ""
 
 
 MAPPING_SPLITS = ("balanced", "by_scheme")
@@ -60,6 +63,15 @@ class EngineMode:
     lanes: int
     energy_per_op: EnergyEntry  # per MAC / shift-add / vector op
     dataflow: Dataflow = DEFAULT_DATAFLOW  # how MAC families unroll on rows x lanes (archsim.arch.dataflow)
+    # op kind or epilogue tag (e.g. "norm", "requant") -> its own J per op; others cost energy_per_op
+    energy_by_kind: tuple[tuple[str, EnergyEntry], ...] = ()
+
+    def op_energy(self, kind: str) -> EnergyEntry:
+        """The entry pricing one op of ``kind`` (an op kind or epilogue tag value) in this mode."""
+        for k, entry in self.energy_by_kind:
+            if k == kind:
+                return entry
+        return self.energy_per_op
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,8 @@ class EngineSpec:
     modes: tuple[EngineMode, ...]
     pipeline_cycles: int = 0  # fill/drain latency added once per tile
     leakage_power: EnergyEntry | None = None  # W while the accelerator is on
+    # J per byte of PE register read / written (operands and accumulators); None: included in the op energy
+    register_energy: EnergyEntry | None = None
 
     def peak_ops_per_cycle(self, mode: str) -> int:
         return self.rows * self.mode(mode).lanes
@@ -105,6 +119,11 @@ class DramSpec:
     # model of ``banked`` (archsim.sim.dram_banked; peak bandwidth and burst are the preset's)
     model: str = "simple"
     banked: BankedDramConfig | None = None
+    # banked: J per command (ACT+PRE, RD burst, WR burst, all-bank REF); None: the preset's own coefficient
+    act_energy: EnergyEntry | None = None
+    read_burst_energy: EnergyEntry | None = None
+    write_burst_energy: EnergyEntry | None = None
+    refresh_energy: EnergyEntry | None = None
 
 
 @dataclass(frozen=True)
@@ -219,6 +238,8 @@ class ArchSpec:
     dram: DramSpec
     interconnect: InterconnectSpec
     energy_table: tuple[EnergyEntry, ...] = ()
+    # the named table (energy_table: asic28) the entries start from, "" for an inline table
+    energy_table_name: str = ""
     description: str = ""
     source_file: str = ""  # the YAML it was loaded from, for messages (never written into results)
     params: Mapping = field(default_factory=ArchParams)  # validated knobs (ArchParams when loaded from YAML)

@@ -77,6 +77,11 @@ class SimResult:
     # functional compute: {"computed": bool, "input", "outputs" (the model's output integers),
     # "layers_sha256", "macs"}; `values` (every layer's integers, not serialized) is set by simulate
     functional: dict = field(default_factory=dict)
+    # the counted energy events and their totals (archsim.energy.report.energy_block): by component, engine,
+    # layer, op kind; per inference and per MAC; EDP; every coefficient with its unit and source
+    energy: dict = field(default_factory=dict)
+    # lower bounds no run may beat (archsim.energy.bounds): latency_s, energy_j, edp_js with their terms
+    bounds: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -93,5 +98,7 @@ class SimResult:
             "engines.stall_s": "s",
             "layers.stall_s": "s",
             "buffers": "B",
+            "energy": "J unless a key or its unit field says otherwise",
+            "bounds": "each entry's unit field",
         }
         return d

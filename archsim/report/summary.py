@@ -52,6 +52,34 @@ def _values_line(result: SimResult) -> str:
     return f"values    computed tile by tile on the simulated engines ({f['macs']:,} MACs); output {outs}"
 
 
+def _per_mac(result: SimResult) -> str:
+    per_mac = (result.energy or {}).get("per_mac_j")
+    return f" ({format_si(per_mac, 'J')}/MAC)" if per_mac else ""
+
+
+def _energy_lines(result: SimResult) -> list[str]:
+    """The breakdown line (compute, on-chip buffers, DRAM + interconnect, static) and the bounds line."""
+    from archsim.energy.report import shares
+
+    out = []
+    if result.energy and result.energy.get("events"):
+        parts = shares(result.energy)
+        total = result.energy_j or 1.0
+        out.append(
+            "          "
+            + ", ".join(f"{k.replace('_', '-')} {100 * v / total:.1f} %" for k, v in parts.items())
+        )
+    if result.bounds:
+        lat, en = result.bounds["latency_s"]["value"], result.bounds["energy_j"]["value"]
+        out.append(
+            f"bounds    latency >= {format_si(lat, 's')} ({result.latency_s / lat:.2f}x), "
+            f"energy >= {format_si(en, 'J')} ({result.energy_j / en:.2f}x)"
+            if lat and en
+            else f"bounds    latency >= {format_si(lat, 's')}, energy >= {format_si(en, 'J')}"
+        )
+    return out
+
+
 def summarize(result: SimResult, top_layers: int = 8) -> str:
     wl = result.workload
     lines = [
@@ -61,7 +89,8 @@ def summarize(result: SimResult, top_layers: int = 8) -> str:
         f"clock={format_si(result.clock_hz, 'Hz')}",
         "",
         f"latency   {result.latency_cycles:,} cycles = {format_si(result.latency_s, 's')}",
-        f"energy    {format_si(result.energy_j, 'J')}",
+        f"energy    {format_si(result.energy_j, 'J')}{_per_mac(result)}",
+        *_energy_lines(result),
         f"EDP       {result.edp_js:.4e} J*s",
         f"events    {result.events:,} simulation events",
         "",

@@ -31,6 +31,9 @@ class Dma(Module):
             None  # the buffers' node names on a routed interconnect (set by Top)
         )
         self.noc_energy_j: dict[str | None, float] = {}  # per layer, routed interconnects only
+        # per layer, routed interconnects only: (byte-hops over mesh / ring links, bytes x bus / crossbar
+        # traversals), the counts archsim.energy.accounting prices
+        self.noc_counts: dict[str | None, tuple[int, int]] = {}
 
     def transfer(
         self,
@@ -88,7 +91,7 @@ class Dma(Module):
             dram_leg = self.dram.channel.reserve(now, rounded)
             res = net.reserve(now, "dram", node, rounded, upstream=dram_leg)
             end = res.end
-        self._charge(tag, net.energy_j(res))
+        self._charge(tag, net.energy_j(res), res)
         if legs is not None:
             legs.append(ceil_ps(dram_leg[1]))
         if tracer is not None:
@@ -99,10 +102,12 @@ class Dma(Module):
             tracer.dma(f"{self.path}.{'write' if write else 'read'}", requested, self.env.now, rounded, tag)
         return rounded
 
-    def _charge(self, tag: tuple | None, joules: float | None) -> None:
-        """Per-layer interconnect energy of a routed transfer (byte-hops and crossings, priced)."""
+    def _charge(self, tag: tuple | None, joules: float | None, res) -> None:
+        """Per-layer interconnect energy and counts of a routed transfer (byte-hops and crossings)."""
         key = None if tag is None else tag[0]
         self.noc_energy_j[key] = self.noc_energy_j.get(key, 0.0) + (joules or 0.0)
+        hops, bus = self.noc_counts.get(key, (0, 0))
+        self.noc_counts[key] = (hops + res.nbytes * res.link_hops, bus + res.nbytes * res.bus_crossings)
 
     def _banked(
         self, nbytes: int, write: bool, address: int, tag: tuple | None, node: str, legs: list | None = None
@@ -117,7 +122,7 @@ class Dma(Module):
         if write:
             if net is not None:
                 res = net.reserve(Fraction(self.env.now), node, "dram", moved)
-                self._charge(tag, net.energy_j(res))
+                self._charge(tag, net.energy_j(res), res)
                 start, end = res.start, res.delivery("dram").end
             else:
                 start, end = link.reserve(Fraction(self.env.now), moved)
@@ -137,7 +142,7 @@ class Dma(Module):
                 res = net.reserve(
                     txn.data_start_ps, "dram", node, moved, upstream=(txn.data_start_ps, txn.data_end_ps)
                 )
-                self._charge(tag, net.energy_j(res))
+                self._charge(tag, net.energy_j(res), res)
                 start, end = res.start, res.end
             else:
                 start, end = link.reserve(txn.data_start_ps, moved, txn.data_end_ps)

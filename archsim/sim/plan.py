@@ -25,7 +25,7 @@ from archsim.graph.opkinds import rule
 from archsim.sim.dram_alloc import allocate
 from archsim.sim.latency import compute_cycles, spatial_unit
 from archsim.sim.mapping import LayerMapping, Stream
-from archsim.sim.traffic import matmul_b_bytes, tile_port
+from archsim.sim.traffic import matmul_b_bytes, tile_accesses, tile_port
 
 DEFAULT_MIN_TILES = 4  # [choice] enough tiles to overlap DMA with compute
 DEFAULT_MAX_TILES = 16  # [choice] bounds events per layer (simulation speed)
@@ -104,6 +104,9 @@ class Tile:
     # per stream: (buffer, reads, writes) of its engine through that buffer's engine port in this tile
     # (archsim.sim.traffic.tile_port: the dataflow's reuse)
     port: tuple[tuple[tuple[str, int, int], ...], ...] = ()
+    # per stream: its engine's access streams (archsim.sim.traffic.tile_accesses: the port bytes by operand,
+    # how many streams they form, and the partial sums), what the energy model prices
+    accesses: tuple[tuple, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -366,7 +369,7 @@ def _tiles(
         ins = _input_shares(layer, in_chunks[j], pos_chunks, pos_ranges, rows_exact and dram_in, fresh=True)
         engine_ins = _input_shares(layer, engine_in_chunks[j], pos_chunks, pos_ranges, rows_exact)
         for i, p in enumerate(pos_chunks):
-            cycles, ops, port = [], [], []
+            cycles, ops, port, accesses = [], [], [], []
             for s, chunks in zip(streams, stream_chunks):
                 dims_j, filters_j = chunks[j]
                 engine = spec.engine(s.engine)
@@ -393,6 +396,9 @@ def _tiles(
                     weight_share = apportion(s.weight_bytes, [f for _, f in chunks])[j]
                 outputs = layer.output_bytes * ops[-1] // layer_ops
                 port.append(tile_port(layer, spec, s, tile_dims, weight_share, engine_ins[i], outputs))
+                accesses.append(
+                    tile_accesses(layer, spec, s, tile_dims, weight_share, engine_ins[i], outputs)
+                )
             tiles.append(
                 Tile(
                     pos_ranges[i],
@@ -404,6 +410,7 @@ def _tiles(
                     tuple(cycles),
                     tuple(ops),
                     port=tuple(port),
+                    accesses=tuple(accesses),
                 )
             )
     if positions_outer:

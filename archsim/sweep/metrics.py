@@ -31,6 +31,14 @@ UNITS: dict[str, str] = {
     "dram.achieved_bandwidth_Bps": "B/s",
     "dram.peak_bandwidth_Bps": "B/s",
     "dram.bus_busy_s": "s",
+    "energy.per_inference_j": "J per inference",
+    "energy.per_mac_j": "J per MAC",
+    "energy.by_engine_j.*": "J",
+    "energy.by_op_kind_j.*": "J",
+    "energy.by_event_kind_j.*": "J",
+    "bounds.latency_s.value": "s",
+    "bounds.energy_j.value": "J",
+    "bounds.edp_js.value": "J*s",
 }
 # [choice] what a sweep collects unless its file says otherwise
 DEFAULT_METRICS = (

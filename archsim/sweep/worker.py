@@ -72,6 +72,17 @@ def failure(err: BaseException) -> dict:
     return {"status": FAILED, "error": message, "result": None}
 
 
+def point_result(result) -> dict:
+    """A point's result JSON: the run's, without the energy event list (about a thousand records per
+    EfficientViT run; the totals by component, engine, layer and kind stay) [choice: sweep folders of
+    thousands of points stay small; `archsim run` the point's config for its events]."""
+    d = result.to_dict()
+    if isinstance(d.get("energy"), dict) and "events" in d["energy"]:
+        d["energy"]["events"] = None
+        d["energy"]["events_note"] = "omitted in sweep points; archsim run the point for the event list"
+    return d
+
+
 def run_task(task: Task, source: str | os.PathLike | bytes) -> dict:
     """Simulate one point; ``{"status", "error", "result"}`` (the result JSON data), never raises."""
     from archsim import flow
@@ -83,6 +94,6 @@ def run_task(task: Task, source: str | os.PathLike | bytes) -> dict:
         if task.arch_overrides:
             result.arch["overrides"] = dict(task.arch_overrides)
         # as the point's JSON file holds it (plain types), so fresh and resumed rows are alike
-        return {"status": OK, "error": None, "result": json.loads(to_json(result.to_dict()))}
+        return {"status": OK, "error": None, "result": json.loads(to_json(point_result(result)))}
     except Exception as err:  # noqa: BLE001 - recorded as the point's error; the sweep goes on
         return failure(err)

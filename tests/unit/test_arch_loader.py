@@ -200,7 +200,7 @@ def test_undefined_energy_reference_lists_defined_entries(tmp_path):
     line = line_of(bad, "mac_int9")
     assert message.startswith(
         f"{path}:{line}: engines.mpma.modes.single.energy_per_op: 'mac_int9': not defined "
-        "in energy:; did you mean 'mac_int8'? defined: apot_shift_add, axi_byte,"
+        "in energy:; did you mean 'mac_int8'? defined: apot_shift_add, apot_term, axi_byte,"
     )
 
 
@@ -263,7 +263,7 @@ def test_unknown_field_lists_allowed(tmp_path):
     message, path = error_for(tmp_path, bad)
     assert (
         f"{path}:{line_of(bad, 'rowz')}: engines.sat.rowz: unknown key; did you mean 'rows'? "
-        "allowed: kind, rows, pipeline_cycles, leakage, modes"
+        "allowed: kind, rows, pipeline_cycles, leakage, leakage_units, register_energy, modes"
     ) in message
     assert "engines.sat.rows: missing required field" in message
 
@@ -285,11 +285,15 @@ def test_missing_efficientvit_kind(tmp_path):
 
 
 def test_energy_source_needs_a_provenance_tag(tmp_path):
-    bad = mutate('source: "[I] INT8 MAC', 'source: "INT8 MAC')
+    untagged = (
+        'energy:\n  mac_custom_lut:\n    value: 5 pJ\n    source: "INT8 MAC on LUTs, estimated from a '
+        'Vivado report of a similar design"\nengines:'
+    )
+    bad = mutate("\nengines:", "\n" + untagged)
     message, path = error_for(tmp_path, bad)
-    value = show(yaml.safe_load(bad)["energy"]["mac_int8"]["source"])
+    value = show(yaml.safe_load(bad)["energy"]["mac_custom_lut"]["source"])
     assert value.startswith("'INT8 MAC") and value.endswith("...") and len(value) == 60  # long values are cut
-    assert f"energy.mac_int8.source: {value}: must start with a provenance tag [S]" in message
+    assert f"energy.mac_custom_lut.source: {value}: must start with a provenance tag [S]" in message
 
 
 def test_each_content_held_by_exactly_one_buffer(tmp_path):

@@ -559,3 +559,18 @@ def test_conv_padding_in_every_form_and_dilation_are_recorded():
     circular = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, padding_mode="circular")).eval()
     with pytest.raises(ExtractionError, match="layer 0: padding_mode 'circular' is not supported"):
         extract_graph(circular, None, (1, 3, 8, 8), META)
+
+
+def test_conv_bn_hardswish_costs_one_vector_op_per_element_per_real_op(fp32_graph, m2q_graph):
+    """The stem (3x3 conv + BN + Hardswish, 16 x 16 x 16 out): fp32 tags (bias, bn_folded, hardswish) are 2
+    ops per element (the folded BN is the bias's add, not a third op); quantized (bias, hardswish, requant)
+    3 ops: 16 x 16 x 16 x 3."""
+    from archsim.energy.accounting import epilogue_counts, epilogue_ops
+
+    fp32 = {layer.name: layer for layer in layers(fp32_graph)}["stem"]
+    assert fp32.out_shape == (1, 16, 16, 16)
+    assert epilogue_counts(fp32) == {"bias": 4096, "hardswish": 4096}
+    _, graph = m2q_graph
+    stem = {layer.name: layer for layer in layers(graph)}["stem"]
+    assert [e.value for e in stem.epilogue] == ["bias", "hardswish", "requant"]  # BN folded before tracing
+    assert epilogue_ops(stem) == 16 * 16 * 16 * 3 == 12288
