@@ -45,16 +45,19 @@ CSV_COLUMNS = (
     "resolution",
     "budget",
     "table",
-    "design",
-    "arch",
-    "policy",
-    "mat_rows",
-    "area_mm2_40nm",
     "latency_s",
     "energy_j",
     "edp_js",
+    "baseline_latency_s",
+    "baseline_energy_j",
+    "baseline_edp_js",
     "edp_ratio",
     "edp_saving",
+    "baseline_mat_rows",
+    "m2vit_area_mm2_40nm",
+    "baseline_area_mm2_40nm",
+    "m2vit_arch",
+    "baseline_arch",
 )
 
 
@@ -224,6 +227,8 @@ class Runner:
     workers: int | None = None
     cache: bool = True
     progress: bool = True
+    # overrides of every workload (tests: ``{"workload.calibration.samples": 4}``); part of each graph's key
+    workload_sets: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
     def say(self, message: str) -> None:
@@ -244,7 +249,7 @@ class Runner:
         blocks = [
             {
                 "name": d.label,
-                "set": {"arch": d.arch, "workload.policy": d.policy, **d.set_dict},
+                "set": {"arch": d.arch, "workload.policy": d.policy, **self.workload_sets, **d.set_dict},
                 "zip": {
                     "workload": [workload_name(m) for m, _ in pairs],
                     "workload.resolution": [r for _, r in pairs],
@@ -294,15 +299,14 @@ class Runner:
     def prebuild(self, graphs: set[tuple[str, int, str]]) -> None:
         """Build the graphs the cache lacks, in parallel (spawned processes), before the sweep runs."""
         from archsim import cache as graph_cache
-        from archsim import flow
 
         if not self.cache:
             return
         missing = []
+        sets = tuple(sorted(self.workload_sets.items()))
         for model, res, policy in sorted(graphs):
-            wl = flow.load_workload(workload_name(model), resolution=res, policy=policy)
-            if graph_cache.graph_file(wl) is None:
-                missing.append((model, res, policy))
+            if graph_cache.graph_file(_workload(model, res, policy, sets)) is None:
+                missing.append((model, res, policy, sets))
         if not missing:
             return
         workers = max(1, min(self.workers or os.cpu_count() or 1, len(missing)))
@@ -329,11 +333,18 @@ def _isnan(value: Any) -> bool:
         return True
 
 
-def _build_one(model: str, resolution: int, policy: str) -> str:
+def _workload(model: str, resolution: int, policy: str, sets: tuple = ()):
+    from archsim import flow, overrides
+
+    ov = [overrides.Override(k, v, "compare") for k, v in sets]
+    return flow.load_workload(workload_name(model), overrides=ov, resolution=resolution, policy=policy)
+
+
+def _build_one(model: str, resolution: int, policy: str, sets: tuple = ()) -> str:
     from archsim import flow
 
     t = time.perf_counter()
-    flow.workload_graph(flow.load_workload(workload_name(model), resolution=resolution, policy=policy))
+    flow.workload_graph(_workload(model, resolution, policy, sets))
     return f"  graph {model}@{resolution} {policy}: {time.perf_counter() - t:.1f} s"
 
 
@@ -382,54 +393,48 @@ def compare_rows(
     sat_lane_area: float | None = None,
     runner: Runner | None = None,
 ) -> list[dict]:
-    """One row per (model, resolution, budget, table, design); see :data:`CSV_COLUMNS`."""
+    """One row per (model, resolution, budget, table); see :data:`CSV_COLUMNS`. ``latency_s``,
+    ``energy_j`` and ``edp_js`` are M2-ViT's, ``baseline_*`` the baseline's at that budget."""
     runner = runner or Runner(Path(tempfile.mkdtemp(prefix="archsim-compare-")))
     pairs = [(m, r) for m in models for r in resolutions]
     setups = [setup(t, budgets, sat_lane_area) for t in tables]
     designs = [d for s in setups for d in (s.m2vit, *s.baselines.values())]
     results = runner.run(designs, pairs, "compare")
     out = []
-    for s in setups:
+    for m, r in pairs:
         for budget in budgets:
-            base = s.baselines[budget]
-            for m, r in pairs:
+            for s in setups:
+                base = s.baselines[budget]
                 mine, theirs = results[(s.m2vit.label, m, r)], results[(base.label, m, r)]
                 ratio = mine["edp_js"] / theirs["edp_js"]
-                common = {"model": m, "resolution": r, "budget": budget, "table": s.table}
                 out.append(
-                    common
-                    | _design_row(s.m2vit, mine, s.areas_mm2, None)
-                    | {"edp_ratio": ratio, "edp_saving": 1.0 - ratio}
-                )
-                out.append(
-                    common
-                    | _design_row(base, theirs, s.areas_mm2, s.mat_rows[budget])
-                    | {"edp_ratio": 1.0, "edp_saving": 0.0}
+                    {
+                        "model": m,
+                        "resolution": r,
+                        "budget": budget,
+                        "table": s.table,
+                        "latency_s": mine["latency_s"],
+                        "energy_j": mine["energy_j"],
+                        "edp_js": mine["edp_js"],
+                        "baseline_latency_s": theirs["latency_s"],
+                        "baseline_energy_j": theirs["energy_j"],
+                        "baseline_edp_js": theirs["edp_js"],
+                        "edp_ratio": ratio,
+                        "edp_saving": 1.0 - ratio,
+                        "baseline_mat_rows": s.mat_rows[budget],
+                        "m2vit_area_mm2_40nm": s.areas_mm2[s.m2vit.label],
+                        "baseline_area_mm2_40nm": s.areas_mm2[base.label],
+                        "m2vit_arch": s.m2vit.arch,
+                        "baseline_arch": base.arch,
+                    }
                 )
     return out
 
 
-def _design_row(d: Design, result: dict, areas: dict, mat_rows: int | None) -> dict:
-    return {
-        "design": "m2vit" if mat_rows is None else "baseline",
-        "arch": d.arch,
-        "policy": d.policy,
-        "mat_rows": "" if mat_rows is None else mat_rows,
-        "area_mm2_40nm": areas[d.label],
-        "latency_s": result["latency_s"],
-        "energy_j": result["energy_j"],
-        "edp_js": result["edp_js"],
-    }
-
-
-def m2vit_rows(rows: Iterable[dict]) -> list[dict]:
-    return [r for r in rows if r["design"] == "m2vit"]
-
-
 def averages(rows: Iterable[dict]) -> dict[tuple[str, str], float]:
-    """Mean EDP saving per (table, budget) over the M2-ViT rows (arithmetic mean of the savings)."""
+    """Mean EDP saving per (table, budget) (arithmetic mean of the rows' savings)."""
     groups: dict[tuple[str, str], list[float]] = {}
-    for r in m2vit_rows(rows):
+    for r in rows:
         groups.setdefault((r["table"], r["budget"]), []).append(r["edp_saving"])
     return {k: sum(v) / len(v) for k, v in groups.items()}
 
@@ -437,14 +442,15 @@ def averages(rows: Iterable[dict]) -> dict[tuple[str, str], float]:
 def geomean_ratios(rows: Iterable[dict]) -> dict[tuple[str, str], float]:
     """1 - geometric mean of the EDP ratios per (table, budget): the saving of the 'average' model."""
     groups: dict[tuple[str, str], list[float]] = {}
-    for r in m2vit_rows(rows):
+    for r in rows:
         groups.setdefault((r["table"], r["budget"]), []).append(math.log(r["edp_ratio"]))
     return {k: 1.0 - math.exp(sum(v) / len(v)) for k, v in groups.items()}
 
 
 def _fmt(value: Any) -> str:
+    """Floats as Python's shortest round-trip text: the CSV's numbers are the rows' own, bit for bit."""
     if isinstance(value, float):
-        return f"{value:.10g}"
+        return repr(value)
     return str(value)
 
 
@@ -461,7 +467,6 @@ def format_table(rows: Sequence[dict]) -> str:
     """The text table: per (table, budget), one line per model and resolution, then the averages."""
     lines = []
     rows = list(rows)
-    by = {(r["table"], r["budget"], r["model"], r["resolution"], r["design"]): r for r in rows}
     keys = list(dict.fromkeys((r["table"], r["budget"]) for r in rows))
     avg, geo = averages(rows), geomean_ratios(rows)
     head = (
@@ -470,19 +475,19 @@ def format_table(rows: Sequence[dict]) -> str:
         f"  {'EDP m2vit':>11}{'EDP base':>11}  {'EDP saving':>10}"
     )
     for table, budget in keys:
-        base_rows = [r for r in rows if (r["table"], r["budget"], r["design"]) == (table, budget, "baseline")]
-        mat = base_rows[0]["mat_rows"] if base_rows else "?"
-        lines.append(f"table {table}, equal {BUDGET_TEXT[budget]} (baseline MAT rows {mat})")
+        mine = [r for r in rows if (r["table"], r["budget"]) == (table, budget)]
+        lines.append(
+            f"table {table}, equal {BUDGET_TEXT[budget]} (baseline MAT rows {mine[0]['baseline_mat_rows']}; "
+            f"estimated area m2vit {mine[0]['m2vit_area_mm2_40nm']:.3f} mm^2, baseline "
+            f"{mine[0]['baseline_area_mm2_40nm']:.3f} mm^2 at 40 nm)"
+        )
         lines.append(head)
-        for r in rows:
-            if (r["table"], r["budget"], r["design"]) != (table, budget, "m2vit"):
-                continue
-            b = by[(table, budget, r["model"], r["resolution"], "baseline")]
+        for r in mine:
             lines.append(
                 f"{r['model']:<6}{r['resolution']:>5}  "
-                f"{r['latency_s'] * 1e3:>11.3f} ms{b['latency_s'] * 1e3:>11.3f} ms"
-                f"  {r['energy_j'] * 1e3:>10.3f} mJ{b['energy_j'] * 1e3:>10.3f} mJ"
-                f"  {r['edp_js']:>11.4e}{b['edp_js']:>11.4e}  {r['edp_saving'] * 100:>9.1f} %"
+                f"{r['latency_s'] * 1e3:>11.3f} ms{r['baseline_latency_s'] * 1e3:>11.3f} ms"
+                f"  {r['energy_j'] * 1e3:>10.3f} mJ{r['baseline_energy_j'] * 1e3:>10.3f} mJ"
+                f"  {r['edp_js']:>11.4e}{r['baseline_edp_js']:>11.4e}  {r['edp_saving'] * 100:>9.1f} %"
             )
         lines.append(
             f"average EDP saving: {avg[(table, budget)] * 100:.1f} % (mean of the savings); "

@@ -17,7 +17,7 @@ SERIES_COLOURS = ("#0072b2", "#56b4e9", "#d55e00", "#e69f00", "#009e73", "#cc79a
 
 def savings_figure(rows: Sequence[dict]):
     """Grouped bars: EDP saving (%) per model@resolution, one bar per (table, budget)."""
-    mine = [r for r in rows if r["design"] == "m2vit"]
+    mine = list(rows)
     series = list(dict.fromkeys((r["table"], r["budget"]) for r in mine))
     cases = list(dict.fromkeys((r["model"], r["resolution"]) for r in mine))
     value = {(r["table"], r["budget"], r["model"], r["resolution"]): r["edp_saving"] for r in mine}
