@@ -211,59 +211,69 @@ SENSITIVITY_DOC = {
 PARAMETERS = tuple(SENSITIVITY_DOC)
 
 
-def _buffer_sets(doc: dict, factor: float) -> dict:
-    out = {}
-    for name, buf in doc["buffers"].items():
-        out[f"buffers.{name}.capacity"] = scaled_value(buf["capacity"], factor)
-        if buf.get("leakage"):
-            out.update(energy_sets(doc, [buf["leakage"]], factor))
-    return out
-
-
 def _sensitivity_sets(
-    table: str, param: str, side: str, m2_doc: dict, base_doc: dict, f: float
+    table: str, choices: Sequence[tuple[str, str]], m2_doc: dict, base_doc: dict, f: float
 ) -> tuple[dict, dict]:
-    """(m2vit sets, baseline sets) for ``param`` at ``side`` (``low``/``high``)."""
-    i = 0 if side == "low" else 1
-    m2: dict = {}
-    base: dict = {}
+    """(m2vit sets, baseline sets) with each ``(parameter, "low" | "high")`` of ``choices`` applied.
+
+    Energy entries touched by several choices (a leakage scaled by a resize and by the static-power
+    band) get the product of their factors; the baseline's MAT rows follow the equal-budget rule
+    with the chosen SAT lane area and SAT size. The shift-add values are relative to the YAML's MAC.
+    """
+    fac: tuple[dict, dict] = ({}, {})  # per design: energy entry -> factor
+    direct: tuple[dict, dict] = ({}, {})
+    docs = (m2_doc, base_doc)
     sat_rows = None
-    if param == "MAC energy":
-        k = MAC_BAND[table][i]
-        m2, base = energy_sets(m2_doc, mac_names(m2_doc), k), energy_sets(base_doc, mac_names(base_doc), k)
-    elif param == "shift-add energy":
-        mac = _energy_of_mode(m2_doc, cmp.MPMA, "merged")
-        m2 = {
-            f"energy.{_energy_of_mode(m2_doc, cmp.SAT, 'shift_add')}.value": scaled_value(
-                m2_doc["energy"][mac]["value"], (0.25, 1.0)[i]
-            )
-        }
-    elif param == "SAT lane area":
-        f = (0.25, 1.0)[i]
-    elif param == "SAT size":
-        sat_rows = (32, 128)[i]
-        m2 = rows_sets(m2_doc, cmp.SAT, sat_rows)
-    elif param == "DRAM bandwidth":
-        for doc, out in ((m2_doc, m2), (base_doc, base)):
-            out["dram.peak_bandwidth"] = scaled_value(doc["dram"]["peak_bandwidth"], (0.5, 2.0)[i])
-    elif param == "DRAM energy":
-        m2, base = (
-            energy_sets(m2_doc, dram_names(m2_doc), (0.5, 2.0)[i]),
-            energy_sets(base_doc, dram_names(base_doc), (0.5, 2.0)[i]),
-        )
-    elif param == "static power":
-        k = STATIC_BAND[table][i]
-        m2, base = (
-            energy_sets(m2_doc, static_names(m2_doc), k),
-            energy_sets(base_doc, static_names(base_doc), k),
-        )
-    elif param == "buffer sizes":
-        m2, base = _buffer_sets(m2_doc, (0.5, 2.0)[i]), _buffer_sets(base_doc, (0.5, 2.0)[i])
-    else:
-        raise ValueError(f"unknown sensitivity parameter {param!r}")
+
+    def scale(which: int, names: Sequence[str], k: float) -> None:
+        for n in names:
+            fac[which][n] = fac[which].get(n, 1.0) * k
+
+    for param, side in choices:
+        i = 0 if side == "low" else 1
+        if param == "MAC energy":
+            for w in (0, 1):
+                scale(w, mac_names(docs[w]), MAC_BAND[table][i])
+        elif param == "shift-add energy":
+            mac = _energy_of_mode(m2_doc, cmp.MPMA, "merged")
+            key = f"energy.{_energy_of_mode(m2_doc, cmp.SAT, 'shift_add')}.value"
+            direct[0][key] = scaled_value(m2_doc["energy"][mac]["value"], (0.25, 1.0)[i])
+        elif param == "SAT lane area":
+            f = (0.25, 1.0)[i]
+        elif param == "SAT size":
+            sat_rows = (32, 128)[i]
+            direct[0][f"engines.{cmp.SAT}.rows"] = sat_rows
+            leak = m2_doc["engines"][cmp.SAT].get("leakage")
+            scale(0, [leak] if leak else [], sat_rows / m2_doc["engines"][cmp.SAT]["rows"])
+        elif param == "DRAM bandwidth":
+            for w in (0, 1):
+                direct[w]["dram.peak_bandwidth"] = scaled_value(
+                    docs[w]["dram"]["peak_bandwidth"], (0.5, 2.0)[i]
+                )
+        elif param == "DRAM energy":
+            for w in (0, 1):
+                scale(w, dram_names(docs[w]), (0.5, 2.0)[i])
+        elif param == "static power":
+            for w in (0, 1):
+                scale(w, static_names(docs[w]), STATIC_BAND[table][i])
+        elif param == "buffer sizes":
+            for w in (0, 1):
+                for name, buf in docs[w]["buffers"].items():
+                    direct[w][f"buffers.{name}.capacity"] = scaled_value(buf["capacity"], (0.5, 2.0)[i])
+                    scale(w, [buf["leakage"]] if buf.get("leakage") else [], (0.5, 2.0)[i])
+        else:
+            raise ValueError(f"unknown sensitivity parameter {param!r}")
     rows = cmp.budget_mat_rows(m2_doc, base_doc, f, sat_rows)
-    base = rows_sets(base_doc, cmp.MAT, rows) | base
-    return m2, base
+    direct[1][f"engines.{cmp.MAT}.rows"] = rows
+    leak = base_doc["engines"][cmp.MAT].get("leakage")
+    scale(1, [leak] if leak else [], rows / base_doc["engines"][cmp.MAT]["rows"])
+    out = []
+    for w in (0, 1):
+        sets = dict(direct[w])
+        for name, k in fac[w].items():
+            sets.update(energy_sets(docs[w], [name], k))
+        out.append(sets)
+    return out[0], out[1]
 
 
 LABELS = {
@@ -341,3 +351,30 @@ def sensitivity(
             }
         )
     return base_saving, entries
+
+
+def favourable_corner(
+    table: str, model: str, resolution: int, entries: Sequence[dict], runner: Runner, sat_lane_area=None
+) -> dict:
+    """Every parameter at the end of its band that gave M2-ViT the larger saving, all at once: how far
+    the documented bands can move the saving together (one run per design)."""
+    m2_arch, base_arch = cmp.TABLES[table]
+    _, m2_doc = arch_document(m2_arch)
+    _, base_doc = arch_document(base_arch)
+    f = sat_lane_area if sat_lane_area is not None else cmp.default_sat_lane_area(m2_doc)
+    choices = [(e["parameter"], "low" if e["saving_low"] >= e["saving_high"] else "high") for e in entries]
+    m2_sets, base_sets = _sensitivity_sets(table, choices, m2_doc, base_doc, f)
+    m2 = design(f"corner_{table}_m2vit", m2_arch, cmp.M2VIT_POLICY, m2_sets)
+    base = design(f"corner_{table}_baseline", base_arch, cmp.BASELINE_POLICY, base_sets)
+    results = runner.run([m2, base], [(model, resolution)], f"corner_{table}_{model}_{resolution}")
+    mine, theirs = results[(m2.label, model, resolution)], results[(base.label, model, resolution)]
+    labels = {e["parameter"]: (e["low_label"], e["high_label"]) for e in entries}
+    return {
+        "table": table,
+        "model": model,
+        "resolution": resolution,
+        "choices": "; ".join(f"{p} {labels[p][0 if side == 'low' else 1]}" for p, side in choices),
+        "edp_m2vit_js": mine["edp_js"],
+        "edp_baseline_js": theirs["edp_js"],
+        "edp_saving": 1.0 - mine["edp_js"] / theirs["edp_js"],
+    }

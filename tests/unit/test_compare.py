@@ -219,3 +219,23 @@ def test_savings_figure_writes_png_and_svg(small, tmp_path):
     paths = compare_plots.write(compare_plots.savings_figure(rows), tmp_path / "savings")
     assert [p.suffix for p in paths] == [".png", ".svg"]
     assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_sensitivity_sets_compose_factors():
+    _, m2 = compare.arch_document("m2vit_asic28")
+    _, base = compare.arch_document("uniform_int8_asic28")
+    choices = [("SAT size", "high"), ("static power", "high"), ("SAT lane area", "high")]
+    m2_sets, base_sets = compare_study._sensitivity_sets("asic28", choices, m2, base, 0.5)
+    assert m2_sets["engines.sat.rows"] == 128
+    assert m2_sets["energy.sat_leak.value"] == f"{8.2 * 2 * 5:.6g} mW"  # resize x static band, multiplied
+    assert m2_sets["energy.mpma_leak.value"] == f"{4.1 * 5:.6g} mW"
+    rows = (1024 + 1.0 * 128 * 64 - 256) // 32  # f = 1 with 8192 SAT lanes: 280
+    assert base_sets["engines.mat.rows"] == rows
+    assert base_sets["energy.mat_leak.value"] == f"{11.3 * rows / 88 * 5:.6g} mW"
+    one_m2, one_base = compare_study._sensitivity_sets("asic28", [("DRAM bandwidth", "low")], m2, base, 0.5)
+    assert one_m2 == {"dram.peak_bandwidth": "9.6 GB/s"}
+    assert one_base == {
+        "dram.peak_bandwidth": "9.6 GB/s",
+        "engines.mat.rows": 88,
+        "energy.mat_leak.value": "11.3 mW",
+    }
