@@ -314,7 +314,7 @@ def sensitivity(
     )
     for j, param in enumerate(PARAMETERS):
         for side in ("low", "high"):
-            m2_sets, base_sets = _sensitivity_sets(table, param, side, m2_doc, base_doc, f)
+            m2_sets, base_sets = _sensitivity_sets(table, [(param, side)], m2_doc, base_doc, f)
             pairs[(param, side)] = (
                 design(f"sens_{table}_{j}_{side}_m2vit", m2_arch, cmp.M2VIT_POLICY, m2_sets),
                 design(f"sens_{table}_{j}_{side}_baseline", base_arch, cmp.BASELINE_POLICY, base_sets),

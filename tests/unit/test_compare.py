@@ -239,3 +239,48 @@ def test_sensitivity_sets_compose_factors():
         "engines.mat.rows": 88,
         "energy.mat_leak.value": "11.3 mW",
     }
+
+
+class FakeRunner:
+    """Stands in for compare.Runner: every design gets an EDP derived from its contents (no simulation)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def run(self, designs, pairs, name):
+        import hashlib
+
+        self.calls.append((name, list(designs)))
+        out = {}
+        for d in designs:
+            digest = hashlib.sha256(repr((d.arch, d.policy, d.sets)).encode()).digest()
+            edp = 1e-5 * (1 + digest[0] / 255)
+            for m, r in pairs:
+                out[(d.label, m, r)] = {"latency_s": 1e-3, "energy_j": edp / 1e-3, "edp_js": edp}
+        return out
+
+
+@pytest.mark.parametrize("table", ["fpga", "asic28"])
+def test_attribution_plumbing_with_a_fake_runner(table):
+    runner = FakeRunner()
+    att = compare_study.attribution(table, "b1", 224, runner)
+    ((name, designs),) = runner.calls
+    assert len({d.label for d in designs}) == 64 + 4  # 2^6 M2-ViT variants, 4 baselines (static x dram)
+    parts = [r["log_edp_ratio_part"] for r in att.rows() if r["factor"] != "total"]
+    assert math.fsum(parts) == pytest.approx(att.log_ratio, abs=1e-12)
+    m2 = next(d for d in designs if d.label.endswith("m2vit_none"))
+    base = next(d for d in designs if d.label.endswith("base_none"))
+    assert m2.policy == "m2q" and m2.sets == ()
+    assert dict(base.sets)["engines.mat.rows"] == 88
+
+
+@pytest.mark.parametrize("table", ["fpga", "asic28"])
+def test_sensitivity_plumbing_with_a_fake_runner(table):
+    runner = FakeRunner()
+    base, entries = compare_study.sensitivity(table, "b1", 224, runner)
+    assert [e["parameter"] for e in entries] == list(compare_study.PARAMETERS)
+    for e in entries:
+        assert 0 < abs(e["saving_low"]) + abs(e["saving_high"]) < 2
+    corner = compare_study.favourable_corner(table, "b1", 224, entries, runner)
+    assert corner["edp_saving"] == 1 - corner["edp_m2vit_js"] / corner["edp_baseline_js"]
+    assert corner["choices"].count(";") == len(entries) - 1
