@@ -22,7 +22,7 @@ def savings_figure(rows: Sequence[dict]):
     cases = list(dict.fromkeys((r["model"], r["resolution"]) for r in mine))
     value = {(r["table"], r["budget"], r["model"], r["resolution"]): r["edp_saving"] for r in mine}
     with _style():
-        fig = _figure(max(4.5, 0.55 * len(cases) * max(1, len(series)) / 2 + 2.0), 3.2)
+        fig = _figure(max(4.5, 0.3 * len(cases) * max(1, len(series)) / 2 + 2.5), 3.4)
         ax = fig.add_subplot()
         width = 0.8 / max(1, len(series))
         for i, (table, budget) in enumerate(series):
@@ -36,9 +36,9 @@ def savings_figure(rows: Sequence[dict]):
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_xticks(range(len(cases)), [f"{m.upper()}@{r}" for m, r in cases])
         ax.set_ylabel("EDP saving vs baseline (%)")
-        ax.set_ylim(min(0, *(100 * v for v in value.values())) - 5, 100)
+        ax.set_ylim(min(0, *(100 * v for v in value.values())) - 5, 112)
         ax.set_title("M2-ViT (m2q) vs uniform W8A8 baseline: EDP saving = 1 - EDP ratio")
-        ax.legend(loc="lower left", ncols=2, frameon=False)
+        ax.legend(loc="upper left", ncols=2, frameon=False)
     return fig
 
 
