@@ -1,4 +1,4 @@
-"""The `archsim` command line: run, sweep, plot, quantize, validate, list, cache.
+"""The `archsim` command line: run, sweep, compare, plot, quantize, validate, list, cache.
 
 Exit codes: 0 success; 1 a run that failed although its inputs were accepted (an output that
 cannot be written, a simulator failure, an internal error); 2 a usage or config error (bad
