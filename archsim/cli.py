@@ -363,7 +363,7 @@ def _add_compare_command(command) -> None:
         type=float,
         metavar="F",
         help="8x8 multipliers per SAT lane for the equal-budget baseline (default: m2vit's "
-        "params.sat_lane_area_in_mult8, 0.5)",
+        "params.sat_lane_area_in_mult8, 0.5; 0: the SAT costs no multipliers, an equal-DSP budget)",
     )
     cmp.add_argument(
         "--workers",

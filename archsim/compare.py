@@ -118,8 +118,11 @@ def _parts(text: str, option: str) -> list[str]:
 
 
 def check_sat_lane_area(value: float | None) -> float | None:
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise ConfigError(f"--sat-lane-area {value!r}: must be a number > 0 (8x8 multipliers per SAT lane)")
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise ConfigError(
+            f"--sat-lane-area {value!r}: must be a number >= 0 (8x8 multipliers per SAT lane; 0: the SAT "
+            "costs no multipliers, e.g. LUT shift-adders against a DSP budget on an FPGA)"
+        )
     return value
 
 

@@ -81,6 +81,7 @@ def test_equal_budget_rows():
     assert compare.budget_mat_rows(m2, base, 0.5) == 88  # (1024 + 2048 - 256) / 32, the bundled value
     assert compare.budget_mat_rows(m2, base, 1.0) == 152  # (1024 + 4096 - 256) / 32
     assert compare.budget_mat_rows(m2, base, 0.25) == 56  # (1024 + 1024 - 256) / 32
+    assert compare.budget_mat_rows(m2, base, 0.0) == 24  # equal DSPs: (1024 - 256) / 32
 
 
 def test_resized_engine_leakage_scales_with_rows():
@@ -150,8 +151,8 @@ def test_attribution_variants_are_the_documented_controls():
         (["--resolutions", "x"], "not an integer"),
         (["--tables", "fpga,gpu"], "--tables 'gpu': unknown"),
         (["--budgets", ""], "comma-separated"),
-        (["--sat-lane-area", "0"], "must be a number > 0"),
-        (["--sat-lane-area", "nan"], "must be a number > 0"),
+        (["--sat-lane-area", "-0.5"], "must be a number >= 0"),
+        (["--sat-lane-area", "nan"], "must be a number >= 0"),
         (["--study", "b1"], "MODEL@RESOLUTION"),
     ],
 )
