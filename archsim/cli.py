@@ -1,4 +1,4 @@
-"""The `archsim` command line: run, sweep, plot, quantize, validate, list, cache.
+"""The `archsim` command line: run, sweep, compare, plot, quantize, validate, list, cache.
 
 Exit codes: 0 success; 1 a run that failed although its inputs were accepted (an output that
 cannot be written, a simulator failure, an internal error); 2 a usage or config error (bad
@@ -269,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     _add_sweep_commands(command)
+    _add_compare_command(command)
 
     cache = command(
         "cache", "list or clear the graph cache (quantized, extracted graphs by content hash)", CACHE_EXAMPLES
@@ -330,6 +331,68 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lst.set_defaults(func=cmd_list)
     return parser
+
+
+COMPARE_EXAMPLES = """\
+examples:
+  archsim compare                                   # B1-B3 x 224/256/288, FPGA and 28 nm tables, both budgets
+  archsim compare --models b1 --resolutions 224 --tables fpga --out cmp/
+  archsim compare --out cmp/ --workers 2 --sat-lane-area 0.25
+  archsim compare --models b1 --resolutions 224 --attribution --sensitivity --out cmp/
+
+M2-ViT (m2vit*.yaml, policy m2q) against the uniform baseline (uniform_int8*.yaml, policy
+uniform_w8a8), sized at equal 8x8-multiplier budget (MAT rows = (MPMA + f x SAT lanes - R-PE) / 32,
+f = --sat-lane-area) and at equal estimated area (archsim/area.py). edp_saving = 1 - EDP_m2vit /
+EDP_baseline. --out DIR writes DIR/compare.csv, DIR/savings.png/.svg and the sweep folders (resumed
+by the next run). --attribution splits ln(EDP ratio) into causes (Shapley values over controlled
+variants) for --study MODEL@RES; --sensitivity varies one parameter at a time (tornado). Each graph
+is built once (graph cache). docs/m2vit-study.md reads the results.
+"""
+
+
+def _add_compare_command(command) -> None:
+    cmp = command("compare", "M2-ViT vs the uniform baseline: latency, energy, EDP saving", COMPARE_EXAMPLES)
+    cmp.add_argument("--models", metavar="LIST", help="comma-separated subset of b1,b2,b3 (default all)")
+    cmp.add_argument(
+        "--resolutions", metavar="LIST", help="comma-separated input resolutions (default 224,256,288)"
+    )
+    cmp.add_argument("--tables", metavar="LIST", help="energy tables: fpga,asic28 (default both)")
+    cmp.add_argument("--budgets", metavar="LIST", help="baseline sizing: multiplier,area (default both)")
+    cmp.add_argument(
+        "--sat-lane-area",
+        type=float,
+        metavar="F",
+        help="8x8 multipliers per SAT lane for the equal-budget baseline (default: m2vit's "
+        "params.sat_lane_area_in_mult8, 0.5; 0: the SAT costs no multipliers, an equal-DSP budget)",
+    )
+    cmp.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="local worker processes (default: the number of cores; 1 runs in this process)",
+    )
+    cmp.add_argument("--out", metavar="DIR", help="write compare.csv, the plots and the run folders here")
+    cmp.add_argument("--attribution", action="store_true", help="attribute the EDP difference to its causes")
+    cmp.add_argument("--sensitivity", action="store_true", help="one-at-a-time sensitivity study (tornado)")
+    cmp.add_argument(
+        "--study",
+        metavar="MODEL@RES",
+        default="b1@224",
+        help="the model and resolution of --attribution and --sensitivity (default %(default)s)",
+    )
+    cmp.add_argument("--no-progress", action="store_true", help="no progress messages on stderr")
+    cmp.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="build every graph (torch) instead of reading the graph cache; store nothing",
+    )
+    cmp.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args, argv: Sequence[str]) -> int:
+    from archsim import compare_cli
+
+    return compare_cli.main(args)
 
 
 def _add_sweep_commands(command) -> None:

@@ -15,7 +15,7 @@ from archsim.cli import build_parser, main, with_option
 from archsim.errors import RunError
 from archsim.sim import simulate
 
-COMMANDS = ("run", "sweep", "plot", "quantize", "validate", "list", "cache")
+COMMANDS = ("run", "sweep", "plot", "quantize", "validate", "list", "cache", "compare")
 
 
 def _parsers(parser: argparse.ArgumentParser):

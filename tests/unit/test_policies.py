@@ -37,6 +37,9 @@ BUNDLED = (
     "m2q_balanced",
     "all_apot",
     "m2q_adaround",
+    "m2q_apot8w",  # attribution variants of `archsim compare` (archsim/compare_study.py)
+    "m2q_dw8",
+    "m2q_dw8_apot8w",
 )
 
 
