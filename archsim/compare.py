@@ -147,11 +147,23 @@ def scaled_value(text: str, factor: float) -> str:
     return f"{number * factor:.6g} {unit}".strip()
 
 
+def energy_value(doc: dict, name: str) -> str:
+    """The value, as written, of energy entry ``name`` of an architecture document: its ``energy:`` or
+    ``energy_overrides:`` entry, else its ``energy_table``'s (the order the loader resolves them in)."""
+    for key in ("energy", "energy_overrides"):
+        entry = (doc.get(key) or {}).get(name)
+        if entry is not None:
+            return str(entry["value"])
+    from archsim.energy.tables import written_entries
+
+    return written_entries(doc["energy_table"])[name][0]
+
+
 def energy_sets(doc: dict, names: Iterable[str], factor: float) -> dict[str, str]:
     """Overrides scaling the energy entries ``names`` of an architecture document by ``factor``."""
     out = {}
     for name in dict.fromkeys(n for n in names if n):
-        out[f"energy.{name}.value"] = scaled_value(doc["energy"][name]["value"], factor)
+        out[f"energy.{name}.value"] = scaled_value(energy_value(doc, name), factor)
     return out
 
 

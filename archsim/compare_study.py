@@ -97,7 +97,7 @@ def _m2vit_variant(table: str, m2_doc: dict, neutral: frozenset, f: float) -> De
         sets.update(rows_sets(m2_doc, cmp.SAT, sat_rows_neutral(m2_doc, f)))
     if "shiftadd" in neutral:
         mac = _energy_of_mode(m2_doc, cmp.MPMA, "merged")
-        sets[f"energy.{_energy_of_mode(m2_doc, cmp.SAT, 'shift_add')}.value"] = m2_doc["energy"][mac]["value"]
+        sets[f"energy.{_energy_of_mode(m2_doc, cmp.SAT, 'shift_add')}.value"] = cmp.energy_value(m2_doc, mac)
     if "static" in neutral:
         sets.update(energy_sets(m2_doc, static_names(m2_doc), 0.0))
     if "dram" in neutral:
@@ -237,7 +237,7 @@ def _sensitivity_sets(
         elif param == "shift-add energy":
             mac = _energy_of_mode(m2_doc, cmp.MPMA, "merged")
             key = f"energy.{_energy_of_mode(m2_doc, cmp.SAT, 'shift_add')}.value"
-            direct[0][key] = scaled_value(m2_doc["energy"][mac]["value"], (0.25, 1.0)[i])
+            direct[0][key] = scaled_value(cmp.energy_value(m2_doc, mac), (0.25, 1.0)[i])
         elif param == "SAT lane area":
             f = (0.25, 1.0)[i]
         elif param == "SAT size":
